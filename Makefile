@@ -1,0 +1,33 @@
+# Two commands on a fresh machine:
+#   make run    creates .venv, installs photofind and runs it (ARGS="search 'a dog'")
+#   make test   creates .venv with the test tools and runs every check
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The pinned torch installs from the local mirror; a newer one would download gigabytes.
+TORCH := torch==2.14.1 torchvision==0.29.1
+
+.PHONY: run test check lint clean
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(TORCH)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+run: $(BIN)/.installed
+	$(BIN)/photofind $(ARGS)
+
+test: check
+
+check: lint
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check photofind tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,272 @@
+"""The command line: argparse over the core (no Qt here).
+
+Exit codes: 0 success (unreadable files are reported, not fatal), 1 a
+runtime error shown as one sentence on stderr, 2 a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from photofind import __version__
+from photofind.core.catalog import Root
+from photofind.core.config import DEFAULT_MODEL, DEVICES, Settings
+from photofind.core.errors import PhotofindError
+from photofind.core.library import Library
+
+log = logging.getLogger("photofind")
+
+
+def _global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    default: Any = argparse.SUPPRESS if suppress else None
+    parser.add_argument("--library", metavar="DIR", default=default,
+                        help="library folder (env PHOTOFIND_LIBRARY; default: your user data"
+                             " folder)")
+    parser.add_argument("--model", metavar="SPEC", default=default,
+                        help=f"CLIP model: name/tag, hf-hub:org/repo or local-dir:/path"
+                             f" (env PHOTOFIND_MODEL; default {DEFAULT_MODEL})")
+    parser.add_argument("--device", choices=DEVICES, default=default,
+                        help="where the model runs (env PHOTOFIND_DEVICE; default auto: CUDA"
+                             " when available, else CPU)")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        default=argparse.SUPPRESS if suppress else False,
+                        help="log what happens (on stderr)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="photofind",
+        description="Search your own photo folders by meaning, on your own machine.",
+        epilog="Queries: words and image files, joined with + and -, weights as 2:word."
+               ' Example: photofind search "beach" + ./me.jpg - "crowd"')
+    parser.add_argument("--version", action="version", version=f"photofind {__version__}")
+    _global_options(parser, suppress=False)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    common = argparse.ArgumentParser(add_help=False)
+    _global_options(common, suppress=True)
+
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[common], help=help_text, description=help_text)
+
+    p = add("add", "add folders to the library (index them with `photofind index`)")
+    p.add_argument("folders", nargs="+", metavar="FOLDER")
+    p = add("remove", "remove folders from the library (your files are not touched)")
+    p.add_argument("folders", nargs="+", metavar="FOLDER")
+    p = add("index", "index every folder, or add and index the ones given")
+    p.add_argument("folders", nargs="*", metavar="FOLDER")
+    p.add_argument("--json", action="store_true", help="print the counts as JSON")
+    p = add("search", "find photos by words and/or images")
+    p.add_argument("query", nargs="+", metavar="TERM")
+    _query_options(p)
+    p = add("similar", "find photos that look like an image (in the library or not)")
+    p.add_argument("image", metavar="IMAGE")
+    _query_options(p)
+    p = add("status", "show the library: photos, folders, model, device")
+    p.add_argument("--json", action="store_true", help="print as JSON")
+    return parser
+
+
+def _query_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-n", "--limit", type=_positive_int, default=20, metavar="N",
+                   help="how many results (default 20)")
+    p.add_argument("--json", action="store_true", help="print results as JSON")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="photofind: %(message)s")
+    if not args.verbose:
+        for noisy in ("huggingface_hub", "root", "open_clip", "PIL"):
+            logging.getLogger(noisy).setLevel(logging.ERROR)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        settings = Settings.resolve(args.library, args.model, args.device)
+        return COMMANDS[args.command](settings, args)
+    except PhotofindError as exc:
+        print(f"photofind: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("photofind: interrupted.", file=sys.stderr)
+        return 130
+
+
+# --- commands --------------------------------------------------------------
+
+def _folder(text: str) -> str:
+    path = Path(text).expanduser()
+    if not path.is_dir():
+        what = "is not a folder" if path.exists() else "does not exist"
+        raise PhotofindError(f"{text} {what}.")
+    return str(path.resolve())
+
+
+def _add_roots(lib: Library, folders: list[str]) -> list[Root]:
+    paths = [_folder(f) for f in folders]  # check them all before changing anything
+    roots = []
+    for path in paths:
+        root, note = lib.add_root(path)
+        if note:
+            print(f"photofind: {note}", file=sys.stderr)
+        roots.append(root)
+    return roots
+
+
+def cmd_add(settings: Settings, args: argparse.Namespace) -> int:
+    with Library.open(settings, writer=True) as lib:
+        roots = _add_roots(lib, args.folders)
+    for root in roots:
+        print(f"added {root.path}")
+    print("Run `photofind index` to index them.")
+    return 0
+
+
+def cmd_remove(settings: Settings, args: argparse.Namespace) -> int:
+    with Library.open(settings, writer=True) as lib:
+        known = {r.path: r for r in lib.catalog.roots()}
+        targets = []
+        for folder in args.folders:
+            path = str(Path(folder).expanduser().resolve())
+            if path not in known:
+                raise PhotofindError(f"{folder} is not a folder of this library"
+                                     " (see `photofind status`).")
+            targets.append(known[path])
+        for root in targets:
+            count = lib.remove_root(root)
+            print(f"removed {root.path} ({count} photos forgotten; files untouched)")
+    return 0
+
+
+def cmd_index(settings: Settings, args: argparse.Namespace) -> int:
+    from photofind.core.indexer import run_index
+
+    with Library.open(settings, writer=True) as lib:
+        roots = _add_roots(lib, args.folders) if args.folders else lib.catalog.roots()
+        if not roots:
+            raise PhotofindError("The library has no folders yet: run"
+                                 " `photofind index FOLDER` to add and index one.")
+        bar = _ProgressBar() if sys.stderr.isatty() and not args.verbose else None
+        run = run_index(lib, roots)
+        try:
+            while True:
+                progress = next(run)
+                if bar:
+                    bar.show(progress.done, progress.total, progress.rate, progress.eta_s)
+        except StopIteration as stop:
+            report = stop.value
+        finally:
+            if bar:
+                bar.clear()
+    for path in report.offline:
+        print(f"photofind: {path} is offline (missing or unreadable); its photos are kept.",
+              file=sys.stderr)
+    if args.json:
+        print(json.dumps(report.counts()))
+    else:
+        print(", ".join(f"{v} {k}" for k, v in report.counts().items()))
+        if report.failed:
+            print(f"{report.failed} files could not be read; see `photofind status`.")
+    return 0
+
+
+def cmd_search(settings: Settings, args: argparse.Namespace) -> int:
+    from photofind.core.search import Searcher, parse_query
+
+    terms = parse_query(args.query)
+    with Library.open(settings) as lib:
+        _print_results(Searcher(lib).search(terms, args.limit), args.json)
+    return 0
+
+
+def cmd_similar(settings: Settings, args: argparse.Namespace) -> int:
+    from photofind.core.search import Searcher
+
+    with Library.open(settings) as lib:
+        _print_results(Searcher(lib).similar(args.image, args.limit), args.json)
+    return 0
+
+
+def _print_results(results: list[Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps([{"path": r.path, "score": r.score, "online": r.online}
+                          for r in results]))
+        return
+    if not results:
+        print("No photos found. Is the library indexed? See `photofind status`.",
+              file=sys.stderr)
+    for r in results:
+        suffix = "" if r.online else "\t(offline)"
+        print(f"{r.score:.3f}\t{r.path}{suffix}")
+
+
+def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
+    with Library.open(settings) as lib:
+        status = lib.status()
+    if args.json:
+        print(json.dumps(status))
+        return 0
+    print(f"library: {lib.dir}")
+    print(f"photos:  {status['photos']} indexed, {status['failed']} could not be read")
+    print(f"model:   {status['model']}  (device: {status['device']})")
+    if not status["roots"]:
+        print("folders: none yet; add one with `photofind index FOLDER`")
+    for root in status["roots"]:
+        print(f"  {root['state']:<8} {root['photos']:>7} photos  {root['path']}")
+    for reason, count in sorted(status["failures"].items(), key=lambda kv: -kv[1]):
+        print(f"  {count:>6} x {reason}")
+    return 0
+
+
+class _ProgressBar:
+    def __init__(self) -> None:
+        self.last = 0.0
+
+    def show(self, done: int, total: int, rate: float, eta: float | None) -> None:
+        now = time.monotonic()
+        if now - self.last < 0.2 and done < total:
+            return
+        self.last = now
+        width = 30
+        filled = int(width * done / max(total, 1))
+        eta_text = time.strftime("%H:%M:%S", time.gmtime(eta)) if eta is not None else "--:--"
+        line = (f"\rindexing [{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
+                f"  {rate:.1f} img/s  ETA {eta_text} ")
+        sys.stderr.write(line)
+        sys.stderr.flush()
+
+    def clear(self) -> None:
+        sys.stderr.write("\r" + " " * 79 + "\r")
+        sys.stderr.flush()
+
+
+COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
+    "add": cmd_add,
+    "remove": cmd_remove,
+    "index": cmd_index,
+    "search": cmd_search,
+    "similar": cmd_similar,
+    "status": cmd_status,
+}
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

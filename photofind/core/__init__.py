@@ -1,0 +1,1 @@
+"""The engine: no Qt here, ever. Usable from the CLI, the GUI and tests."""

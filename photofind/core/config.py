@@ -1,0 +1,73 @@
+"""Settings: where the library lives, which model and device to use.
+
+Each setting comes from an explicit argument, else an environment variable
+(``PHOTOFIND_LIBRARY``, ``PHOTOFIND_MODEL``, ``PHOTOFIND_DEVICE``), else the
+default. The library folder defaults to the platform's user data folder.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from platformdirs import user_data_dir
+
+from photofind.core.errors import PhotofindError
+
+DEFAULT_MODEL = "ViT-B-32/laion2b_s34b_b79k"
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+# Extensions photofind treats as photos (lower case, with the dot).
+PHOTO_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif",
+     ".heic", ".heif", ".avif"}
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    library: Path
+    model: str
+    device: str
+
+    @classmethod
+    def resolve(
+        cls, library: str | None = None, model: str | None = None, device: str | None = None
+    ) -> Settings:
+        lib = library or os.environ.get("PHOTOFIND_LIBRARY") or user_data_dir("photofind", False)
+        spec = model or os.environ.get("PHOTOFIND_MODEL") or DEFAULT_MODEL
+        dev = (device or os.environ.get("PHOTOFIND_DEVICE") or "auto").lower()
+        if dev not in DEVICES:
+            raise PhotofindError(
+                f"Unknown device {dev!r}: choose one of {', '.join(DEVICES)}."
+            )
+        parse_model_spec(spec)
+        return cls(library=Path(lib).expanduser().resolve(), model=spec, device=dev)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A parsed model spec: ``kind`` is "pretrained", "hf-hub" or "local-dir"."""
+
+    kind: str
+    name: str
+    pretrained: str | None = None
+
+
+def parse_model_spec(spec: str) -> ModelSpec:
+    """Parse ``name/tag``, ``hf-hub:org/repo`` or ``local-dir:/path``."""
+    if spec.startswith("hf-hub:"):
+        repo = spec.removeprefix("hf-hub:")
+        if repo.count("/") != 1 or not all(repo.split("/")):
+            raise PhotofindError(f"Model {spec!r} should look like hf-hub:org/repo.")
+        return ModelSpec("hf-hub", repo)
+    if spec.startswith("local-dir:"):
+        path = spec.removeprefix("local-dir:")
+        if not path:
+            raise PhotofindError("Model local-dir: needs a folder, as in local-dir:/path/to/model.")
+        return ModelSpec("local-dir", str(Path(path).expanduser()))
+    name, sep, tag = spec.partition("/")
+    if not name:
+        raise PhotofindError(f"Model {spec!r} should look like ViT-B-32/laion2b_s34b_b79k.")
+    return ModelSpec("pretrained", name, tag if sep and tag else None)

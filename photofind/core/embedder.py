@@ -1,0 +1,209 @@
+"""CLIP through open_clip: model loading, device choice, batched encoding.
+
+The only module that imports torch and open_clip, and only when a model is
+first needed, so the CLI's ``status`` and the GUI's window never wait for it.
+Weights come from the Hugging Face cache (downloaded on first use, safetensors
+preferred, ``torch.load`` only with ``weights_only``) or a ``local-dir:``
+folder. When they can be neither found nor downloaded the user gets one
+sentence saying what to download and where to put it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from photofind.core.config import ModelSpec, parse_model_spec
+from photofind.core.errors import ModelUnavailableError, PhotofindError
+from photofind.core.imaging import Preprocess
+
+log = logging.getLogger(__name__)
+
+
+def resolve_device(device: str) -> str:
+    """auto -> cuda when available, else cpu. MPS only when asked for."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise PhotofindError("CUDA was asked for, but torch sees no CUDA device here.")
+    if device == "mps" and not torch.backends.mps.is_available():
+        raise PhotofindError("MPS was asked for, but this machine has no Metal device.")
+    return device
+
+
+def physical_cores() -> int:
+    """Physical cores where we can tell (Linux), else the logical count."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            pairs = {(block.split("physical id")[1].split("\n")[0],
+                      block.split("core id")[1].split("\n")[0])
+                     for block in fh.read().split("\n\n") if "core id" in block}
+        if pairs:
+            return len(pairs)
+    except (OSError, IndexError):
+        pass
+    return os.cpu_count() or 1
+
+
+class Embedder:
+    """A loaded CLIP model on one device."""
+
+    def __init__(self, spec: str, device: str = "auto") -> None:
+        import torch
+
+        self.spec = spec
+        self.device = resolve_device(device)
+        if self.device == "cpu":
+            torch.set_num_threads(physical_cores())
+            torch.set_flush_denormal(True)
+        self._model, self._tokenizer, cfg = _load(parse_model_spec(spec), spec)
+        self._model.to(self.device).eval()
+        size = cfg["size"]
+        self.preprocess = Preprocess(
+            size=int(size if isinstance(size, int) else size[0]),
+            mean=tuple(float(x) for x in cfg["mean"]),  # type: ignore[arg-type]
+            std=tuple(float(x) for x in cfg["std"]),  # type: ignore[arg-type]
+            interpolation=str(cfg.get("interpolation") or "bicubic"),
+            resize_mode=str(cfg.get("resize_mode") or "shortest"),
+        )
+        if self.preprocess.resize_mode not in ("shortest", "squash"):
+            raise PhotofindError(
+                f"Model {spec} uses resize mode {self.preprocess.resize_mode!r},"
+                " which photofind does not support yet.")
+        self._mean = torch.tensor(self.preprocess.mean).view(1, 3, 1, 1).to(self.device)
+        self._std = torch.tensor(self.preprocess.std).view(1, 3, 1, 1).to(self.device)
+        self.dim = int(self.encode_text(["a photo"]).shape[1])
+
+    @property
+    def batch_size(self) -> int:
+        return 64 if self.device == "cuda" else 16
+
+    def encode_pixels(self, pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+        """(B, S, S, 3) uint8 from imaging.model_pixels -> (B, D) unit vectors."""
+        import torch
+
+        x = torch.from_numpy(np.ascontiguousarray(pixels)).to(self.device)
+        x = x.permute(0, 3, 1, 2).float().div_(255.0)
+        x = (x - self._mean) / self._std
+        with torch.inference_mode(), self._autocast():
+            feats = self._model.encode_image(x)
+        return _normalize(feats.float().cpu().numpy())
+
+    def encode_text(self, texts: list[str]) -> npt.NDArray[np.float32]:
+        import torch
+
+        tokens = self._tokenizer(texts).to(self.device)
+        with torch.inference_mode(), self._autocast():
+            feats = self._model.encode_text(tokens)
+        return _normalize(feats.float().cpu().numpy())
+
+    def _autocast(self) -> Any:
+        import torch
+
+        if self.device == "cuda":
+            return torch.autocast("cuda", dtype=torch.float16)
+        return torch.autocast("cpu", enabled=False)
+
+
+def _normalize(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    out: npt.NDArray[np.float32] = (x / np.maximum(norms, 1e-12)).astype(np.float32)
+    return out
+
+
+def _load(spec: ModelSpec, text: str) -> tuple[Any, Any, dict[str, Any]]:
+    import open_clip
+
+    if spec.kind == "local-dir":
+        if not os.path.isfile(os.path.join(spec.name, "open_clip_config.json")):
+            raise ModelUnavailableError(
+                f"The model folder {spec.name} has no open_clip_config.json: it should hold"
+                " open_clip_config.json and the weights (open_clip_model.safetensors).")
+        name, pretrained = f"local-dir:{spec.name}", None
+    elif spec.kind == "hf-hub":
+        name, pretrained = f"hf-hub:{spec.name}", None
+    else:
+        if spec.name not in open_clip.list_models():
+            raise PhotofindError(f"Unknown model {spec.name!r}: see open_clip's model list.")
+        tags = open_clip.list_pretrained_tags_by_model(spec.name)
+        if spec.pretrained not in tags:
+            raise PhotofindError(
+                f"Model {spec.name} has no pretrained weights {spec.pretrained!r};"
+                f" known tags: {', '.join(tags) or 'none'}.")
+        name, pretrained = spec.name, spec.pretrained
+    repo = _hub_repo(spec, open_clip)
+    cached = repo is None or _in_hf_cache(repo)
+    if not cached and not _hub_reachable():
+        raise ModelUnavailableError(_offline_message(spec, text, repo))
+    previous = os.environ.get("HF_HUB_OFFLINE")
+    if cached:  # no HEAD requests to the hub for files we already have
+        os.environ["HF_HUB_OFFLINE"] = "1"
+    logging.disable(logging.ERROR)  # open_clip and the hub log failures we report ourselves
+    try:
+        model, _, _ = open_clip.create_model_and_transforms(
+            name, pretrained=pretrained, weights_only=True)
+        tokenizer = open_clip.get_tokenizer(name)
+    except Exception as exc:
+        logging.disable(logging.NOTSET)
+        log.debug("model load failed", exc_info=True)
+        raise ModelUnavailableError(_offline_message(spec, text, repo)) from exc
+    finally:
+        logging.disable(logging.NOTSET)
+        if previous is None:
+            os.environ.pop("HF_HUB_OFFLINE", None)
+        else:
+            os.environ["HF_HUB_OFFLINE"] = previous
+    return model, tokenizer, open_clip.get_model_preprocess_cfg(model)
+
+
+def _hub_repo(spec: ModelSpec, open_clip: Any) -> str | None:
+    """The Hugging Face repo that holds the weights (None for a local folder)."""
+    if spec.kind == "local-dir":
+        return None
+    if spec.kind == "hf-hub":
+        return spec.name
+    cfg = open_clip.get_pretrained_cfg(spec.name, spec.pretrained or "")
+    repo = str(cfg.get("hf_hub") or "").strip("/")
+    return repo or None
+
+
+def _in_hf_cache(repo: str) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    return any(
+        isinstance(try_to_load_from_cache(repo, name), str)
+        for name in ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
+    )
+
+
+def _hub_reachable() -> bool:
+    """A quick check (DNS plus one TCP connect), so an offline machine fails in
+    seconds rather than after a minute of download retries."""
+    import socket
+
+    if os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0"):
+        return False
+    host = (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").split("//")[-1]
+    try:
+        socket.create_connection((host.split("/")[0], 443), timeout=5).close()
+    except OSError:
+        return False
+    return True
+
+
+def _offline_message(spec: ModelSpec, text: str, repo: str | None) -> str:
+    cache = os.environ.get("HF_HUB_CACHE") or os.path.join(
+        os.environ.get("HF_HOME", os.path.expanduser("~/.cache/huggingface")), "hub")
+    if spec.kind == "local-dir":
+        return (f"Could not load the model in {spec.name}: it should hold open_clip_config.json"
+                " and open_clip_model.safetensors from the same model.")
+    return (f"Could not download the weights for {text} (is this machine offline?):"
+            f" download https://huggingface.co/{repo} (open_clip_config.json and"
+            f" open_clip_model.safetensors) into a folder and run with"
+            f" --model local-dir:/that/folder, or place it in the Hugging Face cache at {cache}.")

@@ -1,0 +1,207 @@
+"""Safe image decoding: one file in, model-ready pixels, a thumbnail and metadata out.
+
+This module runs inside decode worker processes, so it imports only Pillow,
+pillow-heif and numpy (never torch). JPEGs decode in draft mode (a DCT-domain
+downscale) at the smallest scale that still covers the model input and the
+thumbnail; EXIF orientation is applied; every mode becomes RGB (alpha over
+white, 16-bit scaled down). Resizing and cropping reproduce open_clip's eval
+transform exactly (bicubic shortest-side resize, centre crop), so the pixels
+match ``preprocess(Image.open(path))`` when draft mode is off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import warnings
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+THUMB_SIZE = 256
+PARTIAL_HASH_CHUNK = 64 * 1024
+# Only photo formats: never EPS, PDF, PSD or fonts, whatever the file claims.
+# (Pillow opens multi-picture JPEGs as MPO through its JPEG opener.)
+PHOTO_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF", "HEIF", "AVIF")
+
+_formats: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """The model's input geometry, taken from open_clip's preprocess config."""
+
+    size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    interpolation: str = "bicubic"
+    resize_mode: str = "shortest"
+
+
+@dataclass(frozen=True)
+class Decoded:
+    pixels: npt.NDArray[np.uint8]  # (size, size, 3), before normalisation
+    thumbnail: bytes  # JPEG
+    width: int
+    height: int
+    taken_at: str | None
+    phash: str
+
+
+@dataclass(frozen=True)
+class Failed:
+    reason: str
+
+
+def partial_hash(path: str, size: int | None = None) -> str:
+    """Size plus the first and last 64 KiB: cheap, and stable across renames."""
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as fh:
+        if size is None:
+            size = os.fstat(fh.fileno()).st_size
+        h.update(str(size).encode())
+        h.update(fh.read(PARTIAL_HASH_CHUNK))
+        if size > 2 * PARTIAL_HASH_CHUNK:
+            fh.seek(size - PARTIAL_HASH_CHUNK)
+            h.update(fh.read(PARTIAL_HASH_CHUNK))
+    return h.hexdigest()
+
+
+def register_heif() -> tuple[str, ...]:
+    """Register HEIC/HEIF with Pillow; returns the photo formats this Pillow opens."""
+    global _formats
+    if not _formats:
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+        Image.init()
+        _formats = tuple(f for f in PHOTO_FORMATS if f in Image.OPEN)
+    return _formats
+
+
+@dataclass(frozen=True)
+class Opened:
+    image: Image.Image  # oriented, 8-bit RGB, possibly draft-reduced
+    width: int  # full size as displayed (after EXIF orientation)
+    height: int
+    taken_at: str | None
+
+
+def open_photo(source: str | io.BytesIO, *, draft_size: int | None) -> Opened:
+    """Open, draft-decode, orient and convert to RGB; raises on bad input."""
+    formats = register_heif()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        img: Image.Image = Image.open(source, formats=formats)
+        width, height = img.size
+        taken = capture_date(img)
+        if draft_size and img.format in ("JPEG", "MPO"):
+            img.draft("RGB", (draft_size, draft_size))
+        img.load()
+    try:
+        oriented = ImageOps.exif_transpose(img)
+        if oriented is not None:
+            if oriented.size != img.size:
+                width, height = height, width
+            img = oriented
+    except Exception:  # a broken orientation tag must not fail the photo
+        pass
+    return Opened(to_rgb(img), width, height, taken)
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Any Pillow mode to 8-bit RGB: alpha over white, 16-bit scaled, CMYK converted."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        peak = 65535.0 if arr.max(initial=0) > 255 else 255.0
+        img = Image.fromarray(np.clip(arr * (255.0 / peak), 0, 255).astype(np.uint8), "L")
+    has_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
+    if has_alpha:
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return img if img.mode == "RGB" else img.convert("RGB")
+
+
+def model_pixels(img: Image.Image, pre: Preprocess) -> npt.NDArray[np.uint8]:
+    """open_clip's eval geometry: shortest-side resize then centre crop (or squash)."""
+    resample = Image.Resampling.BILINEAR if pre.interpolation == "bilinear" \
+        else Image.Resampling.BICUBIC
+    s = pre.size
+    w, h = img.size
+    if pre.resize_mode == "squash":
+        return np.asarray(img.resize((s, s), resample), dtype=np.uint8)
+    # torchvision.transforms.Resize(int): the short side becomes s, the long side
+    # int(s * long / short); CenterCrop rounds the offsets.
+    if w <= h:
+        new_w, new_h = s, int(s * h / w)
+    else:
+        new_w, new_h = int(s * w / h), s
+    if (new_w, new_h) != (w, h):
+        img = img.resize((new_w, new_h), resample)
+    left = round((new_w - s) / 2.0)
+    top = round((new_h - s) / 2.0)
+    return np.asarray(img.crop((left, top, left + s, top + s)), dtype=np.uint8)
+
+
+def make_thumbnail(img: Image.Image, size: int = THUMB_SIZE) -> bytes:
+    thumb = img.copy()
+    thumb.thumbnail((size, size), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    thumb.save(buf, "JPEG", quality=85, optimize=True)
+    return buf.getvalue()
+
+
+def capture_date(img: Image.Image) -> str | None:
+    """EXIF DateTimeOriginal (else DateTime) as ISO 8601, or None."""
+    try:
+        exif = img.getexif()
+        raw = exif.get_ifd(0x8769).get(36867) or exif.get(306)
+        if not raw:
+            return None
+        text = raw.decode() if isinstance(raw, bytes) else str(raw)
+        return datetime.strptime(text.strip("\x00 ")[:19], "%Y:%m:%d %H:%M:%S").isoformat()
+    except Exception:
+        return None
+
+
+def decode_file(path: str, pre: Preprocess, draft: bool = True) -> Decoded | Failed:
+    """Decode one file for indexing; never raises for a bad file."""
+    try:
+        size = os.stat(path).st_size
+        if size == 0:
+            return Failed("empty file")
+        phash = partial_hash(path, size)
+        opened = open_photo(path, draft_size=max(pre.size, THUMB_SIZE) if draft else None)
+        return Decoded(
+            pixels=model_pixels(opened.image, pre),
+            thumbnail=make_thumbnail(opened.image),
+            width=opened.width,
+            height=opened.height,
+            taken_at=opened.taken_at,
+            phash=phash,
+        )
+    except Exception as exc:
+        return Failed(failure_reason(exc))
+
+
+def failure_reason(exc: BaseException) -> str:
+    """A short, stable reason a user can read in ``photofind failed``."""
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    if isinstance(exc, FileNotFoundError):
+        return "file vanished"
+    if isinstance(exc, Image.DecompressionBombError | Image.DecompressionBombWarning):
+        return "too large"
+    if isinstance(exc, UnidentifiedImageError):
+        return "not an image"
+    text = str(exc).lower()
+    if "truncated" in text or "premature end" in text or "broken data stream" in text:
+        return "truncated"
+    if isinstance(exc, MemoryError):
+        return "too large"
+    return f"corrupt image ({type(exc).__name__}: {str(exc)[:120]})"

@@ -1,0 +1,262 @@
+"""A library folder: its catalog, vector cache, thumbnails and writer lock.
+
+``Library.open(settings, writer=True)`` takes ``photofind.lock`` (one writer
+per library; a second one gets LibraryBusyError) and is what ``add``,
+``remove`` and ``index`` use. Readers (``search``, ``similar``, ``status``)
+take no lock and keep working while another process writes.
+
+The HNSW file is a cache of the catalog's embeddings. On load it is used only
+if its sha256 matches the manifest; otherwise it is rebuilt from the stored
+vectors (never re-embedded). Either way it then catches up with embeddings
+stored after it was saved and drops ids the catalog no longer has.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from photofind.core.catalog import Catalog, Manifest, Root
+from photofind.core.config import Settings
+from photofind.core.errors import LibraryBusyError, PhotofindError
+from photofind.core.thumbs import ThumbStore
+from photofind.core.vectors import VectorIndex
+
+if TYPE_CHECKING:
+    from photofind.core.embedder import Embedder
+
+log = logging.getLogger(__name__)
+
+
+class WriterLock:
+    """An exclusive, non-blocking lock on ``photofind.lock`` (released on exit,
+    also when the process dies)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fh: IO[str] | None = None
+
+    def try_acquire(self) -> bool:
+        fh = open(self.path, "a+")  # noqa: SIM115 - held open while the lock is held
+        try:
+            if os.name == "nt":
+                import msvcrt
+
+                msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
+            else:
+                import fcntl
+
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.close()
+            return False
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{os.getpid()}\n")
+        fh.flush()
+        self._fh = fh
+        return True
+
+    def release(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+class Library:
+    def __init__(self, settings: Settings, *, writer: bool) -> None:
+        self.settings = settings
+        self.dir = settings.library
+        self.model = settings.model
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise PhotofindError(f"Cannot create the library folder {self.dir}: "
+                                 f"{exc.strerror or exc}.") from exc
+        self._lock = WriterLock(self.dir / "photofind.lock")
+        self.writer = writer
+        if writer and not self._lock.try_acquire():
+            raise LibraryBusyError(
+                f"The library {self.dir} is in use by another photofind (indexing or"
+                " watching); wait for it to finish or stop it first.")
+        self.catalog = Catalog(self.dir / "catalog.sqlite3")
+        self._thumbs: ThumbStore | None = None
+        self._embedder: Embedder | None = None
+        self._vectors: VectorIndex | None = None
+        self.covered_seq = 0
+        self.vectors_dirty = False
+
+    @classmethod
+    def open(cls, settings: Settings, *, writer: bool = False) -> Library:
+        return cls(settings, writer=writer)
+
+    def close(self) -> None:
+        if self._thumbs:
+            self._thumbs.close()
+        self.catalog.close()
+        self._lock.release()
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def thumbs(self) -> ThumbStore:
+        if self._thumbs is None:
+            self._thumbs = ThumbStore(self.dir / "thumbs.sqlite3")
+        return self._thumbs
+
+    def embedder(self) -> Embedder:
+        """The model, loaded on first use (this is where torch is imported)."""
+        if self._embedder is None:
+            from photofind.core.embedder import Embedder
+
+            self._embedder = Embedder(self.model, self.settings.device)
+        return self._embedder
+
+    # --- roots and status -------------------------------------------------
+    def add_root(self, path: str) -> tuple[Root, str | None]:
+        """Add a folder; returns the root and a note for the user, if any.
+
+        A folder inside an existing root is already covered. A folder that
+        contains existing roots absorbs them: their photos keep their ids and
+        embeddings.
+        """
+        for root in self.catalog.roots():
+            if _inside(path, root.path):
+                note = None if path == root.path else f"{path} is already covered by {root.path}."
+                return root, note
+        new = self.catalog.add_root(path)
+        absorbed = [r for r in self.catalog.roots() if r.id != new.id and _inside(r.path, path)]
+        if absorbed:
+            self.catalog.merge_roots([r.id for r in absorbed], new.id)
+        return new, None
+
+    def remove_root(self, root: Root) -> int:
+        """Forget a folder and its photos (the files are not touched)."""
+        ids = self.catalog.remove_root(root.id)
+        self.thumbs.delete(ids)
+        if self.vectors() is not None:
+            self.forget_vectors(ids)
+            self.save_vectors()
+        return len(ids)
+
+    def status(self) -> dict[str, Any]:
+        from photofind.core.embedder import resolve_device
+        from photofind.core.scanner import root_is_online
+
+        counts = self.catalog.counts_by_root()
+        roots = []
+        for root in self.catalog.roots():
+            ok, failed = counts.get(root.id, (0, 0))
+            online = root_is_online(Path(root.path), ok + failed)
+            roots.append({"path": root.path, "state": "online" if online else "offline",
+                          "photos": ok})
+        failures: dict[str, int] = {}
+        for _, reason in self.catalog.failures():
+            failures[reason] = failures.get(reason, 0) + 1
+        try:
+            device = resolve_device(self.settings.device)
+        except PhotofindError:
+            device = f"{self.settings.device} (unavailable)"
+        return {"photos": sum(c[0] for c in counts.values()),
+                "failed": sum(c[1] for c in counts.values()),
+                "model": self.model, "device": device, "roots": roots, "failures": failures}
+
+    # --- the vector cache ------------------------------------------------
+    def vectors(self) -> VectorIndex | None:
+        """The HNSW index for this model, loaded, caught up and reconciled
+        (None while the library has no embeddings for the model)."""
+        if self._vectors is None:
+            self._vectors = self._load_vectors()
+            if self._vectors is not None:
+                self.catch_up()
+                if self.vectors_dirty:
+                    self._save_if_we_can()
+        return self._vectors
+
+    def _index_path(self, generation: int) -> Path:
+        return self.dir / f"vectors.{generation}.hnsw"
+
+    def _load_vectors(self) -> VectorIndex | None:
+        manifest = self.catalog.manifest(self.model)
+        if manifest is not None:
+            path = self._index_path(manifest.generation)
+            try:
+                index = VectorIndex.load(path, manifest.dim, manifest.sha256)
+                self.covered_seq = manifest.max_seq
+                return index
+            except (OSError, ValueError, RuntimeError) as exc:
+                log.warning("index file %s is unusable (%s); rebuilding it from the catalog",
+                            path.name, exc)
+        dim = self.catalog.embedding_dim(self.model)
+        if dim is None:
+            return None
+        self.covered_seq = 0
+        self.vectors_dirty = True
+        return VectorIndex(dim, capacity=self.catalog.embedding_count(self.model) + 1024)
+
+    def catch_up(self) -> None:
+        """Add embeddings stored after the index's save; drop ids that are gone."""
+        index = self._vectors
+        if index is None:
+            dim = self.catalog.embedding_dim(self.model)
+            if dim is None:
+                return
+            index = self._vectors = VectorIndex(dim)
+        for ids, vecs, seq in self.catalog.embeddings_after(self.model, self.covered_seq):
+            index.add(ids, vecs)
+            self.covered_seq = seq
+            self.vectors_dirty = True
+        stale = index.ids() - self.catalog.embedding_ids(self.model)
+        if stale:
+            index.remove(stale)
+            self.vectors_dirty = True
+
+    def forget_vectors(self, ids: list[int]) -> None:
+        if self._vectors is not None and ids:
+            self._vectors.remove(ids)
+            self.vectors_dirty = True
+
+    def _save_if_we_can(self) -> None:
+        """A reader that rebuilt the cache saves it only if no writer is running."""
+        if self.writer:
+            self.save_vectors()
+            return
+        if self._lock.try_acquire():
+            try:
+                self.save_vectors()
+            finally:
+                self._lock.release()
+
+    def save_vectors(self) -> None:
+        """Write a new generation, then commit its manifest (the commit point)."""
+        index = self._vectors
+        if index is None or not self.vectors_dirty:
+            return
+        generation = self.catalog.max_generation() + 1
+        path = self._index_path(generation)
+        digest = index.save(path)
+        self.catalog.commit_manifest(Manifest(self.model, generation, digest, index.dim,
+                                              self.covered_seq, len(index)))
+        self.vectors_dirty = False
+        self._remove_old_generations(generation)
+
+    def _remove_old_generations(self, newest: int) -> None:
+        keep = self.catalog.generations_in_use() | {newest - 1}  # a reader may be loading it
+        for path in self.dir.glob("vectors.*.hnsw*"):
+            parts = path.name.split(".")
+            try:
+                gen = int(parts[1])
+            except (IndexError, ValueError):
+                continue
+            if gen not in keep or path.name.endswith(".tmp"):
+                path.unlink(missing_ok=True)
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)

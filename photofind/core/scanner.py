@@ -1,0 +1,149 @@
+"""Walk the roots and diff them against the catalog into a change set.
+
+Unchanged files (same size and mtime) cost one stat. A file that vanished
+from one place and appeared at another with the same size and partial hash
+is a move and keeps its embedding. A root that is missing, unreadable, or an
+empty mount point where photos used to be is *offline*: it is left out of the
+diff, so none of its photos are removed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from photofind.core.catalog import Catalog, PhotoRow, Root
+from photofind.core.config import PHOTO_EXTENSIONS
+from photofind.core.imaging import partial_hash
+
+log = logging.getLogger(__name__)
+
+# Folders that hold no photos of the user's: NAS and desktop thumbnail caches.
+SKIP_DIRS = frozenset({"@eaDir", "#recycle", "$RECYCLE.BIN", "System Volume Information",
+                       "lost+found"})
+
+
+@dataclass(frozen=True)
+class FoundFile:
+    root_id: int
+    path: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass
+class ChangeSet:
+    new: list[FoundFile] = field(default_factory=list)
+    changed: list[tuple[PhotoRow, FoundFile]] = field(default_factory=list)
+    moved: list[tuple[PhotoRow, FoundFile]] = field(default_factory=list)
+    removed: list[PhotoRow] = field(default_factory=list)
+    unchanged: int = 0
+    online: list[Root] = field(default_factory=list)
+    offline: list[Root] = field(default_factory=list)
+
+
+def root_is_online(root: Path, known_photos: int) -> bool:
+    """A root is online when it is a readable folder, and not an empty mount
+    point standing in for a drive that held photos."""
+    try:
+        if not root.is_dir() or not os.access(root, os.R_OK | os.X_OK):
+            return False
+        with os.scandir(root) as it:
+            empty = next(it, None) is None
+    except OSError:
+        return False
+    return not (empty and known_photos > 0)
+
+
+def walk(root: Path, skip: Path | None = None) -> Iterator[tuple[str, int, int]]:
+    """Yield (path, size, mtime_ns) of photo files under root.
+
+    Hidden files and folders, NAS thumbnail folders, the library folder
+    itself and symlinked folders (loops) are skipped; so is anything that is
+    not a regular file (FIFOs, devices), which could block a reader.
+    """
+    stack = [str(root)]
+    skip_str = str(skip) if skip else None
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = list(it)
+        except OSError as exc:
+            log.warning("cannot read folder %s: %s", folder, exc.strerror or exc)
+            continue
+        for entry in entries:
+            name = entry.name
+            if name.startswith(".") or name in SKIP_DIRS:
+                continue
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    if entry.path != skip_str:
+                        stack.append(entry.path)
+                    continue
+                if os.path.splitext(name)[1].lower() not in PHOTO_EXTENSIONS:
+                    continue
+                if not entry.is_file(follow_symlinks=True):
+                    continue
+                st = entry.stat(follow_symlinks=True)
+            except OSError:
+                continue
+            try:
+                entry.path.encode("utf-8")
+            except UnicodeEncodeError:
+                log.warning("skipping a file whose name is not valid UTF-8 in %s", folder)
+                continue
+            yield entry.path, st.st_size, st.st_mtime_ns
+
+
+def scan(catalog: Catalog, roots: list[Root], library_dir: Path | None = None) -> ChangeSet:
+    """Diff the given roots against the catalog (nothing is written here)."""
+    changes = ChangeSet()
+    counts = catalog.counts_by_root()
+    missing: list[PhotoRow] = []
+    for root in roots:
+        known_count = sum(counts.get(root.id, (0, 0)))
+        if not root_is_online(Path(root.path), known_count):
+            changes.offline.append(root)
+            continue
+        changes.online.append(root)
+        known = catalog.photos_in_root(root.id)
+        for path, size, mtime_ns in walk(Path(root.path), library_dir):
+            row = known.pop(path, None)
+            found = FoundFile(root.id, path, size, mtime_ns)
+            if row is None:
+                changes.new.append(found)
+            elif row.size == size and row.mtime_ns == mtime_ns:
+                changes.unchanged += 1
+            else:
+                changes.changed.append((row, found))
+        missing.extend(known.values())
+    _match_moves(changes, missing)
+    return changes
+
+
+def _match_moves(changes: ChangeSet, missing: list[PhotoRow]) -> None:
+    """Pair vanished rows with new files of the same size and partial hash."""
+    by_key: dict[tuple[int, str], list[PhotoRow]] = defaultdict(list)
+    sizes = {row.size for row in missing}
+    for row in missing:
+        by_key[(row.size, row.phash)].append(row)
+    still_new: list[FoundFile] = []
+    for found in changes.new:
+        if found.size in sizes:
+            try:
+                digest = partial_hash(found.path, found.size)
+            except OSError:
+                digest = ""
+            candidates = by_key.get((found.size, digest))
+            if candidates:
+                changes.moved.append((candidates.pop(), found))
+                continue
+        still_new.append(found)
+    changes.new = still_new
+    moved_ids = {row.id for row, _ in changes.moved}
+    changes.removed = [row for row in missing if row.id not in moved_ids]

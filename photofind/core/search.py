@@ -1,0 +1,142 @@
+"""Queries: parse text and image terms, combine them, rank with the index.
+
+Syntax (the CLI's words, or one string from the GUI's search box):
+``beach + ./me.jpg - crowd`` adds and subtracts terms; ``2:beach`` weights one.
+A term that names an existing file is an image; anything else is text. Each
+term's vector is normalised, the weighted sum is re-normalised, and the HNSW
+index answers. A library photo used as a term reuses its stored vector and is
+left out of the results.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from photofind.core.config import PHOTO_EXTENSIONS
+from photofind.core.errors import PhotofindError
+from photofind.core.imaging import Failed, decode_file
+from photofind.core.library import Library
+
+_WEIGHT = re.compile(r"^(\d+(?:\.\d+)?|\.\d+):(.+)$", re.S)
+_OPERATOR = re.compile(r"\s+([+-])\s+")
+
+
+@dataclass(frozen=True)
+class Term:
+    weight: float  # negative for "- term"
+    kind: str  # "text" | "image"
+    value: str  # the text, or an absolute image path
+
+
+@dataclass(frozen=True)
+class Result:
+    photo_id: int
+    path: str
+    score: float
+    online: bool
+
+
+def parse_query(parts: list[str] | str) -> list[Term]:
+    """Split words like ``["beach", "+", "2:./me.jpg", "-", "crowd"]`` into terms."""
+    words = [parts] if isinstance(parts, str) else list(parts)
+    tokens: list[str] = []
+    for word in words:
+        tokens.extend(t for t in _OPERATOR.split(f" {word} ") if t.strip())
+    terms: list[Term] = []
+    sign = 1.0
+    for token in (t.strip() for t in tokens):
+        if token in ("+", "-"):
+            sign = -1.0 if token == "-" else 1.0
+            continue
+        weight = 1.0
+        match = _WEIGHT.match(token)
+        if match:
+            weight, token = float(match.group(1)), match.group(2).strip()
+        terms.append(_term(sign * weight, token))
+        sign = 1.0
+    if not terms:
+        raise PhotofindError("The query is empty: give some words or an image file.")
+    if all(t.weight <= 0 for t in terms):
+        raise PhotofindError("The query only subtracts: give at least one term to look for.")
+    return terms
+
+
+def _term(weight: float, token: str) -> Term:
+    path = os.path.expanduser(token)
+    if os.path.isfile(path):
+        return Term(weight, "image", os.path.abspath(path))
+    looks_like_path = (os.path.splitext(path)[1].lower() in PHOTO_EXTENSIONS
+                       or token.startswith(("./", "../", "/", "~")))
+    if looks_like_path and " " not in token.strip():
+        raise PhotofindError(f"There is no image file at {token}.")
+    return Term(weight, "text", token)
+
+
+class Searcher:
+    """Runs queries against one library (loads the model only for text and
+    for images that are not in the library)."""
+
+    def __init__(self, lib: Library) -> None:
+        self.lib = lib
+
+    def search(self, terms: list[Term], limit: int = 20) -> list[Result]:
+        vector, exclude = self.query_vector(terms)
+        return self.nearest(vector, limit, exclude)
+
+    def similar(self, image: str, limit: int = 20) -> list[Result]:
+        path = os.path.abspath(os.path.expanduser(image))
+        if not os.path.isfile(path):
+            raise PhotofindError(f"There is no image file at {image}.")
+        return self.search([Term(1.0, "image", path)], limit)
+
+    def query_vector(self, terms: list[Term]) -> tuple[npt.NDArray[np.float32], set[int]]:
+        total: npt.NDArray[np.float32] | None = None
+        exclude: set[int] = set()
+        for term in terms:
+            if term.kind == "image":
+                vec, photo_id = self._image_vector(term.value)
+                if photo_id is not None:
+                    exclude.add(photo_id)
+            else:
+                vec = self.lib.embedder().encode_text([term.value])[0]
+            part = term.weight * vec / max(float(np.linalg.norm(vec)), 1e-12)
+            total = part if total is None else total + part
+        assert total is not None
+        norm = float(np.linalg.norm(total))
+        if norm < 1e-6:
+            raise PhotofindError("The query's terms cancel each other out.")
+        return (total / norm).astype(np.float32), exclude
+
+    def _image_vector(self, path: str) -> tuple[npt.NDArray[np.float32], int | None]:
+        row = self.lib.catalog.photo_by_path(path)
+        if row is not None:
+            stored = self.lib.catalog.embedding(row.id, self.lib.model)
+            if stored is not None:
+                return stored, row.id
+        embedder = self.lib.embedder()
+        decoded = decode_file(path, embedder.preprocess)
+        if isinstance(decoded, Failed):
+            raise PhotofindError(f"Cannot read {path} as an image ({decoded.reason}).")
+        return embedder.encode_pixels(decoded.pixels[None])[0], None
+
+    def nearest(self, vector: npt.NDArray[np.float32], limit: int,
+                exclude: set[int] | None = None) -> list[Result]:
+        index = self.lib.vectors()
+        if index is None or limit <= 0:
+            return []
+        exclude = exclude or set()
+        ids, scores = index.query(vector, limit + len(exclude) + 8)
+        info = self.lib.catalog.photo_info([int(i) for i in ids])
+        results = []
+        for pid, score in zip(ids.tolist(), scores.tolist(), strict=True):
+            if pid in exclude or pid not in info:
+                continue
+            results.append(Result(pid, info[pid].path, round(float(score), 4), info[pid].online))
+            if len(results) == limit:
+                break
+        return results

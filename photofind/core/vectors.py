@@ -1,0 +1,167 @@
+"""The vector index: hnswlib (cosine) behind a readers-writer lock.
+
+Labels are photo ids. hnswlib is not safe between ``add_items``,
+``knn_query``, ``resize_index`` and ``mark_deleted``, so every call goes
+through :class:`RWLock`. Saving writes a new generation file atomically
+(temp, fsync, rename) and returns its sha256; the catalog's manifest commit
+is what makes that generation current (see library.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import hnswlib
+import numpy as np
+import numpy.typing as npt
+
+M = 16
+EF_CONSTRUCTION = 200
+# Text-to-image queries need about twice the ef of image-to-image ones for the
+# same recall (design.md section 6); this keeps recall@10 near 1.0.
+EF_SEARCH = 128
+
+
+class RWLock:
+    """Many readers or one writer; writers are not starved by new readers."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writer = False
+        self._waiting_writers = 0
+
+    @contextmanager
+    def read(self) -> Iterator[None]:
+        with self._cond:
+            while self._writer or self._waiting_writers:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                if not self._readers:
+                    self._cond.notify_all()
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        with self._cond:
+            self._waiting_writers += 1
+            while self._writer or self._readers:
+                self._cond.wait()
+            self._waiting_writers -= 1
+            self._writer = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writer = False
+                self._cond.notify_all()
+
+
+class VectorIndex:
+    """An HNSW index of unit vectors keyed by photo id."""
+
+    def __init__(self, dim: int, capacity: int = 1024) -> None:
+        self.dim = dim
+        self._lock = RWLock()
+        self._index = hnswlib.Index(space="cosine", dim=dim)
+        self._index.init_index(max_elements=max(capacity, 16), ef_construction=EF_CONSTRUCTION,
+                               M=M, random_seed=42)
+        self._index.set_ef(EF_SEARCH)
+        self._live: set[int] = set()
+
+    @classmethod
+    def load(cls, path: Path, dim: int, expected_sha256: str) -> VectorIndex:
+        """Load a generation file; raises ValueError unless its checksum matches."""
+        digest = sha256_file(path)
+        if digest != expected_sha256:
+            raise ValueError(f"{path.name}: checksum mismatch")
+        self = cls.__new__(cls)
+        self.dim = dim
+        self._lock = RWLock()
+        self._index = hnswlib.Index(space="cosine", dim=dim)
+        self._index.load_index(str(path), allow_replace_deleted=False)
+        self._index.set_ef(EF_SEARCH)
+        # hnswlib lists deleted labels too: the caller reconciles with the
+        # catalog (remove() tolerates labels that are already deleted).
+        self._live = {int(x) for x in self._index.get_ids_list()}
+        return self
+
+    def __len__(self) -> int:
+        return len(self._live)
+
+    def ids(self) -> set[int]:
+        with self._lock.read():
+            return set(self._live)
+
+    def add(self, ids: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32]) -> None:
+        """Add or replace vectors (a replaced or re-added id takes the new vector)."""
+        if not len(ids):
+            return
+        with self._lock.write():
+            # add_items on a deleted label un-deletes it and takes the new vector.
+            needed = self._index.get_current_count() + len(ids)
+            if needed > self._index.get_max_elements():
+                self._index.resize_index(max(needed, int(self._index.get_max_elements() * 1.5)))
+            self._index.add_items(np.asarray(vectors, dtype=np.float32),
+                                  np.asarray(ids, dtype=np.int64), num_threads=1)
+            self._live.update(int(i) for i in ids)
+
+    def remove(self, ids: list[int] | set[int]) -> None:
+        with self._lock.write():
+            for label in ids:
+                if label in self._live:
+                    self._live.discard(int(label))
+                    with contextlib.suppress(RuntimeError):  # already deleted in a loaded file
+                        self._index.mark_deleted(int(label))
+
+    def query(self, vector: npt.NDArray[np.float32], k: int
+              ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+        """Nearest photo ids and cosine similarities, best first; k clamped to the live count."""
+        with self._lock.read():
+            k = min(k, len(self._live))
+            if k <= 0:
+                return np.empty(0, np.int64), np.empty(0, np.float32)
+            self._index.set_ef(max(EF_SEARCH, 2 * k))
+            labels, dist = self._index.knn_query(np.asarray(vector, np.float32)[None, :], k=k,
+                                                 num_threads=1)
+        return labels[0].astype(np.int64), (1.0 - dist[0]).astype(np.float32)
+
+    def save(self, path: Path) -> str:
+        """Write atomically to ``path`` (temp, fsync, rename); returns the sha256."""
+        tmp = path.with_name(path.name + ".tmp")
+        with self._lock.read():
+            self._index.save_index(str(tmp))
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        digest = sha256_file(tmp)
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+        return digest
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _fsync_dir(folder: Path) -> None:
+    if os.name != "posix":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,90 @@
+"""Shared fixtures: the cached toy CLIP, sample libraries, and a CLI runner."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from photofind.testing.samples import SamplePhoto, make_sample_library
+from photofind.testing.toyclip import toy_model_dir
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def toy_model() -> str:
+    """A ``local-dir:`` spec for the toy CLIP (trained once, then cached)."""
+    return f"local-dir:{toy_model_dir()}"
+
+
+@dataclass
+class Cli:
+    library: Path
+    model: str
+    env: dict[str, str]
+
+    def run(self, *args: str, check: bool = True, timeout: float = 300,
+            extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        env = {**self.env, **(extra_env or {})}
+        proc = subprocess.run([sys.executable, "-m", "photofind", *args], env=env,
+                              capture_output=True, text=True, timeout=timeout, cwd=REPO)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"photofind {' '.join(args)} exited {proc.returncode}:\n"
+                                 f"{proc.stderr}")
+        return proc
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self.run(*args, "--json").stdout)
+
+    def search(self, *terms: str, limit: int = 20) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.json("search", *terms, "-n", str(limit))
+        return result
+
+    def index(self, *folders: str) -> dict[str, int]:
+        result: dict[str, int] = self.json("index", *folders)
+        return result
+
+
+@pytest.fixture
+def make_cli(toy_model: str) -> Callable[[Path], Cli]:
+    def make(library: Path) -> Cli:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PHOTOFIND_")}
+        env.update(PHOTOFIND_LIBRARY=str(library), PHOTOFIND_MODEL=toy_model,
+                   PHOTOFIND_DEVICE="cpu", HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+        return Cli(library, toy_model, env)
+
+    return make
+
+
+@pytest.fixture
+def cli(tmp_path: Path, make_cli: Callable[[Path], Cli]) -> Cli:
+    return make_cli(tmp_path / "library")
+
+
+@dataclass
+class IndexedLibrary:
+    cli: Cli
+    photos: list[SamplePhoto]
+    root: Path
+
+
+@pytest.fixture(scope="session")
+def indexed(tmp_path_factory: pytest.TempPathFactory, toy_model: str) -> IndexedLibrary:
+    """A sample library indexed once for the read-only tests."""
+    base = tmp_path_factory.mktemp("indexed")
+    photos = make_sample_library(base / "Pictures", per_class=6)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PHOTOFIND_")}
+    env.update(PHOTOFIND_LIBRARY=str(base / "library"), PHOTOFIND_MODEL=toy_model,
+               PHOTOFIND_DEVICE="cpu", HF_HUB_OFFLINE="1")
+    cli = Cli(base / "library", toy_model, env)
+    report = cli.index(str(base / "Pictures"))
+    assert report["added"] == len(photos), report
+    return IndexedLibrary(cli, photos, base / "Pictures")

@@ -1,0 +1,99 @@
+"""Decoding: the pixels match open_clip's preprocessing, every mode becomes
+RGB, and a bad file becomes a readable reason instead of an exception."""
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from photofind.core.imaging import (
+    Decoded,
+    Failed,
+    Preprocess,
+    decode_file,
+    model_pixels,
+    open_photo,
+)
+
+MEAN = (0.48145466, 0.4578275, 0.40821073)
+STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+def noise_image(w: int, h: int, seed: int = 0) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), "RGB")
+
+
+@pytest.mark.parametrize(("w", "h"), [(400, 300), (300, 401), (224, 224), (1000, 225),
+                                      (50, 70)])
+def test_pixels_equal_open_clips_eval_transform(w: int, h: int) -> None:
+    import open_clip
+
+    img = noise_image(w, h)
+    reference = open_clip.image_transform(224, is_train=False, mean=MEAN, std=STD)(img).numpy()
+    pixels = model_pixels(img, Preprocess(224, MEAN, STD))
+    ours = (pixels.astype(np.float32) / 255.0 - np.array(MEAN, np.float32)) \
+        / np.array(STD, np.float32)
+    np.testing.assert_allclose(ours.transpose(2, 0, 1), reference, atol=1e-5)
+
+
+def test_large_jpeg_decodes_in_draft_mode_but_covers_the_model_and_thumbnail() -> None:
+    buf = io.BytesIO()
+    noise_image(4000, 3000).save(buf, "JPEG")
+    opened = open_photo(io.BytesIO(buf.getvalue()), draft_size=256)
+    assert (opened.width, opened.height) == (4000, 3000)  # the photo's real size
+    assert 256 <= min(opened.image.size) < 3000  # decoded at a reduced DCT scale
+
+
+@pytest.mark.parametrize("make", [
+    lambda: Image.new("CMYK", (64, 48), (0, 255, 255, 0)),
+    lambda: Image.fromarray(np.full((48, 64), 40000, np.uint16)),
+    lambda: Image.new("LA", (64, 48), (90, 0)),
+    lambda: Image.new("P", (64, 48), 0),
+])
+def test_every_mode_becomes_rgb(make, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    img = make()
+    path = tmp_path / "x.png" if img.mode != "CMYK" else tmp_path / "x.jpg"
+    img.save(path)
+    opened = open_photo(str(path), draft_size=None)
+    assert opened.image.mode == "RGB"
+
+
+def test_transparency_is_composited_over_white(tmp_path: Path) -> None:
+    path = tmp_path / "clear.png"
+    Image.new("RGBA", (32, 32), (255, 0, 0, 0)).save(path)
+    assert open_photo(str(path), draft_size=None).image.getpixel((5, 5)) == (255, 255, 255)
+
+
+def test_exif_orientation_is_applied(tmp_path: Path) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways: rotate 90 degrees clockwise to display
+    path = tmp_path / "sideways.jpg"
+    noise_image(300, 400).save(path, exif=exif.tobytes())
+    opened = open_photo(str(path), draft_size=None)
+    assert opened.image.size == (400, 300)
+    assert (opened.width, opened.height) == (400, 300)
+
+
+def test_bad_files_give_reasons(tmp_path: Path) -> None:
+    pre = Preprocess(224, MEAN, STD)
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    (tmp_path / "text.png").write_text("this is not a picture")
+    good = io.BytesIO()
+    noise_image(640, 480).save(good, "JPEG")
+    (tmp_path / "cut.jpg").write_bytes(good.getvalue()[: len(good.getvalue()) // 3])
+    reasons = {name: decode_file(str(tmp_path / name), pre) for name in
+               ("empty.jpg", "text.png", "cut.jpg", "missing.jpg")}
+    assert reasons == {"empty.jpg": Failed("empty file"), "text.png": Failed("not an image"),
+                       "cut.jpg": Failed("truncated"), "missing.jpg": Failed("file vanished")}
+
+
+def test_a_png_named_jpg_is_still_a_photo(tmp_path: Path) -> None:
+    path = tmp_path / "really-a-png.jpg"
+    noise_image(320, 240).save(path, "PNG")
+    result = decode_file(str(path), Preprocess(224, MEAN, STD))
+    assert isinstance(result, Decoded)
+    assert result.pixels.shape == (224, 224, 3)
+    assert Image.open(io.BytesIO(result.thumbnail)).size == (256, 192)
