@@ -172,11 +172,14 @@ class Library:
         """The HNSW index for this model, loaded, caught up and reconciled
         (None while the library has no embeddings for the model)."""
         if self._vectors is None:
-            self._vectors = self._load_vectors()
-            if self._vectors is not None:
-                self.catch_up()
-                if self.vectors_dirty:
-                    self._save_if_we_can()
+            index = self._load_vectors()
+            if index is None:
+                return None
+            self._vectors = index
+            self._add_newer(index)
+            self._drop_stale(index)
+            if self.vectors_dirty:
+                self._save_if_we_can()
         return self._vectors
 
     def _index_path(self, generation: int) -> Path:
@@ -201,17 +204,19 @@ class Library:
         return VectorIndex(dim, capacity=self.catalog.embedding_count(self.model) + 1024)
 
     def catch_up(self) -> None:
-        """Add embeddings stored after the index's save; drop ids that are gone."""
-        index = self._vectors
-        if index is None:
-            dim = self.catalog.embedding_dim(self.model)
-            if dim is None:
-                return
-            index = self._vectors = VectorIndex(dim)
+        """Add what the catalog stored since the index last saw it (after each batch)."""
+        if self._vectors is None:
+            self.vectors()
+        else:
+            self._add_newer(self._vectors)
+
+    def _add_newer(self, index: VectorIndex) -> None:
         for ids, vecs, seq in self.catalog.embeddings_after(self.model, self.covered_seq):
             index.add(ids, vecs)
             self.covered_seq = seq
             self.vectors_dirty = True
+
+    def _drop_stale(self, index: VectorIndex) -> None:
         stale = index.ids() - self.catalog.embedding_ids(self.model)
         if stale:
             index.remove(stale)

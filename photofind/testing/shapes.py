@@ -45,14 +45,14 @@ def _background(w: int, h: int, rng: random.Random) -> Image.Image:
     return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "RGB")
 
 
-def draw_picture(colour: str, shape: str, size: tuple[int, int], rng: random.Random
-                 ) -> Image.Image:
+def draw_picture(colour: str, shape: str, size: tuple[int, int], rng: random.Random,
+                 scale: float = 1.0) -> Image.Image:
     """One picture; the shape stays inside the central square (the model's crop)."""
     w, h = size
     img = _background(w, h, rng)
     draw = ImageDraw.Draw(img)
     m = min(w, h)
-    r = rng.uniform(0.16, 0.3) * m
+    r = min(rng.uniform(0.22, 0.36) * scale, 0.45) * m
     cx = w / 2 + rng.uniform(-1, 1) * (m / 2 - r * 1.05)
     cy = h / 2 + rng.uniform(-1, 1) * (m / 2 - r * 1.05)
     fill = tuple(max(0, min(255, v + rng.randrange(-25, 26))) for v in COLOURS[colour])

@@ -41,8 +41,8 @@ PREPROCESS_CFG = {"size": IMAGE_SIZE, "mean": list(MEAN), "std": list(STD),
 TEMPLATES = ("a {c} {s}", "a photo of a {c} {s}", "{c} {s}", "a picture of a {c} {s}",
              "a {s} that is {c}")
 SEED = 1234
-STEPS = 1200
-BATCH = 64
+STEPS = 800
+BATCH = 128
 IMAGES = 6000
 
 
@@ -106,8 +106,12 @@ def train(out: Path, steps: int = STEPS, images: int = IMAGES, seed: int = SEED)
         y_all = torch.from_numpy(labels)
         captions = [[t.format(c=c, s=s) for t in TEMPLATES] for c, s in shapes.CLASSES]
         tokens = {cap: tokenizer([cap])[0] for caps in captions for cap in caps}
-        opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.05)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps,
+        # Random token embeddings are distinct enough for 20 captions; freezing
+        # the 49408-row table saves a third of every step.
+        model.token_embedding.requires_grad_(False)
+        params = [p for p in model.parameters() if p.requires_grad]
+        opt = torch.optim.AdamW(params, lr=2e-3, weight_decay=0.05)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps,
                                                     pct_start=0.1)
         gen = torch.Generator().manual_seed(seed)
         model.train()

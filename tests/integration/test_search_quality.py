@@ -1,0 +1,114 @@
+"""Through the real CLI with the toy CLIP: search finds what the words and
+images say, and the stored embeddings are the ones open_clip would compute."""
+
+from __future__ import annotations
+
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from photofind.testing.shapes import CLASSES, caption
+from tests.conftest import IndexedLibrary
+
+
+def truth(indexed: IndexedLibrary) -> dict[str, tuple[str, str]]:
+    return {str(p.path): (p.colour, p.shape) for p in indexed.photos}
+
+
+def test_text_search_precision_at_5(indexed: IndexedLibrary) -> None:
+    labels = truth(indexed)
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda cs: indexed.cli.search(caption(*cs), limit=5), CLASSES))
+    precisions = []
+    for (colour, shape), results in zip(CLASSES, answers, strict=True):
+        assert len(results) == 5
+        assert [r["score"] for r in results] == sorted((r["score"] for r in results),
+                                                       reverse=True)
+        precisions.append(np.mean([labels[r["path"]] == (colour, shape) for r in results]))
+    assert np.mean(precisions) >= 0.8, dict(zip(CLASSES, precisions, strict=True))
+
+
+def test_similar_finds_the_same_colour_and_shape_and_not_itself(indexed: IndexedLibrary
+                                                                 ) -> None:
+    labels = truth(indexed)
+    hits = []
+    for photo in indexed.photos[:40:4]:
+        results = indexed.cli.json("similar", str(photo.path), "-n", "3")
+        assert str(photo.path) not in [r["path"] for r in results]
+        hits += [labels[r["path"]] == (photo.colour, photo.shape) for r in results]
+    assert np.mean(hits) >= 0.8
+
+
+def test_similar_works_for_an_image_outside_the_library(indexed: IndexedLibrary,
+                                                        tmp_path: Path) -> None:
+    from photofind.testing.samples import make_sample_library
+
+    outside = make_sample_library(tmp_path / "elsewhere", per_class=1, seed=99, large=0)
+    labels = truth(indexed)
+    photo = next(p for p in outside if (p.colour, p.shape) == ("yellow", "square"))
+    results = indexed.cli.json("similar", str(photo.path), "-n", "3")
+    assert [labels[r["path"]] for r in results].count(("yellow", "square")) >= 2
+    status = indexed.cli.json("status")
+    assert status["photos"] == len(indexed.photos)  # nothing was added
+
+
+def test_combined_query_moves_results_the_way_its_terms_say(indexed: IndexedLibrary) -> None:
+    labels = truth(indexed)
+
+    def count(results: list[dict[str, object]], cls: tuple[str, str]) -> int:
+        return sum(labels[str(r["path"])] == cls for r in results)
+
+    plain = indexed.cli.search("a red circle", limit=10)
+    plus = indexed.cli.search("a red circle", "+", "a blue circle", limit=10)
+    assert count(plus, ("blue", "circle")) > count(plain, ("blue", "circle"))
+    assert count(plus, ("red", "circle")) >= 3 and count(plus, ("blue", "circle")) >= 3
+    blue_square = next(p.path for p in indexed.photos if (p.colour, p.shape) == ("blue", "square"))
+    with_image = indexed.cli.search("a red circle", "+", str(blue_square), limit=10)
+    assert count(with_image, ("blue", "square")) >= 3
+    minus = indexed.cli.search("a red circle", "-", "2:a red square", limit=10)
+    assert count(minus, ("red", "square")) < count(plain, ("red", "square")) or \
+        count(plain, ("red", "square")) == 0
+    assert count(minus, ("red", "square")) == 0
+
+
+@pytest.mark.parametrize("draft", [False, True])
+def test_embeddings_match_open_clips_reference_path(indexed: IndexedLibrary, draft: bool
+                                                    ) -> None:
+    """Stored vectors equal Image.open + the model's preprocess + encode_image:
+    cosine >= 0.9999 without draft decoding (small photos, where it is a no-op,
+    and a forced full decode of every photo), >= 0.99 for large JPEGs with it."""
+    import open_clip
+    import torch
+    from PIL import Image
+
+    from photofind.core.embedder import Embedder
+    from photofind.core.imaging import Decoded, decode_file, register_heif
+
+    register_heif()
+    model, _, preprocess = open_clip.create_model_and_transforms(indexed.cli.model)
+    model.eval()
+    embedder = Embedder(indexed.cli.model, "cpu")
+    db = sqlite3.connect(indexed.cli.library / "catalog.sqlite3")
+    stored = {path: np.frombuffer(blob, np.float16).astype(np.float32) for path, blob in
+              db.execute("SELECT p.path, e.vec FROM photos p JOIN embeddings e"
+                         " ON e.photo_id = p.id")}
+    checked = 0
+    for photo in indexed.photos:
+        with Image.open(photo.path) as img:
+            if img.getexif().get(0x0112, 1) != 1:
+                continue  # open_clip's reference path ignores EXIF orientation
+            large = img.format == "JPEG" and min(img.size) >= 512
+            if large != draft:
+                continue
+            with torch.inference_mode():
+                ref = model.encode_image(preprocess(img)[None])[0].numpy()
+        ref /= np.linalg.norm(ref)
+        assert float(stored[str(photo.path)] @ ref) >= (0.99 if draft else 0.9999)
+        full = decode_file(str(photo.path), embedder.preprocess, draft=False)
+        assert isinstance(full, Decoded)
+        assert float(embedder.encode_pixels(full.pixels[None])[0] @ ref) >= 0.9999
+        checked += 1
+    assert checked >= (2 if draft else 30)
