@@ -358,4 +358,7 @@ class Catalog:
 
 
 def _decode_vec(blob: bytes) -> Vector:
-    return np.frombuffer(blob, dtype=np.float16).astype(np.float32)
+    """float16 storage moves a unit vector's norm by ~1e-4; restore it."""
+    vec = np.frombuffer(blob, dtype=np.float16).astype(np.float32)
+    norm = float(np.linalg.norm(vec))
+    return vec / norm if norm > 0 else vec

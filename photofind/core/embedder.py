@@ -88,7 +88,7 @@ class Embedder:
         """(B, S, S, 3) uint8 from imaging.model_pixels -> (B, D) unit vectors."""
         import torch
 
-        x = torch.from_numpy(np.ascontiguousarray(pixels)).to(self.device)
+        x = torch.from_numpy(np.array(pixels, dtype=np.uint8, copy=True)).to(self.device)
         x = x.permute(0, 3, 1, 2).float().div_(255.0)
         x = (x - self._mean) / self._std
         with torch.inference_mode(), self._autocast():

@@ -21,6 +21,7 @@ from photofind.core.config import PHOTO_EXTENSIONS
 from photofind.core.errors import PhotofindError
 from photofind.core.imaging import Failed, decode_file
 from photofind.core.library import Library
+from photofind.core.vectors import EF_IMAGE, EF_TEXT
 
 _WEIGHT = re.compile(r"^(\d+(?:\.\d+)?|\.\d+):(.+)$", re.S)
 _OPERATOR = re.compile(r"\s+([+-])\s+")
@@ -86,7 +87,8 @@ class Searcher:
 
     def search(self, terms: list[Term], limit: int = 20) -> list[Result]:
         vector, exclude = self.query_vector(terms)
-        return self.nearest(vector, limit, exclude)
+        ef = EF_TEXT if any(t.kind == "text" for t in terms) else EF_IMAGE
+        return self.nearest(vector, limit, exclude, ef)
 
     def similar(self, image: str, limit: int = 20) -> list[Result]:
         path = os.path.abspath(os.path.expanduser(image))
@@ -125,12 +127,12 @@ class Searcher:
         return embedder.encode_pixels(decoded.pixels[None])[0], None
 
     def nearest(self, vector: npt.NDArray[np.float32], limit: int,
-                exclude: set[int] | None = None) -> list[Result]:
+                exclude: set[int] | None = None, ef: int = EF_TEXT) -> list[Result]:
         index = self.lib.vectors()
         if index is None or limit <= 0:
             return []
         exclude = exclude or set()
-        ids, scores = index.query(vector, limit + len(exclude) + 8)
+        ids, scores = index.query(vector, limit + len(exclude) + 8, ef)
         info = self.lib.catalog.photo_info([int(i) for i in ids])
         results = []
         for pid, score in zip(ids.tolist(), scores.tolist(), strict=True):

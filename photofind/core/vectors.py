@@ -21,11 +21,12 @@ import hnswlib
 import numpy as np
 import numpy.typing as npt
 
-M = 16
+M = 24  # 16 lost recall on tightly clustered libraries (tests/integration/test_recall.py)
 EF_CONSTRUCTION = 200
 # Text-to-image queries need about twice the ef of image-to-image ones for the
-# same recall (design.md section 6); this keeps recall@10 near 1.0.
-EF_SEARCH = 128
+# same recall (design.md section 6): text vectors sit apart from the images.
+EF_IMAGE = 128
+EF_TEXT = 256
 
 
 class RWLock:
@@ -76,7 +77,6 @@ class VectorIndex:
         self._index = hnswlib.Index(space="cosine", dim=dim)
         self._index.init_index(max_elements=max(capacity, 16), ef_construction=EF_CONSTRUCTION,
                                M=M, random_seed=42)
-        self._index.set_ef(EF_SEARCH)
         self._live: set[int] = set()
 
     @classmethod
@@ -90,7 +90,6 @@ class VectorIndex:
         self._lock = RWLock()
         self._index = hnswlib.Index(space="cosine", dim=dim)
         self._index.load_index(str(path), allow_replace_deleted=False)
-        self._index.set_ef(EF_SEARCH)
         # hnswlib lists deleted labels too: the caller reconciles with the
         # catalog (remove() tolerates labels that are already deleted).
         self._live = {int(x) for x in self._index.get_ids_list()}
@@ -124,14 +123,14 @@ class VectorIndex:
                     with contextlib.suppress(RuntimeError):  # already deleted in a loaded file
                         self._index.mark_deleted(int(label))
 
-    def query(self, vector: npt.NDArray[np.float32], k: int
+    def query(self, vector: npt.NDArray[np.float32], k: int, ef: int = EF_IMAGE
               ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
         """Nearest photo ids and cosine similarities, best first; k clamped to the live count."""
         with self._lock.read():
             k = min(k, len(self._live))
             if k <= 0:
                 return np.empty(0, np.int64), np.empty(0, np.float32)
-            self._index.set_ef(max(EF_SEARCH, 2 * k))
+            self._index.set_ef(max(ef, 2 * k))
             labels, dist = self._index.knn_query(np.asarray(vector, np.float32)[None, :], k=k,
                                                  num_threads=1)
         return labels[0].astype(np.int64), (1.0 - dist[0]).astype(np.float32)

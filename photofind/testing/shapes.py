@@ -21,6 +21,10 @@ COLOURS: dict[str, tuple[int, int, int]] = {
 }
 SHAPES = ("circle", "square", "triangle", "star")
 CLASSES = [(c, s) for c in COLOURS for s in SHAPES]
+# Radius factors that give every shape about the area of the circle, so the
+# amount of colour says nothing about the shape (the model must learn shapes).
+_EQUAL_AREA = {"circle": 1.0, "square": math.sqrt(math.pi / 2),
+               "triangle": math.sqrt(math.pi / (3 * math.sqrt(3) / 4)), "star": 1.45}
 
 
 def caption(colour: str, shape: str) -> str:
@@ -45,14 +49,14 @@ def _background(w: int, h: int, rng: random.Random) -> Image.Image:
     return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "RGB")
 
 
-def draw_picture(colour: str, shape: str, size: tuple[int, int], rng: random.Random,
-                 scale: float = 1.0) -> Image.Image:
+def draw_picture(colour: str, shape: str, size: tuple[int, int], rng: random.Random
+                 ) -> Image.Image:
     """One picture; the shape stays inside the central square (the model's crop)."""
     w, h = size
     img = _background(w, h, rng)
     draw = ImageDraw.Draw(img)
     m = min(w, h)
-    r = min(rng.uniform(0.22, 0.36) * scale, 0.45) * m
+    r = min(rng.uniform(0.22, 0.34) * _EQUAL_AREA[shape], 0.45) * m
     cx = w / 2 + rng.uniform(-1, 1) * (m / 2 - r * 1.05)
     cy = h / 2 + rng.uniform(-1, 1) * (m / 2 - r * 1.05)
     fill = tuple(max(0, min(255, v + rng.randrange(-25, 26))) for v in COLOURS[colour])
@@ -60,8 +64,9 @@ def draw_picture(colour: str, shape: str, size: tuple[int, int], rng: random.Ran
     if shape == "circle":
         draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=fill)
     elif shape == "square":
-        pts = [(cx + r * math.cos(angle * 0.15 + k * math.pi / 2 + math.pi / 4),
-                cy + r * math.sin(angle * 0.15 + k * math.pi / 2 + math.pi / 4)) for k in range(4)]
+        tilt = (angle - math.pi) * 0.06  # nearly upright, as squares in photos are
+        pts = [(cx + r * math.cos(tilt + k * math.pi / 2 + math.pi / 4),
+                cy + r * math.sin(tilt + k * math.pi / 2 + math.pi / 4)) for k in range(4)]
         draw.polygon(pts, fill=fill)
     elif shape == "triangle":
         pts = [(cx + r * math.cos(angle * 0.2 - math.pi / 2 + k * 2 * math.pi / 3),

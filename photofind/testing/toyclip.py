@@ -41,7 +41,7 @@ PREPROCESS_CFG = {"size": IMAGE_SIZE, "mean": list(MEAN), "std": list(STD),
 TEMPLATES = ("a {c} {s}", "a photo of a {c} {s}", "{c} {s}", "a picture of a {c} {s}",
              "a {s} that is {c}")
 SEED = 1234
-STEPS = 800
+STEPS = 1000
 BATCH = 128
 IMAGES = 6000
 
@@ -130,6 +130,13 @@ def train(out: Path, steps: int = STEPS, images: int = IMAGES, seed: int = SEED)
             present = onehot.sum(0) > 0
             loss = F.cross_entropy(logits, y) + F.cross_entropy(
                 logits.T[present], targets_t[present])
+            # Pictures of one class should also be near each other, as real
+            # CLIP's image-to-image neighbours are ("find similar").
+            same = (y[:, None] == y[None, :]).float().fill_diagonal_(0)
+            has = same.sum(1) > 0
+            ii = (20.0 * img_f @ img_f.T).fill_diagonal_(-1e4)
+            loss = loss + 0.5 * F.cross_entropy(
+                ii[has], same[has] / same[has].sum(1, keepdim=True))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
