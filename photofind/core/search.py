@@ -86,6 +86,10 @@ class Searcher:
         self.lib = lib
 
     def search(self, terms: list[Term], limit: int = 20) -> list[Result]:
+        if self.lib.vectors() is None:  # say so before loading a model for nothing
+            raise PhotofindError(
+                f"No photos are indexed with the model {self.lib.model} yet: run"
+                " `photofind index FOLDER` first.")
         vector, exclude = self.query_vector(terms)
         ef = EF_TEXT if any(t.kind == "text" for t in terms) else EF_IMAGE
         return self.nearest(vector, limit, exclude, ef)

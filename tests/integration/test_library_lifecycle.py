@@ -36,7 +36,8 @@ def test_incremental_moves_deletions_and_new_files(cli: Cli, tmp_path: Path) -> 
     (root / "renamed").mkdir()
     moved = []
     for i, photo in enumerate(photos[:3]):
-        target = (root / "renamed" if i == 0 else photo.path.parent) / f"renamed-{i}{photo.path.suffix}"
+        folder = root / "renamed" if i == 0 else photo.path.parent
+        target = folder / f"renamed-{i}{photo.path.suffix}"
         photo.path.rename(target)
         moved.append(target)
     report = cli.index()
