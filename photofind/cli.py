@@ -70,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     _query_options(p)
     p = add("status", "show the library: photos, folders, model, device")
     p.add_argument("--json", action="store_true", help="print as JSON")
+    p = add("failed", "list the files that could not be read, with the reason")
+    p.add_argument("--json", action="store_true", help="print as JSON")
+    p = add("retry", "give the files that could not be read another chance, and index")
+    p.add_argument("--json", action="store_true", help="print the counts as JSON")
     return parser
 
 
@@ -157,10 +161,13 @@ def cmd_remove(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_index(settings: Settings, args: argparse.Namespace) -> int:
+def cmd_index(settings: Settings, args: argparse.Namespace, retry: bool = False) -> int:
     from photofind.core.indexer import run_index
 
     with Library.open(settings, writer=True) as lib:
+        if retry:
+            count = lib.catalog.forget_failures()
+            print(f"retrying {count} files that could not be read before", file=sys.stderr)
         roots = _add_roots(lib, args.folders) if args.folders else lib.catalog.roots()
         if not roots:
             raise PhotofindError("The library has no folders yet: run"
@@ -185,7 +192,24 @@ def cmd_index(settings: Settings, args: argparse.Namespace) -> int:
     else:
         print(", ".join(f"{v} {k}" for k, v in report.counts().items()))
         if report.failed:
-            print(f"{report.failed} files could not be read; see `photofind status`.")
+            print(f"{report.failed} files could not be read; `photofind failed` lists them.")
+    return 0
+
+
+def cmd_retry(settings: Settings, args: argparse.Namespace) -> int:
+    args.folders = []
+    return cmd_index(settings, args, retry=True)
+
+
+def cmd_failed(settings: Settings, args: argparse.Namespace) -> int:
+    with Library.open(settings) as lib:
+        failures = lib.catalog.failures()
+    if args.json:
+        print(json.dumps([{"path": path, "reason": reason} for path, reason in failures]))
+    elif not failures:
+        print("Every file was read.")
+    for path, reason in ([] if args.json else failures):
+        print(f"{reason}\t{path}")
     return 0
 
 
@@ -266,6 +290,8 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "search": cmd_search,
     "similar": cmd_similar,
     "status": cmd_status,
+    "failed": cmd_failed,
+    "retry": cmd_retry,
 }
 
 if __name__ == "__main__":  # pragma: no cover

@@ -53,6 +53,13 @@ CREATE TABLE embeddings(
     vec BLOB NOT NULL,
     UNIQUE(photo_id, model)
 );
+CREATE TABLE attempts(
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    in_flight INTEGER NOT NULL,
+    deaths INTEGER NOT NULL DEFAULT 0
+);
 CREATE TABLE index_manifest(
     model TEXT PRIMARY KEY,
     generation INTEGER NOT NULL,
@@ -287,6 +294,13 @@ class Catalog:
         rows = self.db.execute(
             "SELECT path, reason FROM photos WHERE status = 'failed' ORDER BY path")
         return [(r[0], r[1] or "unreadable") for r in rows]
+
+    def forget_failures(self) -> int:
+        """Drop failed files (and crash notes) so the next index tries them again."""
+        with self.transaction() as db:
+            count = db.execute("DELETE FROM photos WHERE status = 'failed'").rowcount
+            db.execute("DELETE FROM attempts")
+        return int(count)
 
     def counts_by_root(self) -> dict[int, tuple[int, int]]:
         """root id -> (photos indexed, files failed)."""

@@ -1,9 +1,8 @@
 """Indexing: change set -> decode pool -> embed in batches -> one writer.
 
-Decoding runs in worker processes started with ``spawn`` (never ``fork``, as
-the parent may already run torch or Qt threads); they import only Pillow and
-numpy. A bounded window of decodes is kept in flight so memory stays flat
-however large the library. Each batch is embedded, then written in one
+Decoding runs in isolated worker processes (decodepool.py); files that were
+being decoded when photofind last died are retried alone first and
+quarantined after two deaths (attempts.py). Each batch is embedded, then written in one
 catalog transaction and added to the HNSW index, so a crash loses at most the
 batch in flight and the next run resumes. ``run_index`` is a generator that
 yields progress; closing it stops the run after the current batch.
@@ -11,18 +10,18 @@ yields progress; closing it stops the run after the current batch.
 
 from __future__ import annotations
 
+import itertools
 import logging
-import multiprocessing
-import os
 import time
 from collections.abc import Generator, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from photofind.core.attempts import QUARANTINE_AFTER, AttemptLog, Suspect
 from photofind.core.catalog import NewPhoto, PhotoRow, Root
-from photofind.core.imaging import Decoded, Failed, Preprocess, decode_file
+from photofind.core.decodepool import DecodePool
+from photofind.core.imaging import Decoded, Failed
 from photofind.core.library import Library
 from photofind.core.scanner import ChangeSet, FoundFile, scan
 
@@ -116,30 +115,68 @@ def _jobs(lib: Library, changes: ChangeSet) -> list[_Job]:
 
 def _decode_and_embed(lib: Library, jobs: list[_Job], report: IndexReport
                       ) -> Iterator[Progress]:
-    embedder = lib.embedder()
-    pre = embedder.preprocess
+    attempts = AttemptLog(lib.catalog.path)
+    try:
+        suspects, quarantined, rest = _triage(attempts.recover(), jobs)
+        if quarantined:
+            _write(lib, [], [(job, Failed("crashed decoder")) for job in quarantined], report)
+            for job in quarantined:
+                attempts.finish(job.path)
+        yield Progress(0, len(jobs), 0.0, None)  # the bar shows while the model loads
+        embedder = lib.embedder()
+        with DecodePool(embedder.preprocess) as pool:
+            def run(part: list[_Job], in_flight: int | None) -> Iterator[
+                    tuple[_Job, Decoded | Failed]]:
+                return pool.run(part, lambda j: j.path,
+                                started=lambda j: attempts.start(j.path, j.size, j.mtime_ns),
+                                finished=lambda j: attempts.finish(j.path),
+                                max_in_flight=in_flight)
+
+            # Files that were in flight when photofind died go first, one at a time.
+            stream = itertools.chain(run(suspects, 1), run(rest, None))
+            yield from _embed_stream(lib, stream, len(jobs), embedder.batch_size, report)
+    finally:
+        attempts.close()
+
+
+def _triage(suspects: dict[str, Suspect], jobs: list[_Job]
+            ) -> tuple[list[_Job], list[_Job], list[_Job]]:
+    """Split jobs into (retry alone first, quarantine now, the rest)."""
+    first, quarantined, rest = [], [], []
+    for job in jobs:
+        note = suspects.get(job.path)
+        if note is None or (note.size, note.mtime_ns) != (job.size, job.mtime_ns):
+            rest.append(job)  # unsuspected, or changed since: a new chance
+        elif note.deaths >= QUARANTINE_AFTER:
+            quarantined.append(job)
+        else:
+            first.append(job)
+    return first, quarantined, rest
+
+
+def _embed_stream(lib: Library, stream: Iterator[tuple[_Job, Decoded | Failed]], total: int,
+                  batch_size: int, report: IndexReport) -> Iterator[Progress]:
     batch: list[tuple[_Job, Decoded]] = []
     failures: list[tuple[_Job, Failed]] = []
     start = time.perf_counter()
     done = since_save = 0
-    for job, result in _decode_all(jobs, pre):
+    for job, result in stream:
         if isinstance(result, Failed):
             failures.append((job, result))
         else:
             batch.append((job, result))
-        if len(batch) >= embedder.batch_size or len(failures) >= 64:
-            n = _write(lib, batch, failures, report)
+        if len(batch) >= batch_size or len(failures) >= 64:
+            since_save += _write(lib, batch, failures, report)
             done += len(batch) + len(failures)
-            since_save += n
             batch, failures = [], []
             if since_save >= SAVE_EVERY:
                 lib.save_vectors()
                 since_save = 0
-            yield _progress(done, len(jobs), report.embedded, start)
+            yield _progress(done, total, report.embedded, start)
     if batch or failures:
         _write(lib, batch, failures, report)
         done += len(batch) + len(failures)
-        yield _progress(done, len(jobs), report.embedded, start)
+        yield _progress(done, total, report.embedded, start)
 
 
 def _progress(done: int, total: int, embedded: int, start: float) -> Progress:
@@ -147,31 +184,6 @@ def _progress(done: int, total: int, embedded: int, start: float) -> Progress:
     rate = embedded / elapsed
     eta = (total - done) / (done / elapsed) if done else None
     return Progress(done, total, rate, eta)
-
-
-def _decode_all(jobs: list[_Job], pre: Preprocess) -> Iterator[tuple[_Job, Decoded | Failed]]:
-    """Decode in worker processes, a bounded window ahead, in completion order."""
-    workers = max(1, min(len(jobs), os.cpu_count() or 1))
-    window = workers * 8
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        pending: dict[Future[Decoded | Failed], _Job] = {}
-        queue = iter(jobs)
-        try:
-            while True:
-                while len(pending) < window:
-                    job = next(queue, None)
-                    if job is None:
-                        break
-                    pending[pool.submit(decode_file, job.path, pre)] = job
-                if not pending:
-                    return
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    yield pending.pop(future), future.result()
-        finally:
-            for future in pending:
-                future.cancel()
 
 
 def _write(lib: Library, batch: list[tuple[_Job, Decoded]],
