@@ -135,6 +135,15 @@ def model_pixels(img: Image.Image, pre: Preprocess) -> npt.NDArray[np.uint8]:
     w, h = img.size
     if pre.resize_mode == "squash":
         return np.asarray(img.resize((s, s), resample), dtype=np.uint8)
+    if max(w, h) > 4 * min(w, h):
+        # A panorama strip (1 x 10,000) would resize to gigabytes before the crop
+        # throws most of it away: cut the middle out first (the same picture).
+        keep = 4 * min(w, h)
+        if w > h:
+            img = img.crop(((w - keep) // 2, 0, (w - keep) // 2 + keep, h))
+        else:
+            img = img.crop((0, (h - keep) // 2, w, (h - keep) // 2 + keep))
+        w, h = img.size
     # torchvision.transforms.Resize(int): the short side becomes s, the long side
     # int(s * long / short); CenterCrop rounds the offsets.
     if w <= h:
@@ -185,8 +194,11 @@ def decode_file(path: str, pre: Preprocess, draft: bool = True) -> Decoded | Fai
             taken_at=opened.taken_at,
             phash=phash,
         )
-    except Exception as exc:
-        return Failed(failure_reason(exc))
+    except Exception as exc:  # every failure becomes a reason
+        reason = failure_reason(exc)
+        if reason == "not an image":
+            reason = _other_format(path) or reason
+        return Failed(reason)
 
 
 def failure_reason(exc: BaseException) -> str:
@@ -195,13 +207,22 @@ def failure_reason(exc: BaseException) -> str:
         return "permission denied"
     if isinstance(exc, FileNotFoundError):
         return "file vanished"
-    if isinstance(exc, Image.DecompressionBombError | Image.DecompressionBombWarning):
+    if isinstance(exc, Image.DecompressionBombError | Image.DecompressionBombWarning
+                  | MemoryError):
         return "too large"
     if isinstance(exc, UnidentifiedImageError):
         return "not an image"
     text = str(exc).lower()
-    if "truncated" in text or "premature end" in text or "broken data stream" in text:
+    if any(s in text for s in ("truncated", "premature end", "broken data stream",
+                               "unexpected end of file")):
         return "truncated"
-    if isinstance(exc, MemoryError):
-        return "too large"
-    return f"corrupt image ({type(exc).__name__}: {str(exc)[:120]})"
+    return "corrupt image"
+
+
+def _other_format(path: str) -> str | None:
+    """'unsupported format (EPS)' for a picture in a format photofind refuses."""
+    try:
+        with Image.open(path) as img:  # identification only: nothing is decoded
+            return f"unsupported format ({img.format})"
+    except Exception:
+        return None

@@ -63,6 +63,7 @@ class _Job:
     mtime_ns: int
     photo_id: int | None  # known photo being re-read
     reembed_only: bool = False  # photo unchanged, only its embedding is missing
+    bad_name: bool = False  # a name that is not valid UTF-8: recorded, never opened
 
 
 def run_index(lib: Library, roots: list[Root] | None = None
@@ -103,8 +104,10 @@ def _apply_state(lib: Library, changes: ChangeSet, report: IndexReport) -> None:
 
 
 def _jobs(lib: Library, changes: ChangeSet) -> list[_Job]:
-    jobs = [_Job(f.root_id, f.path, f.size, f.mtime_ns, None) for f in changes.new]
-    jobs += [_Job(f.root_id, f.path, f.size, f.mtime_ns, row.id) for row, f in changes.changed]
+    jobs = [_Job(f.root_id, f.path, f.size, f.mtime_ns, None, bad_name=f.bad_name)
+            for f in changes.new]
+    jobs += [_Job(f.root_id, f.path, f.size, f.mtime_ns, row.id, bad_name=f.bad_name)
+             for row, f in changes.changed]
     changed_ids = {row.id for row, _ in changes.changed}
     online = {r.id for r in changes.online}
     for row in lib.catalog.ok_photos_without_embedding(lib.model):
@@ -122,6 +125,11 @@ def _decode_and_embed(lib: Library, jobs: list[_Job], report: IndexReport
             _write(lib, [], [(job, Failed("crashed decoder")) for job in quarantined], report)
             for job in quarantined:
                 attempts.finish(job.path)
+        bad_names = [job for job in rest if job.bad_name]
+        if bad_names:
+            rest = [job for job in rest if not job.bad_name]
+            _write(lib, [], [(job, Failed("file name is not valid UTF-8; rename it"))
+                             for job in bad_names], report)
         yield Progress(0, len(jobs), 0.0, None)  # the bar shows while the model loads
         embedder = lib.embedder()
         with DecodePool(embedder.preprocess) as pool:

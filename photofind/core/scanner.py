@@ -33,6 +33,7 @@ class FoundFile:
     path: str
     size: int
     mtime_ns: int
+    bad_name: bool = False  # not valid UTF-8: ``path`` is a readable stand-in
 
 
 @dataclass
@@ -59,8 +60,12 @@ def root_is_online(root: Path, known_photos: int) -> bool:
     return not (empty and known_photos > 0)
 
 
-def walk(root: Path, skip: Path | None = None) -> Iterator[tuple[str, int, int]]:
-    """Yield (path, size, mtime_ns) of photo files under root.
+def walk(root: Path, skip: Path | None = None) -> Iterator[tuple[str, int, int, bool]]:
+    """Yield (path, size, mtime_ns, bad_name) of photo files under root.
+
+    A name that is not valid UTF-8 cannot be stored or shown as it is: it is
+    yielded with its odd bytes escaped (``\\xff``) and bad_name True, so the
+    user sees it among the failures and can rename it.
 
     Hidden files and folders, NAS thumbnail folders, the library folder
     itself and symlinked folders (loops) are skipped; so is anything that is
@@ -95,9 +100,10 @@ def walk(root: Path, skip: Path | None = None) -> Iterator[tuple[str, int, int]]
             try:
                 entry.path.encode("utf-8")
             except UnicodeEncodeError:
-                log.warning("skipping a file whose name is not valid UTF-8 in %s", folder)
+                shown = os.fsencode(entry.path).decode("utf-8", "backslashreplace")
+                yield shown, st.st_size, st.st_mtime_ns, True
                 continue
-            yield entry.path, st.st_size, st.st_mtime_ns
+            yield entry.path, st.st_size, st.st_mtime_ns, False
 
 
 def scan(catalog: Catalog, roots: list[Root], library_dir: Path | None = None) -> ChangeSet:
@@ -112,9 +118,9 @@ def scan(catalog: Catalog, roots: list[Root], library_dir: Path | None = None) -
             continue
         changes.online.append(root)
         known = catalog.photos_in_root(root.id)
-        for path, size, mtime_ns in walk(Path(root.path), library_dir):
+        for path, size, mtime_ns, bad_name in walk(Path(root.path), library_dir):
             row = known.pop(path, None)
-            found = FoundFile(root.id, path, size, mtime_ns)
+            found = FoundFile(root.id, path, size, mtime_ns, bad_name)
             if row is None:
                 changes.new.append(found)
             elif row.size == size and row.mtime_ns == mtime_ns:
@@ -134,7 +140,7 @@ def _match_moves(changes: ChangeSet, missing: list[PhotoRow]) -> None:
         by_key[(row.size, row.phash)].append(row)
     still_new: list[FoundFile] = []
     for found in changes.new:
-        if found.size in sizes:
+        if found.size in sizes and not found.bad_name:
             try:
                 digest = partial_hash(found.path, found.size)
             except OSError:

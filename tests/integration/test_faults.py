@@ -78,3 +78,29 @@ def test_a_file_that_kills_photofind_twice_is_quarantined(cli: Cli, tmp_path: Pa
     report = cli.json("retry")
     assert (report["added"], report["failed"]) == (1, 0)
     assert cli.json("failed") == []
+
+
+def test_hostile_corpus_mixed_with_good_photos(cli: Cli, tmp_path: Path) -> None:
+    from tests.hostile_corpus import make_hostile_corpus
+
+    root = tmp_path / "Pictures"
+    photos = make_sample_library(root / "good", per_class=1, large=0)
+    expect = make_hostile_corpus(root / "hostile")
+    assert len(expect) >= 150
+    before = decoder_processes()
+    proc = cli.run("index", str(root), "--json", timeout=600)
+    assert proc.returncode == 0
+    failed = {f["path"]: f["reason"] for f in cli.json("failed")}
+    indexed = {r["path"] for r in cli.search("a red circle", limit=10_000)}
+    assert {str(p.path) for p in photos} <= indexed
+    shown = {os.fsencode(path).decode("utf-8", "backslashreplace"): outcome
+             for path, outcome in ((str(p), o) for p, o in expect.items())}
+    for path, (outcome, reasons) in shown.items():
+        if outcome == "ok":
+            assert path in indexed and path not in failed, path
+        elif outcome == "failed":
+            assert reasons is not None and failed.get(path) in reasons, (path, failed.get(path))
+        else:
+            assert path not in indexed and path not in failed, path
+    assert len(failed) == sum(o == "failed" for o, _ in expect.values())
+    assert_no_leaked_workers(before)

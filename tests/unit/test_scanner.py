@@ -21,7 +21,7 @@ def test_walk_skips_hidden_caches_odd_files_and_the_library(tmp_path: Path) -> N
     (root / "zero.jpg").symlink_to("/dev/zero")
     (root / "loop").symlink_to(root)  # a folder loop
     found = sorted(Path(p).relative_to(root).as_posix()
-                   for p, _, _ in walk(root, skip=root / "library"))
+                   for p, _, _, _ in walk(root, skip=root / "library"))
     assert found == ["a.jpg", "trip/b.HEIC", "trip/c.webp"]
 
 
