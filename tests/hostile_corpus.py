@@ -96,7 +96,7 @@ def make_hostile_corpus(folder: Path, seed: int = 1) -> dict[Path, Expect]:
     put("odd/png-named.jpg", png, ok)
     put("odd/jpeg-named.png", jpeg, ok)
     put("odd/cmyk.jpg", _encoded(_photo(seed=4).convert("CMYK"), "JPEG"), ok)
-    sixteen = Image.fromarray((np.asarray(_photo(seed=5).convert("L"), np.uint16) * 257))
+    sixteen = Image.fromarray(np.asarray(_photo(seed=5).convert("L"), np.uint16) * 257)
     put("odd/sixteen-bit.png", _encoded(sixteen, "PNG"), ok)
     palette = _photo(seed=6).convert("P", palette=Image.Palette.ADAPTIVE)
     put("odd/palette-transparent.png", _encoded(palette, "PNG", transparency=0), ok)

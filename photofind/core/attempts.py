@@ -6,6 +6,10 @@ start means the whole app died while that file was being decoded: it counts
 a death, and the file is retried alone, before anything else. After two such
 deaths the file is quarantined (failed, ``crashed decoder``) instead of taking
 the app down again; a changed file (new size or mtime) gets a new chance.
+
+A decoder that outlives a killed photofind finishes its file and then clears
+that file's note itself (decodepool.py): an app killed from outside (a
+force-quit, a crash elsewhere) therefore leaves no suspect behind.
 """
 
 from __future__ import annotations

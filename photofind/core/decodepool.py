@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from multiprocessing.connection import Connection, wait
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from photofind.core.imaging import Decoded, Failed, Preprocess, decode_file
@@ -55,7 +56,7 @@ def memory_cap(workers: int) -> int:
     return max(1 << 30, min(4 << 30, share))
 
 
-def _worker_main(conn: Connection, pre: Preprocess, cap: int) -> None:
+def _worker_main(conn: Connection, pre: Preprocess, cap: int, notes: str | None) -> None:
     from PIL import Image
 
     # Pictures larger than this fail as "too large" before any pixel is allocated
@@ -68,10 +69,12 @@ def _worker_main(conn: Connection, pre: Preprocess, cap: int) -> None:
     except (ImportError, ValueError, OSError):  # not on this platform
         pass
     hook = _load_hook()
+    last: str | None = None
     while True:
         try:
             path = conn.recv()
-        except (EOFError, OSError):  # the parent is gone
+        except (EOFError, OSError):  # photofind died, not because of our last file
+            _clear_note(notes, last)
             return
         if path is None:
             return
@@ -81,7 +84,28 @@ def _worker_main(conn: Connection, pre: Preprocess, cap: int) -> None:
             result: Decoded | Failed = decode_file(path, pre)
         except MemoryError:
             result = Failed("too large")
-        conn.send(result)
+        last = path
+        try:
+            conn.send(result)
+        except OSError:  # photofind died while we were decoding, but we survived
+            _clear_note(notes, last)
+            return
+
+
+def _clear_note(catalog: str | None, path: str | None) -> None:
+    """Tell the next start that this file did not take photofind down: it was
+    decoded to the end (the app was killed by something else)."""
+    if not catalog or path is None:
+        return
+    import sqlite3
+
+    try:
+        db = sqlite3.connect(catalog, timeout=30.0)
+        with db:
+            db.execute("DELETE FROM attempts WHERE path = ?", (path,))
+        db.close()
+    except sqlite3.Error:
+        pass
 
 
 def _load_hook() -> Callable[[str], None] | None:
@@ -94,10 +118,10 @@ def _load_hook() -> Callable[[str], None] | None:
 
 
 class _Worker(Generic[T]):
-    def __init__(self, ctx: Any, pre: Preprocess, cap: int) -> None:
+    def __init__(self, ctx: Any, pre: Preprocess, cap: int, notes: str | None) -> None:
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker_main, args=(child, pre, cap), daemon=True,
-                                name="photofind-decoder")
+        self.proc = ctx.Process(target=_worker_main, args=(child, pre, cap, notes),
+                                daemon=True, name="photofind-decoder")
         self.proc.start()
         child.close()
         self.item: T | None = None
@@ -127,8 +151,11 @@ class DecodePool:
     """A fixed number of isolated decode workers, restarted as they die."""
 
     def __init__(self, pre: Preprocess, workers: int | None = None,
-                 timeout: float | None = None) -> None:
+                 timeout: float | None = None, notes: Path | None = None) -> None:
+        """``notes``: the catalog whose attempt notes (attempts.py) a worker
+        clears when photofind dies while it decodes a file it then finishes."""
         self.pre = pre
+        self.notes = str(notes) if notes else None
         self.size = max(1, workers or os.cpu_count() or 1)
         self.timeout = timeout or float(os.environ.get(TIMEOUT_ENV) or DEFAULT_TIMEOUT)
         self.cap = memory_cap(self.size)
@@ -197,7 +224,7 @@ class DecodePool:
                 in_flight: int, stop: threading.Event
                 ) -> Iterator[tuple[T, Decoded | Failed]]:
         while len(self._workers) < min(self.size, in_flight):
-            self._workers.append(_Worker(self._ctx, self.pre, self.cap))
+            self._workers.append(_Worker(self._ctx, self.pre, self.cap, self.notes))
         workers = self._workers[:in_flight]
         try:
             yield from self._loop(workers, items, path_of, started, finished, stop)
@@ -237,7 +264,7 @@ class DecodePool:
                 if isinstance(result, Failed) and result.reason in ("crashed decoder",
                                                                     "timeout"):
                     index = self._workers.index(worker)
-                    self._workers[index] = _Worker(self._ctx, self.pre, self.cap)
+                    self._workers[index] = _Worker(self._ctx, self.pre, self.cap, self.notes)
                     workers[workers.index(worker)] = self._workers[index]
                 if finished:
                     finished(item)

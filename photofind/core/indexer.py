@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import time
 from collections.abc import Generator, Iterator
 from dataclasses import asdict, dataclass, field
@@ -27,7 +28,8 @@ from photofind.core.scanner import ChangeSet, FoundFile, scan
 
 log = logging.getLogger(__name__)
 
-SAVE_EVERY = 5000  # embedded photos between index-generation saves
+# Embedded photos between index-generation saves (the crash test sets it low).
+SAVE_EVERY = int(os.environ.get("PHOTOFIND_SAVE_EVERY") or 5000)
 
 
 @dataclass
@@ -132,7 +134,7 @@ def _decode_and_embed(lib: Library, jobs: list[_Job], report: IndexReport
                              for job in bad_names], report)
         yield Progress(0, len(jobs), 0.0, None)  # the bar shows while the model loads
         embedder = lib.embedder()
-        with DecodePool(embedder.preprocess) as pool:
+        with DecodePool(embedder.preprocess, notes=lib.catalog.path) as pool:
             def run(part: list[_Job], in_flight: int | None) -> Iterator[
                     tuple[_Job, Decoded | Failed]]:
                 return pool.run(part, lambda j: j.path,

@@ -13,6 +13,20 @@ import signal
 import time
 
 HOOK = "photofind.testing.hostile:evil_decoder"
+SLOW_HOOK = "photofind.testing.hostile:slow_decoder"
+LOG_ENV = "PHOTOFIND_HOOK_LOG"
+
+
+def slow_decoder(path: str) -> None:
+    """Take 250 ms a file and log each decode (to count work redone after kills)."""
+    time.sleep(0.25)
+    log = os.environ.get(LOG_ENV)
+    if log:
+        fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, b"x\n")
+        finally:
+            os.close(fd)
 
 
 def evil_decoder(path: str) -> None:
