@@ -4,16 +4,20 @@ drives, a damaged index cache, unreadable files, and one writer at a time."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import shutil
 import sqlite3
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from photofind.core.library import WriterLock
+from photofind.core.vectors import VectorIndex
 from photofind.testing.samples import SamplePhoto, make_sample_library, save_picture
 from photofind.testing.shapes import draw_picture
-from tests.conftest import Cli
+from tests.conftest import REPO, Cli
 
 
 def small_library(root: Path) -> list[SamplePhoto]:
@@ -107,10 +111,16 @@ def test_damaged_index_file_is_rebuilt_from_stored_vectors(cli: Cli, tmp_path: P
         files = sorted(library.glob("vectors.*.hnsw"), key=lambda p: int(p.name.split(".")[1]))
         return files[-1]
 
+    def other_dimension(path: Path) -> None:
+        other = VectorIndex(32)
+        other.add(np.arange(1, 21), np.eye(32, dtype=np.float32)[:20])
+        other.save(path)
+
     damages = [
         lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]),  # truncated
         lambda p: p.write_bytes(bytes(64) + p.read_bytes()[64:]),  # header zeroed
         lambda p: p.write_bytes(p.read_bytes()[:-100] + bytes(100)),  # body flipped
+        other_dimension,  # a valid index, of another model
         lambda p: p.unlink(),  # gone
     ]
     for damage in damages:
@@ -161,6 +171,25 @@ def test_one_writer_per_library_but_readers_keep_working(cli: Cli, tmp_path: Pat
         assert cli.json("status")["photos"] == 20
     finally:
         lock.release()
+
+
+def test_a_lock_left_by_a_killed_photofind_is_taken_over(cli: Cli, tmp_path: Path) -> None:
+    root = tmp_path / "Pictures"
+    small_library(root)
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from pathlib import Path;"
+        "from photofind.core.library import WriterLock;"
+        f"lock = WriterLock(Path({str(cli.library)!r}) / 'photofind.lock');"
+        "assert lock.try_acquire();"
+        "print('locked', flush=True); time.sleep(600)")], stdout=subprocess.PIPE, text=True,
+        cwd=REPO)
+    cli.library.mkdir(parents=True, exist_ok=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    assert cli.run("index", str(root), check=False).returncode == 1
+    holder.kill()  # dies holding the lock; its file stays behind
+    holder.wait()
+    assert (cli.library / "photofind.lock").exists()
+    assert cli.index(str(root))["added"] == 20
 
 
 def test_remove_forgets_a_folder_without_touching_files(cli: Cli, tmp_path: Path) -> None:
