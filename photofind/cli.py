@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="photofind: %(message)s")
     if not args.verbose:
-        for noisy in ("huggingface_hub", "root", "open_clip", "PIL"):
+        for noisy in ("huggingface_hub", "open_clip", "PIL"):
             logging.getLogger(noisy).setLevel(logging.ERROR)
     if args.command is None:
         parser.print_help()

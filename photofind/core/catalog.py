@@ -371,6 +371,32 @@ class Catalog:
         return {r[0] for r in self.db.execute("SELECT generation FROM index_manifest")}
 
 
+def catalog_problem(path: Path, full: bool = False) -> str | None:
+    """None if SQLite's quick_check (integrity_check when full) passes, else why not."""
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0)
+        try:
+            pragma = "integrity_check" if full else "quick_check"
+            rows = [r[0] for r in db.execute(f"PRAGMA {pragma}")]
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as exc:
+        return str(exc)
+    return None if rows == ["ok"] else "; ".join(rows[:3])
+
+
+def salvage_roots(path: Path) -> list[str]:
+    """The folders of a damaged catalog, as far as they can still be read."""
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            return [r[0] for r in db.execute("SELECT path FROM roots")]
+        finally:
+            db.close()
+    except sqlite3.DatabaseError:
+        return []
+
+
 def _decode_vec(blob: bytes) -> Vector:
     """float16 storage moves a unit vector's norm by ~1e-4; restore it."""
     vec = np.frombuffer(blob, dtype=np.float16).astype(np.float32)

@@ -90,7 +90,6 @@ def _apply_state(lib: Library, changes: ChangeSet, report: IndexReport) -> None:
     for root in changes.offline:
         if root.state != "offline":
             catalog.set_root_state(root.id, "offline")
-            log.warning("folder %s is offline; its photos are kept", root.path)
     for root in changes.online:
         if root.state != "online":
             catalog.set_root_state(root.id, "online")

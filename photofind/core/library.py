@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from photofind.core.catalog import Catalog, Manifest, Root
+from photofind.core.catalog import Catalog, Manifest, Root, catalog_problem, salvage_roots
 from photofind.core.config import Settings
 from photofind.core.errors import LibraryBusyError, PhotofindError
 from photofind.core.thumbs import ThumbStore
@@ -81,12 +82,41 @@ class Library:
             raise LibraryBusyError(
                 f"The library {self.dir} is in use by another photofind (indexing or"
                 " watching); wait for it to finish or stop it first.")
-        self.catalog = Catalog(self.dir / "catalog.sqlite3")
+        catalog_path = self.dir / "catalog.sqlite3"
+        salvaged: list[str] = []
+        if writer and catalog_path.exists():
+            problem = catalog_problem(catalog_path)
+            if problem:
+                salvaged = self._move_aside(catalog_path, problem)
+        self.catalog = Catalog(catalog_path)
+        for root in salvaged:
+            self.catalog.add_root(root)
         self._thumbs: ThumbStore | None = None
         self._embedder: Embedder | None = None
         self._vectors: VectorIndex | None = None
         self.covered_seq = 0
         self.vectors_dirty = False
+
+    def _move_aside(self, path: Path, problem: str) -> list[str]:
+        """Keep a damaged catalog (never delete it) and start a new one with the
+        same folders, which the next index rescans."""
+        roots = salvage_roots(path)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        aside = path.with_name(f"catalog.damaged-{stamp}.sqlite3")
+        for suffix in ("", "-wal", "-shm"):
+            part = Path(str(path) + suffix)
+            if part.exists():
+                os.replace(part, Path(str(aside) + suffix))
+        for old in self.dir.glob("vectors.*.hnsw"):
+            old.unlink()
+        if roots:
+            log.warning("the catalog was damaged (%s); it was moved to %s and its %d"
+                        " folders will be rescanned", problem, aside.name, len(roots))
+        else:
+            log.warning("the catalog was damaged (%s); it was moved to %s and its folders"
+                        " could not be read: add them again with `photofind index FOLDER`",
+                        problem, aside.name)
+        return roots
 
     @classmethod
     def open(cls, settings: Settings, *, writer: bool = False) -> Library:

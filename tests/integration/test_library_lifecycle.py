@@ -228,3 +228,22 @@ def test_offline_model_download_is_one_clear_sentence(cli: Cli, tmp_path: Path) 
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert "https://huggingface.co/laion/CLIP-ViT-B-32-laion2B-s34B-b79K" in proc.stderr
     assert "local-dir:" in proc.stderr and str(tmp_path / "hf") in proc.stderr
+
+
+def test_a_damaged_catalog_is_moved_aside_and_its_folders_rescanned(cli: Cli,
+                                                                      tmp_path: Path) -> None:
+    root = tmp_path / "Pictures"
+    small_library(root)
+    cli.index(str(root))
+    catalog = cli.library / "catalog.sqlite3"
+    data = bytearray(catalog.read_bytes())
+    assert len(data) > 6 * 4096
+    data[-2 * 4096:-4096] = bytes(range(256)) * 16  # a page of garbage
+    catalog.write_bytes(bytes(data))
+    proc = cli.run("index", "--json")
+    assert "catalog was damaged" in proc.stderr and "rescanned" in proc.stderr
+    assert json.loads(proc.stdout)["added"] == 20
+    aside = list(cli.library.glob("catalog.damaged-*.sqlite3"))
+    assert len(aside) == 1 and aside[0].read_bytes() == bytes(data)  # kept, untouched
+    assert cli.json("status")["photos"] == 20
+    assert len(cli.search("a green circle", limit=3)) == 3
