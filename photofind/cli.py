@@ -70,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     _query_options(p)
     p = add("status", "show the library: photos, folders, model, device")
     p.add_argument("--json", action="store_true", help="print as JSON")
+    p = add("doctor", "check the library; --repair rebuilds the index and thumbnails")
+    p.add_argument("--full", action="store_true", help="a full integrity check (slower)")
+    p.add_argument("--repair", action="store_true",
+                   help="rebuild what is derived (never touches your photos)")
     p = add("failed", "list the files that could not be read, with the reason")
     p.add_argument("--json", action="store_true", help="print as JSON")
     p = add("retry", "give the files that could not be read another chance, and index")
@@ -213,6 +217,23 @@ def cmd_failed(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
+    from photofind.core.doctor import repair, run_checks
+
+    with Library.open(settings, writer=args.repair) as lib:
+        if args.repair:
+            for line in repair(lib):
+                print(f"repair: {line}")
+        failed = 0
+        for check in run_checks(lib, args.full):
+            failed += not check.ok
+            print(f"{'ok  ' if check.ok else 'FAIL'}  {check.name}: {check.detail}")
+    if failed:
+        print(f"{failed} checks failed; `photofind doctor --repair` rebuilds the index and"
+              " thumbnails.", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def cmd_search(settings: Settings, args: argparse.Namespace) -> int:
     from photofind.core.search import Searcher, parse_query
 
@@ -291,6 +312,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "similar": cmd_similar,
     "status": cmd_status,
     "failed": cmd_failed,
+    "doctor": cmd_doctor,
     "retry": cmd_retry,
 }
 

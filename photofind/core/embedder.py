@@ -162,6 +162,27 @@ def _load(spec: ModelSpec, text: str) -> tuple[Any, Any, dict[str, Any]]:
     return model, tokenizer, open_clip.get_model_preprocess_cfg(model)
 
 
+def model_problem(spec_text: str) -> str | None:
+    """Why the model could not be loaded without a download, or None.
+
+    Checks the local folder or the Hugging Face cache; loads nothing.
+    """
+    import open_clip
+
+    spec = parse_model_spec(spec_text)
+    if spec.kind == "local-dir":
+        folder = spec.name
+        if not os.path.isfile(os.path.join(folder, "open_clip_config.json")):
+            return f"{folder} has no open_clip_config.json"
+        if not any(n.endswith((".safetensors", ".bin", ".pth")) for n in os.listdir(folder)):
+            return f"{folder} has no weights file"
+        return None
+    repo = _hub_repo(spec, open_clip)
+    if repo and not _in_hf_cache(repo):
+        return f"weights not downloaded yet (https://huggingface.co/{repo})"
+    return None
+
+
 def _hub_repo(spec: ModelSpec, open_clip: Any) -> str | None:
     """The Hugging Face repo that holds the weights (None for a local folder)."""
     if spec.kind == "local-dir":

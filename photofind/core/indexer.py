@@ -11,7 +11,6 @@ yields progress; closing it stops the run after the current batch.
 from __future__ import annotations
 
 import itertools
-import logging
 import os
 import time
 from collections.abc import Generator, Iterator
@@ -25,8 +24,6 @@ from photofind.core.decodepool import DecodePool
 from photofind.core.imaging import Decoded, Failed
 from photofind.core.library import Library
 from photofind.core.scanner import ChangeSet, FoundFile, scan
-
-log = logging.getLogger(__name__)
 
 # Embedded photos between index-generation saves (the crash test sets it low).
 SAVE_EVERY = int(os.environ.get("PHOTOFIND_SAVE_EVERY") or 5000)

@@ -140,6 +140,24 @@ class Library:
             self._thumbs = ThumbStore(self.dir / "thumbs.sqlite3")
         return self._thumbs
 
+    def close_thumbs(self) -> None:
+        if self._thumbs is not None:
+            self._thumbs.close()
+            self._thumbs = None
+
+    def make_thumbnails(self, photos: list[tuple[int, str]]) -> int:
+        """Decode (in isolated workers) and store thumbnails; returns how many."""
+        from photofind.core.decodepool import DecodePool
+        from photofind.core.imaging import Decoded, Preprocess
+
+        made = 0
+        with DecodePool(Preprocess(64, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))) as pool:
+            for (photo_id, _), result in pool.run(photos, lambda item: item[1]):
+                if isinstance(result, Decoded):
+                    self.thumbs.put_many([(photo_id, result.thumbnail)])
+                    made += 1
+        return made
+
     def embedder(self) -> Embedder:
         """The model, loaded on first use (this is where torch is imported)."""
         if self._embedder is None:
@@ -232,6 +250,18 @@ class Library:
         self.covered_seq = 0
         self.vectors_dirty = True
         return VectorIndex(dim, capacity=self.catalog.embedding_count(self.model) + 1024)
+
+    def rebuild_vectors(self) -> int:
+        """Build the index anew from the stored vectors and save it."""
+        dim = self.catalog.embedding_dim(self.model)
+        if dim is None:
+            return 0
+        self._vectors = VectorIndex(dim, self.catalog.embedding_count(self.model) + 1024)
+        self.covered_seq = 0
+        self._add_newer(self._vectors)
+        self.vectors_dirty = True
+        self.save_vectors()
+        return len(self._vectors)
 
     def catch_up(self) -> None:
         """Add what the catalog stored since the index last saw it (after each batch)."""

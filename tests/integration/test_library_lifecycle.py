@@ -4,10 +4,10 @@ drives, a damaged index cache, unreadable files, and one writer at a time."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import shutil
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -247,3 +247,29 @@ def test_a_damaged_catalog_is_moved_aside_and_its_folders_rescanned(cli: Cli,
     assert len(aside) == 1 and aside[0].read_bytes() == bytes(data)  # kept, untouched
     assert cli.json("status")["photos"] == 20
     assert len(cli.search("a green circle", limit=3)) == 3
+
+
+def test_doctor_finds_damage_and_repair_rebuilds_only_derived_data(cli: Cli,
+                                                                    tmp_path: Path) -> None:
+    root = tmp_path / "Pictures"
+    photos = small_library(root)
+    cli.index(str(root))
+    before = {p.path: p.path.read_bytes() for p in photos}
+    assert cli.run("doctor").returncode == 0
+    for old in cli.library.glob("vectors.*.hnsw"):
+        old.unlink()
+    thumbs = sqlite3.connect(cli.library / "thumbs.sqlite3")
+    with thumbs:
+        thumbs.execute("DELETE FROM thumbs WHERE photo_id <= 5")
+    thumbs.close()
+    proc = cli.run("doctor", check=False)
+    assert proc.returncode == 1
+    lines = proc.stdout.splitlines()
+    assert any(line.startswith("FAIL  index:") for line in lines)
+    assert "FAIL  thumbnails: 5 photos have no thumbnail" in lines
+    assert "ok    catalog: quick_check passed" in lines
+    proc = cli.run("doctor", "--repair", "--full")
+    assert "repair: 5 missing thumbnails made" in proc.stdout
+    assert "ok    catalog: integrity_check passed" in proc.stdout
+    assert cli.index()["embedded"] == 0
+    assert {p.path: p.path.read_bytes() for p in photos} == before
