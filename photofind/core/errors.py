@@ -1,5 +1,8 @@
 """Errors a user can cause: each carries one clear sentence to show them."""
 
+import errno
+import sqlite3
+
 
 class PhotofindError(Exception):
     """A problem the user can fix (missing folder, offline model, busy library).
@@ -15,3 +18,13 @@ class LibraryBusyError(PhotofindError):
 
 class ModelUnavailableError(PhotofindError):
     """The model's weights are neither cached nor downloadable."""
+
+
+class DiskFullError(PhotofindError):
+    """The disk holding the library is full (nothing was corrupted)."""
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return isinstance(exc, sqlite3.OperationalError) and "full" in str(exc).lower()

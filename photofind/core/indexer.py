@@ -11,6 +11,7 @@ yields progress; closing it stops the run after the current batch.
 from __future__ import annotations
 
 import itertools
+import sqlite3
 import os
 import time
 from collections.abc import Generator, Iterator
@@ -21,6 +22,7 @@ import numpy as np
 from photofind.core.attempts import QUARANTINE_AFTER, AttemptLog, Suspect
 from photofind.core.catalog import NewPhoto, PhotoRow, Root
 from photofind.core.decodepool import DecodePool
+from photofind.core.errors import DiskFullError, is_disk_full
 from photofind.core.imaging import Decoded, Failed
 from photofind.core.library import Library
 from photofind.core.scanner import ChangeSet, FoundFile, scan
@@ -68,6 +70,18 @@ class _Job:
 def run_index(lib: Library, roots: list[Root] | None = None
               ) -> Generator[Progress, None, IndexReport]:
     """Bring the catalog and the index in line with the roots on disk."""
+    try:
+        return (yield from _run_index(lib, roots))
+    except (OSError, sqlite3.Error) as exc:
+        if is_disk_full(exc):
+            raise DiskFullError(
+                f"The disk holding the library ({lib.dir}) is full: free some space and run"
+                " the index again (everything indexed so far is kept).") from exc
+        raise
+
+
+def _run_index(lib: Library, roots: list[Root] | None
+               ) -> Generator[Progress, None, IndexReport]:
     catalog = lib.catalog
     roots = catalog.roots() if roots is None else roots
     changes = scan(catalog, roots, lib.dir)
@@ -79,7 +93,18 @@ def run_index(lib: Library, roots: list[Root] | None = None
         yield from _decode_and_embed(lib, jobs, report)
     lib.catch_up()
     lib.save_vectors()
+    _fill_thumbnails(lib, changes)
     return report
+
+
+def _fill_thumbnails(lib: Library, changes: ChangeSet) -> None:
+    """Thumbnails lost to a crash or a full disk are made on the next run."""
+    from photofind.core.doctor import missing_thumbnails
+
+    online = {r.id for r in changes.online}
+    todo = [(pid, path) for pid, path, root_id in missing_thumbnails(lib) if root_id in online]
+    if todo:
+        lib.make_thumbnails(todo)
 
 
 def _apply_state(lib: Library, changes: ChangeSet, report: IndexReport) -> None:

@@ -104,3 +104,34 @@ def test_hostile_corpus_mixed_with_good_photos(cli: Cli, tmp_path: Path) -> None
             assert path not in indexed and path not in failed, path
     assert len(failed) == sum(o == "failed" for o, _ in expect.values())
     assert_no_leaked_workers(before)
+
+
+def test_a_full_disk_stops_indexing_cleanly_and_the_next_run_completes(cli: Cli,
+                                                                       tmp_path: Path) -> None:
+    import sqlite3
+    import subprocess
+
+    import pytest
+
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs for the library needs root")
+    root = tmp_path / "Pictures"
+    photos = make_sample_library(root, per_class=5, large=0)
+    cli.library.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=320k", "tmpfs", str(cli.library)],
+                   check=True)
+    try:
+        proc = cli.run("index", str(root), check=False)
+        assert proc.returncode == 1, proc.stdout
+        assert "is full: free some space" in proc.stderr
+        assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+        db = sqlite3.connect(cli.library / "catalog.sqlite3")
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        db.close()
+        subprocess.run(["mount", "-o", "remount,size=64m", str(cli.library)], check=True)
+        report = cli.index()
+        assert report["added"] + report["unchanged"] == len(photos)
+        assert cli.json("status")["photos"] == len(photos)
+        assert cli.run("doctor").returncode == 0  # index and thumbnails complete
+    finally:
+        subprocess.run(["umount", "-l", str(cli.library)], check=False)
