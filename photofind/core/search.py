@@ -19,7 +19,8 @@ import numpy.typing as npt
 
 from photofind.core.config import PHOTO_EXTENSIONS
 from photofind.core.errors import PhotofindError
-from photofind.core.imaging import Failed, decode_file
+from photofind.core.decodepool import DecodePool
+from photofind.core.imaging import Failed
 from photofind.core.library import Library
 from photofind.core.vectors import EF_IMAGE, EF_TEXT
 
@@ -125,7 +126,9 @@ class Searcher:
             if stored is not None:
                 return stored, row.id
         embedder = self.lib.embedder()
-        decoded = decode_file(path, embedder.preprocess)
+        # A dropped file is as untrusted as any photo: decode it in a worker.
+        with DecodePool(embedder.preprocess, workers=1) as pool:
+            ((_, decoded),) = list(pool.run([path], str))
         if isinstance(decoded, Failed):
             raise PhotofindError(f"Cannot read {path} as an image ({decoded.reason}).")
         return embedder.encode_pixels(decoded.pixels[None])[0], None
