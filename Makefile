@@ -25,7 +25,7 @@ check: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check photofind tests
+	$(BIN)/ruff check photofind tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

@@ -100,7 +100,7 @@ class Embedder:
 
         tokens = self._tokenizer(texts).to(self.device)
         with torch.inference_mode(), self._autocast():
-            feats = self._model.encode_text(tokens)
+            feats = encode_text_short(self._model, tokens)
         return _normalize(feats.float().cpu().numpy())
 
     def _autocast(self) -> Any:
@@ -109,6 +109,36 @@ class Embedder:
         if self.device == "cuda":
             return torch.autocast("cuda", dtype=torch.float16)
         return torch.autocast("cpu", enabled=False)
+
+
+def encode_text_short(model: Any, tokens: Any) -> Any:
+    """``model.encode_text``, run only up to the last end-of-text token.
+
+    CLIP's text transformer is causal and pools at the end-of-text token (the
+    highest id, hence argmax pooling), so the padding after it cannot change
+    the result: a query of 8 tokens need not pay for 77. Positional embedding
+    and causal mask are sliced to match. Models with another text tower or
+    pooling take the standard path.
+    """
+    import torch
+    from open_clip.model import CLIP
+    from open_clip.transformer import text_global_pool
+
+    if (type(model) is not CLIP or getattr(model, "text_pool_type", None) != "argmax"
+            or getattr(model, "attn_mask", None) is None):
+        return model.encode_text(tokens)
+    n = int(tokens.argmax(dim=-1).max()) + 1
+    tokens = tokens[:, :n]
+    cast_dtype = model.transformer.get_cast_dtype()
+    x = model.token_embedding(tokens).to(cast_dtype)
+    x = x + model.positional_embedding[:n].to(cast_dtype)
+    x = model.transformer(x, attn_mask=model.attn_mask[:n, :n])
+    x = model.ln_final(x)
+    x = text_global_pool(x, tokens, "argmax")
+    projection = model.text_projection
+    if projection is None:
+        return x
+    return projection(x) if isinstance(projection, torch.nn.Linear) else x @ projection
 
 
 def _normalize(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:

@@ -11,8 +11,8 @@ yields progress; closing it stops the run after the current batch.
 from __future__ import annotations
 
 import itertools
-import sqlite3
 import os
+import sqlite3
 import time
 from collections.abc import Generator, Iterator
 from dataclasses import asdict, dataclass, field

@@ -18,8 +18,8 @@ import numpy as np
 import numpy.typing as npt
 
 from photofind.core.config import PHOTO_EXTENSIONS
-from photofind.core.errors import PhotofindError
 from photofind.core.decodepool import DecodePool
+from photofind.core.errors import PhotofindError
 from photofind.core.imaging import Failed
 from photofind.core.library import Library
 from photofind.core.vectors import EF_IMAGE, EF_TEXT

@@ -1,0 +1,29 @@
+"""Stopping the text tower at the end-of-text token changes nothing."""
+
+from __future__ import annotations
+
+import open_clip
+import pytest
+import torch
+
+from photofind.core.embedder import encode_text_short
+
+QUERIES = ["dog", "two dogs in the snow", "grandma's birthday cake with candles at night",
+           " ".join(["a very long caption that goes on"] * 20)]  # past the context: cut
+
+
+@pytest.mark.parametrize("which", ["toy", "ViT-B-32"])
+def test_short_text_encoding_equals_encode_text(which: str, toy_model: str) -> None:
+    name = toy_model if which == "toy" else "ViT-B-32"
+    torch.manual_seed(0)
+    model = open_clip.create_model(name, pretrained=None).eval()
+    tokens = open_clip.get_tokenizer(name)(QUERIES)
+    assert int(tokens.argmax(dim=-1).max()) == tokens.shape[1] - 1  # one fills the context
+    with torch.inference_mode():
+        reference = model.encode_text(tokens)
+        for i in range(len(QUERIES)):  # alone (short) and together (padded to the longest)
+            alone = encode_text_short(model, tokens[i:i + 1])
+            assert torch.allclose(alone[0], reference[i], atol=1e-5, rtol=1e-4)
+        together = encode_text_short(model, tokens)
+    cosine = torch.nn.functional.cosine_similarity(together, reference)
+    assert cosine.min().item() >= 0.99999
