@@ -7,6 +7,7 @@ runtime error shown as one sentence on stderr, 2 a usage error.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
@@ -62,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("index", "index every folder, or add and index the ones given")
     p.add_argument("folders", nargs="*", metavar="FOLDER")
     p.add_argument("--json", action="store_true", help="print the counts as JSON")
+    p = add("watch", "keep the library up to date as folders change, until Ctrl+C")
+    p.add_argument("--json", action="store_true", help="one JSON object per batch of changes")
     p = add("search", "find photos by words and/or images")
     p.add_argument("query", nargs="+", metavar="TERM")
     _query_options(p)
@@ -234,6 +237,34 @@ def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_watch(settings: Settings, args: argparse.Namespace) -> int:
+    import signal
+
+    from photofind.core.indexer import IndexReport
+    from photofind.core.watcher import Watcher
+
+    def show(report: IndexReport) -> None:
+        counts = {k: v for k, v in report.counts().items() if k != "unchanged"}
+        if args.json:
+            print(json.dumps(counts), flush=True)
+        else:
+            stamp = time.strftime("%H:%M:%S")
+            print(f"{stamp}  " + ", ".join(f"{v} {k}" for k, v in counts.items()), flush=True)
+
+    with Library.open(settings, writer=True) as lib:
+        if not lib.catalog.roots():
+            raise PhotofindError("The library has no folders yet: add one with"
+                                 " `photofind add FOLDER`.")
+        watcher = Watcher(lib, on_report=show)
+        signal.signal(signal.SIGTERM, lambda *_: watcher.stop())
+        if not args.json:
+            print(f"watching {len(lib.catalog.roots())} folders; Ctrl+C to stop",
+                  file=sys.stderr)
+        with contextlib.suppress(KeyboardInterrupt):  # run() saves on the way out
+            watcher.run()
+    return 0
+
+
 def cmd_search(settings: Settings, args: argparse.Namespace) -> int:
     from photofind.core.search import Searcher, parse_query
 
@@ -308,6 +339,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "add": cmd_add,
     "remove": cmd_remove,
     "index": cmd_index,
+    "watch": cmd_watch,
     "search": cmd_search,
     "similar": cmd_similar,
     "status": cmd_status,

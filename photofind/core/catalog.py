@@ -10,6 +10,7 @@ Photo ids are AUTOINCREMENT: an id is never reused, so it is a safe HNSW label.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -205,11 +206,17 @@ class Catalog:
             db.execute("UPDATE roots SET state = ? WHERE id = ?", (state, root_id))
 
     # --- photos ----------------------------------------------------------
-    def photos_in_root(self, root_id: int) -> dict[str, PhotoRow]:
-        rows = self.db.execute(
-            "SELECT id, root_id, path, size, mtime_ns, phash, status, reason"
-            " FROM photos WHERE root_id = ?", (root_id,))
-        return {r[2]: PhotoRow(*r) for r in rows}
+    def photos_in_root(self, root_id: int, under: str | None = None) -> dict[str, PhotoRow]:
+        """Photos of a root, or only those below the folder ``under``."""
+        query = ("SELECT id, root_id, path, size, mtime_ns, phash, status, reason"
+                 " FROM photos WHERE root_id = ?")
+        args: tuple[object, ...] = (root_id,)
+        if under is not None:
+            prefix = under.rstrip("/\\") + os.sep
+            # Every path that starts with prefix sorts between prefix and its successor.
+            query += " AND path >= ? AND path < ?"
+            args += (prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1))
+        return {r[2]: PhotoRow(*r) for r in self.db.execute(query, args)}
 
     def photo_by_path(self, path: str) -> PhotoRow | None:
         row = self.db.execute(

@@ -135,10 +135,10 @@ def model_pixels(img: Image.Image, pre: Preprocess) -> npt.NDArray[np.uint8]:
     w, h = img.size
     if pre.resize_mode == "squash":
         return np.asarray(img.resize((s, s), resample), dtype=np.uint8)
-    if max(w, h) > 4 * min(w, h):
-        # A panorama strip (1 x 10,000) would resize to gigabytes before the crop
-        # throws most of it away: cut the middle out first (the same picture).
-        keep = 4 * min(w, h)
+    if max(w, h) > 16 * min(w, h):
+        # A strip (1 x 10,000) would resize to gigabytes before the crop throws
+        # most of it away: cut the middle out first (nearly the same pixels).
+        keep = 16 * min(w, h)
         if w > h:
             img = img.crop(((w - keep) // 2, 0, (w - keep) // 2 + keep, h))
         else:

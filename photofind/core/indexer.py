@@ -70,8 +70,14 @@ class _Job:
 def run_index(lib: Library, roots: list[Root] | None = None
               ) -> Generator[Progress, None, IndexReport]:
     """Bring the catalog and the index in line with the roots on disk."""
+    roots = lib.catalog.roots() if roots is None else roots
+    return (yield from apply_changes(lib, scan(lib.catalog, roots, lib.dir)))
+
+
+def apply_changes(lib: Library, changes: ChangeSet) -> Generator[Progress, None, IndexReport]:
+    """Write a change set: moves, removals, then decode and embed what is new."""
     try:
-        return (yield from _run_index(lib, roots))
+        return (yield from _apply_changes(lib, changes))
     except (OSError, sqlite3.Error) as exc:
         if is_disk_full(exc):
             raise DiskFullError(
@@ -80,11 +86,7 @@ def run_index(lib: Library, roots: list[Root] | None = None
         raise
 
 
-def _run_index(lib: Library, roots: list[Root] | None
-               ) -> Generator[Progress, None, IndexReport]:
-    catalog = lib.catalog
-    roots = catalog.roots() if roots is None else roots
-    changes = scan(catalog, roots, lib.dir)
+def _apply_changes(lib: Library, changes: ChangeSet) -> Generator[Progress, None, IndexReport]:
     report = IndexReport(unchanged=changes.unchanged,
                          offline=[r.path for r in changes.offline])
     _apply_state(lib, changes, report)

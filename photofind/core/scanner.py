@@ -83,7 +83,7 @@ def walk(root: Path, skip: Path | None = None) -> Iterator[tuple[str, int, int, 
             continue
         for entry in entries:
             name = entry.name
-            if name.startswith(".") or name in SKIP_DIRS:
+            if name.startswith((".", "~$")) or name in SKIP_DIRS:
                 continue
             try:
                 if entry.is_dir(follow_symlinks=False):
@@ -118,18 +118,41 @@ def scan(catalog: Catalog, roots: list[Root], library_dir: Path | None = None) -
             continue
         changes.online.append(root)
         known = catalog.photos_in_root(root.id)
-        for path, size, mtime_ns, bad_name in walk(Path(root.path), library_dir):
-            row = known.pop(path, None)
-            found = FoundFile(root.id, path, size, mtime_ns, bad_name)
-            if row is None:
-                changes.new.append(found)
-            elif row.size == size and row.mtime_ns == mtime_ns:
-                changes.unchanged += 1
-            else:
-                changes.changed.append((row, found))
-        missing.extend(known.values())
+        missing.extend(_diff(changes, root, known, walk(Path(root.path), library_dir)))
     _match_moves(changes, missing)
     return changes
+
+
+def scan_folders(catalog: Catalog, folders: dict[Root, list[str]],
+                 library_dir: Path | None = None) -> ChangeSet:
+    """Like scan, but only below the given folders of each (online) root: what
+    the watcher does with the folders its events marked dirty."""
+    changes = ChangeSet()
+    missing: list[PhotoRow] = []
+    for root, dirs in folders.items():
+        changes.online.append(root)
+        for folder in dirs:
+            known = catalog.photos_in_root(root.id, under=folder)
+            found = walk(Path(folder), library_dir) if os.path.isdir(folder) else iter(())
+            missing.extend(_diff(changes, root, known, found))
+    _match_moves(changes, missing)
+    return changes
+
+
+def _diff(changes: ChangeSet, root: Root, known: dict[str, PhotoRow],
+          found: Iterator[tuple[str, int, int, bool]]) -> list[PhotoRow]:
+    """Sort what the walk found into new, changed and unchanged; return the
+    known rows it did not find."""
+    for path, size, mtime_ns, bad_name in found:
+        row = known.pop(path, None)
+        file = FoundFile(root.id, path, size, mtime_ns, bad_name)
+        if row is None:
+            changes.new.append(file)
+        elif row.size == size and row.mtime_ns == mtime_ns:
+            changes.unchanged += 1
+        else:
+            changes.changed.append((row, file))
+    return list(known.values())
 
 
 def _match_moves(changes: ChangeSet, missing: list[PhotoRow]) -> None:
