@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the counts as JSON")
     p = add("watch", "keep the library up to date as folders change, until Ctrl+C")
     p.add_argument("--json", action="store_true", help="one JSON object per batch of changes")
+    p.add_argument("--reconcile-minutes", type=_positive_int, default=30, metavar="N",
+                   help="rescan everything every N minutes, for changes the system did"
+                        " not report (default 30)")
     p = add("search", "find photos by words and/or images")
     p.add_argument("query", nargs="+", metavar="TERM")
     _query_options(p)
@@ -241,7 +244,7 @@ def cmd_watch(settings: Settings, args: argparse.Namespace) -> int:
     import signal
 
     from photofind.core.indexer import IndexReport
-    from photofind.core.watcher import Watcher
+    from photofind.core.watcher import WatchConfig, Watcher
 
     def show(report: IndexReport) -> None:
         counts = {k: v for k, v in report.counts().items() if k != "unchanged"}
@@ -255,7 +258,8 @@ def cmd_watch(settings: Settings, args: argparse.Namespace) -> int:
         if not lib.catalog.roots():
             raise PhotofindError("The library has no folders yet: add one with"
                                  " `photofind add FOLDER`.")
-        watcher = Watcher(lib, on_report=show)
+        config = WatchConfig(reconcile_every=60.0 * args.reconcile_minutes)
+        watcher = Watcher(lib, config, on_report=show)
         signal.signal(signal.SIGTERM, lambda *_: watcher.stop())
         if not args.json:
             print(f"watching {len(lib.catalog.roots())} folders; Ctrl+C to stop",

@@ -30,6 +30,7 @@ from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
 from photofind.core.catalog import Root
+from photofind.core.errors import PhotofindError
 from photofind.core.indexer import IndexReport, apply_changes
 from photofind.core.library import Library
 from photofind.core.scanner import ChangeSet, FoundFile, root_is_online, scan, scan_folders
@@ -49,6 +50,7 @@ class WatchConfig:
     offline_check: float = 30.0  # how often offline roots are looked for
     reconcile_every: float = 1800.0  # full rescan, for events the observers lost
     poll_interval: float = 5.0  # the polling observer's period
+    force_polling: bool = False  # poll every root (benchmarks, odd filesystems)
 
 
 def filesystem_type(path: str) -> str:
@@ -145,14 +147,21 @@ class Watcher:
                 if self._stop.is_set() or self._paused.is_set():
                     continue
                 now = time.monotonic()
-                if self._due(now):
-                    self._rescan_dirty()
-                if now >= next_check:
-                    self._check_roots()
-                    next_check = now + self.config.offline_check
-                if now >= next_reconcile:
-                    self._reconcile(self.lib.catalog.roots())
-                    next_reconcile = now + self.config.reconcile_every
+                try:
+                    if self._due(now):
+                        self._rescan_dirty()
+                    if now >= next_check:
+                        self._check_roots()
+                        next_check = now + self.config.offline_check
+                    if now >= next_reconcile:
+                        next_reconcile = now + self.config.reconcile_every
+                        self._reconcile(self.lib.catalog.roots())
+                except Exception as exc:  # answered with a reconcile, never a crash
+                    if isinstance(exc, PhotofindError):
+                        log.warning("%s", exc)
+                    else:
+                        log.exception("the watcher hit an error; reconciling")
+                    next_reconcile = time.monotonic() + self.config.offline_check
         finally:
             for observer in self._observers.values():
                 observer.stop()
@@ -267,7 +276,7 @@ class Watcher:
     def _watch(self, root: Root) -> None:
         if root.id in self._observers:
             return
-        polling = needs_polling(root.path)
+        polling = self.config.force_polling or needs_polling(root.path)
         observer = self._start_observer(root, polling)
         if observer is None and not polling:
             log.warning("out of inotify watches for %s: watching it by polling instead"
