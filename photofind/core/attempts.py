@@ -64,8 +64,3 @@ class AttemptLog:
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.execute("DELETE FROM attempts WHERE path = ?", (path,))
-
-    def clear(self) -> None:
-        with self.db:
-            self.db.execute("BEGIN IMMEDIATE")
-            self.db.execute("DELETE FROM attempts")

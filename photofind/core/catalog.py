@@ -351,10 +351,6 @@ class Catalog:
                               (model,)).fetchone()
         return int(row[0])
 
-    def max_seq(self) -> int:
-        row = self.db.execute("SELECT MAX(seq) FROM embeddings").fetchone()
-        return int(row[0] or 0)
-
     # --- index manifest --------------------------------------------------
     def manifest(self, model: str) -> Manifest | None:
         row = self.db.execute(

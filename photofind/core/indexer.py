@@ -20,12 +20,12 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from photofind.core.attempts import QUARANTINE_AFTER, AttemptLog, Suspect
-from photofind.core.catalog import NewPhoto, PhotoRow, Root
+from photofind.core.catalog import NewPhoto, Root
 from photofind.core.decodepool import DecodePool
 from photofind.core.errors import DiskFullError, is_disk_full
 from photofind.core.imaging import Decoded, Failed
 from photofind.core.library import Library
-from photofind.core.scanner import ChangeSet, FoundFile, scan
+from photofind.core.scanner import ChangeSet, scan
 
 # Embedded photos between index-generation saves (the crash test sets it low).
 SAVE_EVERY = int(os.environ.get("PHOTOFIND_SAVE_EVERY") or 5000)
@@ -261,4 +261,3 @@ def _failed_photo(job: _Job, fail: Failed) -> NewPhoto:
                     photo_id=job.photo_id)
 
 
-__all__ = ["FoundFile", "IndexReport", "PhotoRow", "Progress", "run_index"]
