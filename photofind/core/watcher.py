@@ -109,7 +109,8 @@ class Watcher:
         self._stop = threading.Event()
         self._paused = threading.Event()
         self._observers: dict[int, BaseObserver] = {}
-        self._unsettled: dict[str, tuple[int, int, float]] = {}
+        # path -> (size, mtime_ns, first seen, when to look again), monotonic times
+        self._unsettled: dict[str, tuple[int, int, float, float]] = {}
 
     # --- control (any thread) ---------------------------------------------
     def stop(self) -> None:
@@ -174,8 +175,7 @@ class Watcher:
         with self._lock:
             quiet = now - self._last_event >= self.config.debounce
             dirty = bool(self._dirty)
-        waiting = any(now - seen >= self.config.settle for _, _, seen in
-                      self._unsettled.values())
+        waiting = any(now >= due for *_, due in self._unsettled.values())
         return (dirty and quiet) or waiting
 
     def _apply(self, changes: ChangeSet) -> None:
@@ -190,13 +190,16 @@ class Watcher:
             self.on_report(report)
 
     def _reconcile(self, roots: list[Root]) -> None:
+        # Watch first, then scan: a file landing during the scan raises an event.
+        counts = self.lib.catalog.counts_by_root()
+        for root in roots:
+            if root_is_online(Path(root.path), sum(counts.get(root.id, (0, 0)))):
+                self._watch(root)
         changes = scan(self.lib.catalog, roots, self.lib.dir)
         self._hold_unsettled(changes)
         self._apply(changes)
         for root in changes.offline:
             self._unwatch(root)
-        for root in changes.online:
-            self._watch(root)
 
     def _rescan_dirty(self) -> None:
         with self._lock:
@@ -245,7 +248,11 @@ class Watcher:
             self._unsettled.pop(found.path, None)
             return True
         if not still_for:
-            self._unsettled[found.path] = (*key, now)
+            # Look again when the file will have been still for `settle` seconds,
+            # going by its mtime (a finished copy needs no second full wait).
+            age = max(0.0, time.time() - found.mtime_ns / 1e9)
+            due = now + max(0.1, self.config.settle - age + 0.05)
+            self._unsettled[found.path] = (*key, now, due)
         return False
 
     # --- roots and observers ----------------------------------------------
