@@ -11,8 +11,25 @@ import random
 import statistics
 import sys
 import time
+from collections.abc import Callable
 
 import numpy as np
+
+
+def median_seconds(fn: Callable[[], object], warmup: int, repeat: int) -> float:
+    """Median wall time of fn on the GPU (fp16 autocast, synchronised)."""
+    import torch
+
+    times = []
+    with torch.inference_mode(), torch.autocast("cuda", dtype=torch.float16):
+        for i in range(warmup + repeat):
+            torch.cuda.synchronize()
+            start = time.perf_counter()
+            fn()
+            torch.cuda.synchronize()
+            if i >= warmup:
+                times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 def main(toy: str) -> None:
@@ -39,31 +56,14 @@ def main(toy: str) -> None:
     print(f"toy precision@3 on cuda: {np.mean(labels[top] == np.arange(20)[:, None]):.3f}")
 
     model = open_clip.create_model("ViT-B-32", pretrained=None).cuda().eval()
-    tok = open_clip.get_tokenizer("ViT-B-32")
     for batch in (64, 256):
         x = torch.randn(batch, 3, 224, 224, device="cuda")
-        times = []
-        with torch.inference_mode(), torch.autocast("cuda", dtype=torch.float16):
-            for i in range(8):
-                torch.cuda.synchronize()
-                start = time.perf_counter()
-                model.encode_image(x)
-                torch.cuda.synchronize()
-                if i >= 3:
-                    times.append(time.perf_counter() - start)
-        print(f"ViT-B-32 encode_image fp16 batch {batch}: "
-              f"{batch / statistics.median(times):.0f} images/s (median of 5)")
-    q = tok(["two dogs in the snow"]).cuda()
-    times = []
-    with torch.inference_mode(), torch.autocast("cuda", dtype=torch.float16):
-        for i in range(25):
-            torch.cuda.synchronize()
-            start = time.perf_counter()
-            model.encode_text(q)
-            torch.cuda.synchronize()
-            if i >= 5:
-                times.append(time.perf_counter() - start)
-    print(f"ViT-B-32 text query (77 tokens) fp16: p50 {statistics.median(times) * 1e3:.2f} ms")
+        seconds = median_seconds(lambda x=x: model.encode_image(x), warmup=3, repeat=5)
+        print(f"ViT-B-32 encode_image fp16 batch {batch}: {batch / seconds:.0f} images/s"
+              " (median of 5)")
+    q = open_clip.get_tokenizer("ViT-B-32")(["two dogs in the snow"]).cuda()
+    seconds = median_seconds(lambda: model.encode_text(q), warmup=5, repeat=20)
+    print(f"ViT-B-32 text query (77 tokens) fp16: p50 {seconds * 1e3:.2f} ms")
     side = gpu.preprocess.size
     pix = np.random.default_rng(0).integers(0, 256, (64, side, side, 3), dtype=np.uint8)
     gpu.encode_pixels(pix[:8])

@@ -3,6 +3,7 @@ every change on disk shows in the catalog within a deadline."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sqlite3
@@ -61,8 +62,10 @@ class Live:
         return sum(r.embedded for r in self.reports)
 
 
-def start_watch(tmp_path: Path, toy_model: str, root: Path,
-                config: WatchConfig = FAST) -> Iterator[Live]:
+@contextlib.contextmanager
+def watching(tmp_path: Path, toy_model: str, root: Path,
+             config: WatchConfig = FAST) -> Iterator[Live]:
+    """A Watcher running in a thread on a library in tmp_path; stopped (promptly) on exit."""
     settings = Settings.resolve(str(tmp_path / "library"), toy_model, "cpu")
     lib = Library.open(settings, writer=True)
     lib.add_root(str(root))
@@ -84,12 +87,9 @@ def start_watch(tmp_path: Path, toy_model: str, root: Path,
 def live(tmp_path: Path, toy_model: str) -> Iterator[Live]:
     root = tmp_path / "Pictures"
     make_sample_library(root / "start", per_class=1, large=0)
-    gen = start_watch(tmp_path, toy_model, root)
-    live = next(gen)
-    wait_for(lambda: len(live.ok()) == 20 and live.embedded() == 20)  # the start reconcile
-    yield live
-    with pytest.raises(StopIteration):
-        next(gen)
+    with watching(tmp_path, toy_model, root) as live:
+        wait_for(lambda: len(live.ok()) == 20 and live.embedded() == 20)  # start reconcile
+        yield live
 
 
 def test_copies_edits_deletions_and_renames_follow_the_disk(live: Live, tmp_path: Path
@@ -202,32 +202,23 @@ def test_temporary_hidden_and_library_files_are_ignored(tmp_path: Path, toy_mode
     (root / ".thumbnails").mkdir()
     shutil.copy(photo, root / ".thumbnails" / "t.jpg")
     # The library lives inside the root it watches: its own writes are not photos.
-    gen = start_watch(root / "photofind-library", toy_model, root)
-    live = next(gen)
-    wait_for(lambda: len(live.ok()) == 20)
-    time.sleep(1.5)  # a few debounce periods for stray events to land
-    assert len(live.rows()) == 20
-    with pytest.raises(StopIteration):
-        next(gen)
+    with watching(root / "photofind-library", toy_model, root) as live:
+        wait_for(lambda: len(live.ok()) == 20)
+        time.sleep(1.5)  # a few debounce periods for stray events to land
+        assert len(live.rows()) == 20
 
 
 def test_changes_made_while_not_watching_are_picked_up_at_start(tmp_path: Path,
                                                                 toy_model: str) -> None:
     root = tmp_path / "Pictures"
     photos = make_sample_library(root, per_class=1, large=0)
-    gen = start_watch(tmp_path, toy_model, root)
-    live = next(gen)
-    wait_for(lambda: len(live.ok()) == 20)
-    with pytest.raises(StopIteration):
-        next(gen)
+    with watching(tmp_path, toy_model, root) as live:
+        wait_for(lambda: len(live.ok()) == 20)
     photos[0].path.unlink()
     shutil.copy(photos[1].path, root / "while-away.jpg")
-    gen = start_watch(tmp_path, toy_model, root)
-    live = next(gen)
-    wait_for(lambda: str(root / "while-away.jpg") in live.ok()
-             and str(photos[0].path) not in live.rows())
-    with pytest.raises(StopIteration):
-        next(gen)
+    with watching(tmp_path, toy_model, root) as live:
+        wait_for(lambda: str(root / "while-away.jpg") in live.ok()
+                 and str(photos[0].path) not in live.rows())
 
 
 def test_photofind_watch_cli_reports_batches_and_stops_cleanly(tmp_path: Path,
@@ -303,13 +294,10 @@ def test_network_roots_are_polled_and_a_full_inotify_falls_back_to_polling(
     monkeypatch.setattr(watcher_module, "Observer", FullInotify)
     root = tmp_path / "Pictures"
     photos = make_sample_library(root, per_class=1, large=0)
-    gen = start_watch(tmp_path, toy_model, root)
-    live = next(gen)
-    wait_for(lambda: len(live.ok()) == 20)
-    observers = list(live.watcher._observers.values())
-    assert len(observers) == 1 and isinstance(observers[0], PollingObserver)
-    assert "fs.inotify.max_user_watches" in caplog.text
-    shutil.copy(photos[0].path, root / "polled.jpg")
-    wait_for(lambda: str(root / "polled.jpg") in live.ok())
-    with pytest.raises(StopIteration):
-        next(gen)
+    with watching(tmp_path, toy_model, root) as live:
+        wait_for(lambda: len(live.ok()) == 20)
+        observers = list(live.watcher._observers.values())
+        assert len(observers) == 1 and isinstance(observers[0], PollingObserver)
+        assert "fs.inotify.max_user_watches" in caplog.text
+        shutil.copy(photos[0].path, root / "polled.jpg")
+        wait_for(lambda: str(root / "polled.jpg") in live.ok())
