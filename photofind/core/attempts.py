@@ -14,9 +14,10 @@ force-quit, a crash elsewhere) therefore leaves no suspect behind.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+
+from photofind.core.catalog import connect
 
 QUARANTINE_AFTER = 2
 
@@ -33,10 +34,7 @@ class AttemptLog:
     """Its own connection to the catalog, used by one thread at a time."""
 
     def __init__(self, catalog_path: Path) -> None:
-        self.db = sqlite3.connect(catalog_path, timeout=30.0, isolation_level=None,
-                                  check_same_thread=False)
-        self.db.execute("PRAGMA busy_timeout = 30000")
-        self.db.execute("PRAGMA synchronous = NORMAL")
+        self.db = connect(catalog_path)
 
     def close(self) -> None:
         self.db.close()

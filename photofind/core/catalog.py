@@ -133,16 +133,22 @@ class NewPhoto:
     photo_id: int | None = None  # set when the file replaces a known photo
 
 
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection as photofind uses them: explicit transactions, a 30 s wait
+    for a busy database, usable from the one thread that owns it at a time."""
+    db = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA busy_timeout = 30000")
+    db.execute("PRAGMA synchronous = NORMAL")
+    return db
+
+
 class Catalog:
     """A connection to ``catalog.sqlite3`` (created and migrated on first open)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.db = sqlite3.connect(path, timeout=30.0, isolation_level=None,
-                                  check_same_thread=False)
+        self.db = connect(path)
         self.db.execute("PRAGMA foreign_keys = ON")
-        self.db.execute("PRAGMA busy_timeout = 30000")
-        self.db.execute("PRAGMA synchronous = NORMAL")
         if self.version() < SCHEMA_VERSION:
             self._migrate()
 

@@ -82,16 +82,9 @@ def _thumbs_check(lib: Library) -> Check:
     problem = catalog_problem(lib.dir / "thumbs.sqlite3")
     if problem and (lib.dir / "thumbs.sqlite3").exists():
         return Check("thumbnails", False, problem)
-    missing = len(missing_thumbnails(lib))
+    missing = len(lib.missing_thumbnails())
     return Check("thumbnails", missing == 0,
                  f"{missing} photos have no thumbnail" if missing else "every photo has one")
-
-
-def missing_thumbnails(lib: Library) -> list[tuple[int, str, int]]:
-    """(photo id, path, root id) of indexed photos that have no thumbnail."""
-    have = {r[0] for r in lib.thumbs.db.execute("SELECT photo_id FROM thumbs")}
-    rows = lib.catalog.db.execute("SELECT id, path, root_id FROM photos WHERE status = 'ok'")
-    return [(pid, path, root) for pid, path, root in rows if pid not in have]
 
 
 def _model_check(lib: Library) -> Check:
@@ -111,7 +104,7 @@ def repair(lib: Library) -> Iterator[str]:
         yield "thumbnail store was damaged: started a new one"
     count = lib.rebuild_vectors()
     yield f"index rebuilt from {count} stored vectors (nothing re-embedded)"
-    todo = [(pid, path) for pid, path, _ in missing_thumbnails(lib) if Path(path).is_file()]
+    todo = [(pid, path) for pid, path, _ in lib.missing_thumbnails() if Path(path).is_file()]
     if todo:
         made = lib.make_thumbnails(todo)
         yield f"{made} missing thumbnails made"

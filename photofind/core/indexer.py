@@ -101,10 +101,8 @@ def _apply_changes(lib: Library, changes: ChangeSet) -> Generator[Progress, None
 
 def _fill_thumbnails(lib: Library, changes: ChangeSet) -> None:
     """Thumbnails lost to a crash or a full disk are made on the next run."""
-    from photofind.core.doctor import missing_thumbnails
-
     online = {r.id for r in changes.online}
-    todo = [(pid, path) for pid, path, root_id in missing_thumbnails(lib) if root_id in online]
+    todo = [(pid, path) for pid, path, root_id in lib.missing_thumbnails() if root_id in online]
     if todo:
         lib.make_thumbnails(todo)
 

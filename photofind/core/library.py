@@ -145,6 +145,13 @@ class Library:
             self._thumbs.close()
             self._thumbs = None
 
+    def missing_thumbnails(self) -> list[tuple[int, str, int]]:
+        """(photo id, path, root id) of indexed photos that have no thumbnail."""
+        have = {r[0] for r in self.thumbs.db.execute("SELECT photo_id FROM thumbs")}
+        rows = self.catalog.db.execute(
+            "SELECT id, path, root_id FROM photos WHERE status = 'ok'")
+        return [(pid, path, root) for pid, path, root in rows if pid not in have]
+
     def make_thumbnails(self, photos: list[tuple[int, str]]) -> int:
         """Decode (in isolated workers) and store thumbnails; returns how many."""
         from photofind.core.decodepool import DecodePool

@@ -6,17 +6,16 @@ so the GUI never decodes a full photo to paint its grid.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+
+from photofind.core.catalog import connect
 
 
 class ThumbStore:
     def __init__(self, path: Path) -> None:
-        self.db = sqlite3.connect(path, timeout=30.0, isolation_level=None,
-                                  check_same_thread=False)
+        self.db = connect(path)
         self.db.execute("PRAGMA journal_mode = WAL")
-        self.db.execute("PRAGMA synchronous = NORMAL")
         self.db.execute(
             "CREATE TABLE IF NOT EXISTS thumbs(photo_id INTEGER PRIMARY KEY, jpeg BLOB NOT NULL)")
 
