@@ -91,8 +91,15 @@ class Opened:
     taken_at: str | None
 
 
-def open_photo(source: str | io.BytesIO, *, draft_size: int | None) -> Opened:
-    """Open, draft-decode, orient and convert to RGB; raises on bad input."""
+def open_photo(source: str | io.BytesIO, *, draft_size: int | None,
+               min_side: int | None = None) -> Opened:
+    """Open, draft-decode, orient and convert to RGB; raises on bad input.
+
+    ``draft_size``: JPEGs decode at the smallest DCT scale whose both sides
+    still reach it. ``min_side``: a HEIC/AVIF whose embedded thumbnail has a
+    short side of at least this (and a long side of ``draft_size``) uses the
+    thumbnail instead of decoding the full picture.
+    """
     formats = register_heif()
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -101,6 +108,9 @@ def open_photo(source: str | io.BytesIO, *, draft_size: int | None) -> Opened:
         taken = capture_date(img)
         if draft_size and img.format in ("JPEG", "MPO"):
             img.draft("RGB", (draft_size, draft_size))
+        small = _heif_thumbnail(img, draft_size, min_side) if draft_size and min_side else None
+        if small is not None:
+            return Opened(to_rgb(small), width, height, taken)
         img.load()
     try:
         oriented = ImageOps.exif_transpose(img)
@@ -111,6 +121,35 @@ def open_photo(source: str | io.BytesIO, *, draft_size: int | None) -> Opened:
     except Exception:  # a broken orientation tag must not fail the photo
         pass
     return Opened(to_rgb(img), width, height, taken)
+
+
+def _heif_thumbnail(img: Image.Image, long_side: int, short_side: int) -> Image.Image | None:
+    """The largest embedded HEIF thumbnail that covers both sizes, or None.
+
+    libheif applies the picture's rotation and mirroring to thumbnails too,
+    as it does to the primary image, so the result is already upright.
+    """
+    heif = getattr(img, "_heif_file", None)  # pillow-heif's parsed container
+    if img.format not in ("HEIF", "AVIF") or heif is None or not img.info.get("thumbnails"):
+        return None
+    try:
+        primary = heif[heif.primary_index]
+        best = None
+        for index in range(len(img.info["thumbnails"])):
+            thumb = primary.get_thumbnail(index)
+            w, h = thumb.size
+            if min(w, h) >= short_side and max(w, h) >= long_side and (
+                    best is None or w * h > best.size[0] * best.size[1]):
+                best = thumb
+        if best is None:
+            return None
+        # A thumbnail of another shape than the picture would crop differently.
+        if abs(best.size[0] / best.size[1] - img.size[0] / img.size[1]) > 0.02:
+            return None
+        out: Image.Image = best.to_pillow()
+        return out
+    except Exception:  # a broken thumbnail falls back to the full decode
+        return None
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
@@ -185,7 +224,8 @@ def decode_file(path: str, pre: Preprocess, draft: bool = True) -> Decoded | Fai
         if size == 0:
             return Failed("empty file")
         phash = partial_hash(path, size)
-        opened = open_photo(path, draft_size=max(pre.size, THUMB_SIZE) if draft else None)
+        opened = open_photo(path, draft_size=max(pre.size, THUMB_SIZE) if draft else None,
+                            min_side=pre.size)
         return Decoded(
             pixels=model_pixels(opened.image, pre),
             thumbnail=make_thumbnail(opened.image),

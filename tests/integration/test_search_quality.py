@@ -120,3 +120,35 @@ def test_embeddings_match_open_clips_reference_path(indexed: IndexedLibrary, dra
         assert float(embedder.encode_pixels(full.pixels[None])[0] @ ref) >= 0.9999
         checked += 1
     assert checked >= (2 if draft else 30)
+
+
+def test_heic_embedded_thumbnail_keeps_embeddings_and_precision(toy_model: str,
+                                                                tmp_path: Path) -> None:
+    """A 12-megapixel-class HEIC with a 320-px embedded thumbnail is embedded from the
+    thumbnail (no full decode): within cosine 0.99 of the full decode, and text search
+    over those vectors ranks as well as over the full-decode ones."""
+    import random
+
+    from photofind.core.embedder import Embedder
+    from photofind.core.imaging import Decoded, decode_file, open_photo
+    from photofind.testing.samples import save_picture
+    from photofind.testing.shapes import draw_picture
+
+    embedder = Embedder(toy_model, "cpu")
+    rng = random.Random(3)
+    fast, full = [], []
+    for colour, shape in CLASSES:
+        path = tmp_path / f"{colour}-{shape}.heic"
+        save_picture(draw_picture(colour, shape, (1600, 1200), rng), path, "HEIF",
+                     thumbnails=[320])
+        assert open_photo(str(path), draft_size=256, min_side=224).image.size == (320, 240)
+        pair = [decode_file(str(path), embedder.preprocess, draft=d) for d in (True, False)]
+        assert all(isinstance(d, Decoded) and (d.width, d.height) == (1600, 1200) for d in pair)
+        vecs = embedder.encode_pixels(np.stack([d.pixels for d in pair if isinstance(d, Decoded)]))
+        assert float(vecs[0] @ vecs[1]) >= 0.99
+        fast.append(vecs[0])
+        full.append(vecs[1])
+    queries = embedder.encode_text([caption(c, s) for c, s in CLASSES])
+    hits = [int(((queries @ np.stack(v).T).argmax(axis=1) == np.arange(len(CLASSES))).sum())
+            for v in (fast, full)]
+    assert hits[0] >= hits[1] and hits[0] >= len(CLASSES) - 2
