@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -22,6 +24,8 @@ from photofind.core.errors import ModelUnavailableError, PhotofindError
 from photofind.core.imaging import Preprocess
 
 log = logging.getLogger(__name__)
+
+TEXT_CACHE_SIZE = 256  # recent queries: retyping or paging costs no encoding
 
 
 def resolve_device(device: str) -> str:
@@ -78,6 +82,8 @@ class Embedder:
                 " which photofind does not support yet.")
         self._mean = torch.tensor(self.preprocess.mean).view(1, 3, 1, 1).to(self.device)
         self._std = torch.tensor(self.preprocess.std).view(1, 3, 1, 1).to(self.device)
+        self._text_cache: OrderedDict[str, npt.NDArray[np.float32]] = OrderedDict()
+        self._text_lock = threading.Lock()
         self.dim = int(self.encode_text(["a photo"]).shape[1])
 
     @property
@@ -102,6 +108,21 @@ class Embedder:
         with torch.inference_mode(), self._autocast():
             feats = encode_text_short(self._model, tokens)
         return _normalize(feats.float().cpu().numpy())
+
+    def text_vector(self, text: str) -> npt.NDArray[np.float32]:
+        """One query's unit vector, from a small LRU cache when it was asked before."""
+        with self._text_lock:
+            cached = self._text_cache.get(text)
+            if cached is not None:
+                self._text_cache.move_to_end(text)
+                return cached
+        vector = self.encode_text([text])[0]
+        vector.setflags(write=False)  # shared by every caller
+        with self._text_lock:
+            self._text_cache[text] = vector
+            while len(self._text_cache) > TEXT_CACHE_SIZE:
+                self._text_cache.popitem(last=False)
+        return vector
 
     def _autocast(self) -> Any:
         import torch

@@ -110,7 +110,7 @@ class Searcher:
                 if photo_id is not None:
                     exclude.add(photo_id)
             else:
-                vec = self.lib.embedder().encode_text([term.value])[0]
+                vec = self.lib.embedder().text_vector(term.value)
             part = term.weight * vec / max(float(np.linalg.norm(vec)), 1e-12)
             total = part if total is None else total + part
         assert total is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import open_clip
 import pytest
 import torch
@@ -27,3 +28,22 @@ def test_short_text_encoding_equals_encode_text(which: str, toy_model: str) -> N
         together = encode_text_short(model, tokens)
     cosine = torch.nn.functional.cosine_similarity(together, reference)
     assert cosine.min().item() >= 0.99999
+
+
+def test_repeated_queries_come_from_the_cache_and_the_cache_stays_small(toy_model: str,
+                                                                         monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from photofind.core import embedder as module
+
+    emb = module.Embedder(toy_model, "cpu")
+    monkeypatch.setattr(module, "TEXT_CACHE_SIZE", 3)
+    first = emb.text_vector("a red circle")
+    assert np.allclose(first, emb.encode_text(["a red circle"])[0], atol=1e-6)
+    calls = []
+    monkeypatch.setattr(emb, "encode_text", lambda texts: calls.append(texts) or
+                        module.Embedder.encode_text(emb, texts))
+    assert emb.text_vector("a red circle") is first and not calls
+    for text in ("a blue square", "a green star", "a red circle", "a pink heart"):
+        emb.text_vector(text)
+    assert len(calls) == 3  # "a red circle" was still cached; the oldest, "blue", left
+    emb.text_vector("a blue square")
+    assert len(calls) == 4

@@ -78,3 +78,23 @@ def test_rwlock_lets_readers_share_and_writers_exclude() -> None:
     assert wrote.wait(5)
     for t in [*readers, w]:
         t.join(5)
+
+
+def test_small_libraries_are_searched_exactly_and_follow_changes() -> None:
+    """Below EXACT_MAX the answer is the exact top k, and an added or removed
+    photo shows (or stops showing) in the very next query."""
+    rng = np.random.default_rng(1)
+    data = rng.normal(size=(3000, 32)).astype(np.float32)
+    data /= np.linalg.norm(data, axis=1, keepdims=True)
+    index = VectorIndex(32)
+    index.add(np.arange(3000, dtype=np.int64), data)
+    for q in data[:20] + 0.3 * rng.normal(size=(20, 32)).astype(np.float32):
+        ids, scores = index.query(q, 50)
+        q = q / np.linalg.norm(q)
+        expected = np.argsort(-(data @ q), kind="stable")[:50]
+        assert ids.tolist() == expected.tolist()
+        assert np.allclose(scores, data[expected] @ q, atol=1e-5)
+    index.remove({int(ids[0])})
+    assert int(ids[0]) not in index.query(q, 50)[0].tolist()
+    index.add(np.array([5000], np.int64), q[None])
+    assert index.query(q, 1)[0].tolist() == [5000]
