@@ -116,7 +116,7 @@ class Embedder:
             if cached is not None:
                 self._text_cache.move_to_end(text)
                 return cached
-        vector = self.encode_text([text])[0]
+        vector: npt.NDArray[np.float32] = self.encode_text([text])[0]
         vector.setflags(write=False)  # shared by every caller
         with self._text_lock:
             self._text_cache[text] = vector
