@@ -105,6 +105,14 @@ class PhotoInfo:
     height: int | None
     taken_at: str | None
     size: int
+    mtime_ns: int = 0
+
+    @property
+    def date(self) -> str:
+        """Capture date, else the file's time (ISO 8601, seconds)."""
+        if self.taken_at:
+            return self.taken_at
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(self.mtime_ns / 1e9))
 
 
 @dataclass(frozen=True)
@@ -296,12 +304,18 @@ class Catalog:
             chunk = list(ids[chunk_start:chunk_start + 500])
             marks = ",".join("?" * len(chunk))
             rows = self.db.execute(
-                "SELECT p.id, p.path, r.state = 'online', p.width, p.height, p.taken_at, p.size"
-                f" FROM photos p JOIN roots r ON r.id = p.root_id WHERE p.id IN ({marks})"
-                " AND p.status = 'ok'", chunk)
+                f"{_INFO} WHERE p.id IN ({marks}) AND p.status = 'ok'", chunk)
             for r in rows:
-                out[r[0]] = PhotoInfo(r[0], r[1], bool(r[2]), r[3], r[4], r[5], r[6])
+                out[r[0]] = PhotoInfo(r[0], r[1], bool(r[2]), *r[3:])
         return out
+
+    def newest_first(self) -> list[PhotoInfo]:
+        """Every readable photo, newest first (capture date, else file time)."""
+        rows = self.db.execute(
+            f"{_INFO} WHERE p.status = 'ok' ORDER BY COALESCE(p.taken_at,"
+            " strftime('%Y-%m-%dT%H:%M:%S', p.mtime_ns / 1e9, 'unixepoch', 'localtime'))"
+            " DESC, p.id DESC")
+        return [PhotoInfo(r[0], r[1], bool(r[2]), *r[3:]) for r in rows]
 
     def failures(self) -> list[tuple[str, str]]:
         rows = self.db.execute(
@@ -404,6 +418,10 @@ def salvage_roots(path: Path) -> list[str]:
             db.close()
     except sqlite3.DatabaseError:
         return []
+
+
+_INFO = ("SELECT p.id, p.path, r.state = 'online', p.width, p.height, p.taken_at, p.size,"
+         " p.mtime_ns FROM photos p JOIN roots r ON r.id = p.root_id")
 
 
 def _decode_vec(blob: bytes) -> Vector:

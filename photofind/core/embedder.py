@@ -55,6 +55,15 @@ def physical_cores() -> int:
     return os.cpu_count() or 1
 
 
+def cpu_threads() -> int:
+    """PHOTOFIND_THREADS when set, else one thread per physical core (more only
+    fight over the same floating-point units)."""
+    text = os.environ.get("PHOTOFIND_THREADS", "").strip()
+    if text.isdigit() and int(text) > 0:
+        return int(text)
+    return physical_cores()
+
+
 class Embedder:
     """A loaded CLIP model on one device."""
 
@@ -64,7 +73,7 @@ class Embedder:
         self.spec = spec
         self.device = resolve_device(device)
         if self.device == "cpu":
-            torch.set_num_threads(physical_cores())
+            torch.set_num_threads(cpu_threads())
             torch.set_flush_denormal(True)
         self._model, self._tokenizer, cfg = _load(parse_model_spec(spec), spec)
         self._model.to(self.device).eval()

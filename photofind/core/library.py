@@ -173,6 +173,10 @@ class Library:
             self._embedder = Embedder(self.model, self.settings.device)
         return self._embedder
 
+    def use_embedder(self, embedder: Embedder) -> None:
+        """Share a model loaded elsewhere (the GUI loads it once for every thread)."""
+        self._embedder = embedder
+
     # --- roots and status -------------------------------------------------
     def add_root(self, path: str) -> tuple[Root, str | None]:
         """Add a folder; returns the root and a note for the user, if any.

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from photofind.core.catalog import PhotoInfo
 from photofind.core.config import PHOTO_EXTENSIONS
 from photofind.core.decodepool import DecodePool
 from photofind.core.errors import PhotofindError
@@ -87,6 +88,11 @@ class Searcher:
         self.lib = lib
 
     def search(self, terms: list[Term], limit: int = 20) -> list[Result]:
+        return [Result(info.id, info.path, round(score, 4), info.online)
+                for info, score in self.ranked(terms, limit)]
+
+    def ranked(self, terms: list[Term], limit: int) -> list[tuple[PhotoInfo, float]]:
+        """The best ``limit`` photos for the terms with what a result shows about them."""
         if self.lib.vectors() is None:  # say so before loading a model for nothing
             raise PhotofindError(
                 f"No photos are indexed with the model {self.lib.model} yet: run"
@@ -134,7 +140,8 @@ class Searcher:
         return embedder.encode_pixels(decoded.pixels[None])[0], None
 
     def nearest(self, vector: npt.NDArray[np.float32], limit: int,
-                exclude: set[int] | None = None, ef: int = EF_TEXT) -> list[Result]:
+                exclude: set[int] | None = None, ef: int = EF_TEXT
+                ) -> list[tuple[PhotoInfo, float]]:
         index = self.lib.vectors()
         if index is None or limit <= 0:
             return []
@@ -145,7 +152,7 @@ class Searcher:
         for pid, score in zip(ids.tolist(), scores.tolist(), strict=True):
             if pid in exclude or pid not in info:
                 continue
-            results.append(Result(pid, info[pid].path, round(float(score), 4), info[pid].online))
+            results.append((info[pid], float(score)))
             if len(results) == limit:
                 break
         return results

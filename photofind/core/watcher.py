@@ -10,7 +10,9 @@ apart, and it opens for reading. A root that vanishes goes offline (nothing
 removed, its observer stopped) and is brought back by a periodic check.
 Network and FUSE roots get the polling observer; running out of inotify
 watches falls back to polling with one warning. A full reconcile runs
-periodically too, catching whatever events were lost.
+periodically too, catching whatever events were lost. ``pause()`` holds a
+run between batches; ``submit()`` runs a call (adding a folder, say) on the
+watcher's thread, which owns the library, and reconciles after it.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from watchdog.observers.polling import PollingObserver
 
 from photofind.core.catalog import Root
 from photofind.core.errors import PhotofindError
-from photofind.core.indexer import IndexReport, apply_changes
+from photofind.core.indexer import IndexReport, Progress, apply_changes
 from photofind.core.library import Library
 from photofind.core.scanner import ChangeSet, FoundFile, root_is_online, scan, scan_folders
 
@@ -97,10 +99,13 @@ class Watcher:
     """Drives the live library from one thread (the library's writer)."""
 
     def __init__(self, lib: Library, config: WatchConfig | None = None,
-                 on_report: Callable[[IndexReport], None] | None = None) -> None:
+                 on_report: Callable[[IndexReport], None] | None = None,
+                 on_progress: Callable[[Progress | None], None] | None = None) -> None:
         self.lib = lib
         self.config = config or WatchConfig()
         self.on_report = on_report
+        self.on_progress = on_progress  # each batch; None when a run ends
+        self._calls: list[Callable[[], None]] = []
         self.rescans = 0  # folder rescans done (tests count them)
         self._lock = threading.Lock()
         self._dirty: dict[int, set[str]] = {}
@@ -124,6 +129,14 @@ class Watcher:
         self._paused.clear()
         self._wake.set()
 
+    def submit(self, call: Callable[[], None]) -> None:
+        """Run ``call`` on the watcher's thread (which owns the library) soon: a
+        run in progress stops after its batch, the call runs, and a reconcile
+        picks up what the run left (the library's roots may have changed)."""
+        with self._lock:
+            self._calls.append(call)
+        self._wake.set()
+
     def mark(self, root: Root, folder: str) -> None:
         """An event happened in folder (called from observer threads)."""
         if _inside(folder, str(self.lib.dir)):
@@ -145,10 +158,14 @@ class Watcher:
             while not self._stop.is_set():
                 self._wake.wait(0.25)
                 self._wake.clear()
-                if self._stop.is_set() or self._paused.is_set():
+                if self._stop.is_set():
                     continue
-                now = time.monotonic()
                 try:
+                    if self._run_calls():
+                        self._reconcile(self.lib.catalog.roots())
+                    if self._paused.is_set():
+                        continue
+                    now = time.monotonic()
                     if self._due(now):
                         self._rescan_dirty()
                     if now >= next_check:
@@ -178,13 +195,38 @@ class Watcher:
         waiting = any(now >= due for *_, due in self._unsettled.values())
         return (dirty and quiet) or waiting
 
+    def _run_calls(self) -> bool:
+        with self._lock:
+            calls, self._calls = self._calls, []
+        for call in calls:
+            try:
+                call()
+            except PhotofindError as exc:
+                log.warning("%s", exc)
+        return bool(calls)
+
+    def _interrupted(self) -> bool:
+        """Wait here while paused; True when the run should stop after this batch."""
+        while self._paused.is_set() and not self._stop.is_set() and not self._calls:
+            self._wake.wait(0.25)
+            self._wake.clear()
+        return self._stop.is_set() or bool(self._calls)
+
     def _apply(self, changes: ChangeSet) -> None:
         run = apply_changes(self.lib, changes)
         try:
             while True:
-                next(run)
+                progress = next(run)
+                if self.on_progress:
+                    self.on_progress(progress)
+                if self._interrupted():
+                    run.close()  # stops after the batch just written; the
+                    return  # reconcile that follows the calls finds the rest
         except StopIteration as done:
             report: IndexReport = done.value
+        finally:
+            if self.on_progress:
+                self.on_progress(None)
         if self.on_report and any(report.counts()[k] for k in
                                   ("added", "updated", "moved", "removed", "failed")):
             self.on_report(report)

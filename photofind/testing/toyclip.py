@@ -18,6 +18,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from platformdirs import user_cache_dir
@@ -72,6 +73,38 @@ def toy_model_dir(cache: Path | None = None) -> Path:
     return target
 
 
+def save_model_dir(model: Any, model_cfg: dict[str, Any], preprocess_cfg: dict[str, Any],
+                   out: Path) -> Path:
+    """Write ``model`` as a ``local-dir:`` folder open_clip (and photofind) loads."""
+    from safetensors.torch import save_file
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "open_clip_config.json").write_text(json.dumps(
+        {"model_cfg": model_cfg, "preprocess_cfg": preprocess_cfg}, indent=2))
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(out / "open_clip_model.safetensors"))
+    return out
+
+
+def random_model_dir(name: str = "ViT-B-32", cache: Path | None = None) -> Path:
+    """A random-weight copy of a real architecture as a ``local-dir:`` folder:
+    the same compute as the pretrained model, for speed measurements."""
+    import open_clip
+
+    root = cache or Path(os.environ.get("PHOTOFIND_TOY_CACHE")
+                         or user_cache_dir("photofind", False))
+    target = root / f"random-{name}"
+    if not (target / "open_clip_model.safetensors").is_file():
+        model = open_clip.create_model(name, pretrained=None).eval()
+        tmp = Path(tempfile.mkdtemp(prefix=f"random-{name}-", dir=root))
+        save_model_dir(model, open_clip.get_model_config(name),
+                       open_clip.get_model_preprocess_cfg(model), tmp)
+        with contextlib.suppress(OSError):
+            os.replace(tmp, target)
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
 def _dataset(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     rng = random.Random(seed)
     pre = Preprocess(IMAGE_SIZE, MEAN, STD)
@@ -91,7 +124,6 @@ def train(out: Path, steps: int = STEPS, images: int = IMAGES, seed: int = SEED)
     import open_clip
     import torch
     import torch.nn.functional as F
-    from safetensors.torch import save_file
 
     threads = torch.get_num_threads()
     torch.set_num_threads(2)  # the same reduction order on every machine with >= 2 cores
@@ -141,12 +173,7 @@ def train(out: Path, steps: int = STEPS, images: int = IMAGES, seed: int = SEED)
             loss.backward()
             opt.step()
             sched.step()
-        model.eval()
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "open_clip_config.json").write_text(json.dumps(
-            {"model_cfg": MODEL_CFG, "preprocess_cfg": PREPROCESS_CFG}, indent=2))
-        state = {k: v.contiguous() for k, v in model.state_dict().items()}
-        save_file(state, str(out / "open_clip_model.safetensors"))
+        save_model_dir(model.eval(), MODEL_CFG, PREPROCESS_CFG, out)
     finally:
         torch.set_num_threads(threads)
     return out

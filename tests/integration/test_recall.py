@@ -30,7 +30,7 @@ def test_library_search_matches_brute_force(indexed: IndexedLibrary) -> None:
             found, exact = [], []
             for query in terms:
                 vector, exclude = searcher.query_vector(query)
-                found.append([r.photo_id for r in searcher.nearest(vector, 10, exclude)])
+                found.append([info.id for info, _ in searcher.nearest(vector, 10, exclude)])
                 order = np.argsort(-(matrix @ vector))
                 exact.append([ids[i] for i in order if ids[i] not in exclude][:10])
             assert recall_at_10(found, exact) >= 0.99
