@@ -1,5 +1,5 @@
-"""Entry point for ``python -m photofind``."""
+"""Entry point for ``python -m photofind`` (the window, or a CLI command)."""
 
-from photofind.cli import main
+from photofind.launch import main
 
 raise SystemExit(main())

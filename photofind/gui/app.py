@@ -1,0 +1,56 @@
+"""Starting the desktop app: settings, the QApplication, the main window.
+
+The window is shown before anything heavy happens; the model loads behind it
+(``MainWindow.start``). Settings come from the command line, then the
+environment, then what the Settings dialog saved (QSettings).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from photofind.core.config import Settings
+from photofind.core.errors import PhotofindError
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="photofind gui", description="The photofind window.")
+    parser.add_argument("--library", help="library folder (default: the user's data folder)")
+    parser.add_argument("--model", help="model spec, as for the command line")
+    parser.add_argument("--device", help="auto, cpu, cuda or mps")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import multiprocessing
+
+    multiprocessing.freeze_support()
+    args = parse(sys.argv[1:] if argv is None else argv)
+    from PySide6.QtCore import QSettings, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from photofind.gui.mainwindow import MainWindow
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setOrganizationName("photofind")
+    app.setApplicationName("photofind")
+    store = QSettings()
+    saved = {key: str(store.value(key, "") or "") for key in ("model", "device", "threads")}
+    if saved["threads"] not in ("", "0") and "PHOTOFIND_THREADS" not in os.environ:
+        os.environ["PHOTOFIND_THREADS"] = saved["threads"]
+    try:
+        settings = Settings.resolve(args.library, args.model or os.environ.get("PHOTOFIND_MODEL")
+                                    or saved["model"] or None,
+                                    args.device or os.environ.get("PHOTOFIND_DEVICE")
+                                    or saved["device"] or None)
+    except PhotofindError as exc:
+        print(f"photofind: {exc}", file=sys.stderr)
+        return 1
+    window = MainWindow(settings, store)
+    window.show()
+    QTimer.singleShot(0, window.start)
+    return int(app.exec())

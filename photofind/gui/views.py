@@ -1,0 +1,150 @@
+"""The thumbnail grid: a QListView in icon mode, a delegate that paints a
+placeholder at once and the thumbnail when it arrives, and a RAM cache of
+pixmaps in front of the background loader (calibre's cover grid, in small).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, Signal
+from PySide6.QtGui import QImage, QPainter, QPalette, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QListView,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+)
+
+from photofind.gui.models import IdRole, ResultsModel
+from photofind.gui.workers import ThumbLoader
+
+CACHE_ENTRIES = 1500  # 256-px thumbnails: about 200 KB each
+
+
+class PixmapCache:
+    """Photo id -> QPixmap, least recently used out; asks the loader for misses."""
+
+    def __init__(self, loader: ThumbLoader) -> None:
+        self.loader = loader
+        self._pixmaps: OrderedDict[int, QPixmap | None] = OrderedDict()
+        self._asked: set[int] = set()
+
+    def get(self, photo_id: int) -> QPixmap | None:
+        if photo_id in self._pixmaps:
+            self._pixmaps.move_to_end(photo_id)
+            return self._pixmaps[photo_id]
+        if photo_id not in self._asked:
+            self._asked.add(photo_id)
+            self.loader.request(photo_id)
+        return None
+
+    def known(self, photo_id: int) -> bool:
+        return photo_id in self._pixmaps
+
+    def put(self, photo_id: int, image: QImage) -> None:
+        """GUI thread only: a loaded QImage becomes a pixmap (None: no thumbnail)."""
+        self._asked.discard(photo_id)
+        self._pixmaps[photo_id] = None if image.isNull() else QPixmap.fromImage(image)
+        while len(self._pixmaps) > CACHE_ENTRIES:
+            self._pixmaps.popitem(last=False)
+
+    def forget_requests(self) -> None:
+        self._asked.clear()
+        self.loader.drop_pending()
+
+
+class TileDelegate(QStyledItemDelegate):
+    def __init__(self, cache: PixmapCache, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.cache = cache
+        self.tile = 160
+
+    def sizeHint(self, option: QStyleOptionViewItem,
+                 index: QModelIndex | QPersistentModelIndex) -> QSize:
+        return QSize(self.tile + 12, self.tile + 12 + option.fontMetrics.height() + 4)
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem,
+              index: QModelIndex | QPersistentModelIndex) -> None:
+        painter.save()
+        palette = option.palette
+        cell = option.rect
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        if selected:
+            painter.fillRect(cell, palette.color(QPalette.ColorRole.Highlight))
+        elif option.state & QStyle.StateFlag.State_MouseOver:
+            painter.fillRect(cell, palette.color(QPalette.ColorRole.AlternateBase))
+        box = QRect(cell.x() + 6, cell.y() + 6, self.tile, self.tile)
+        pixmap = self.cache.get(int(index.data(IdRole)))
+        if pixmap is None:
+            placeholder = palette.color(QPalette.ColorRole.Mid)
+            placeholder.setAlpha(70)
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(placeholder)
+            painter.drawRoundedRect(box.adjusted(8, 8, -8, -8), 6, 6)
+        else:
+            self._draw_fitted(painter, pixmap, box)
+        text_rect = QRect(cell.x() + 4, box.bottom() + 4, cell.width() - 8,
+                          option.fontMetrics.height())
+        painter.setPen(palette.color(QPalette.ColorRole.HighlightedText if selected
+                                     else QPalette.ColorRole.Text))
+        name = option.fontMetrics.elidedText(str(index.data()), Qt.TextElideMode.ElideMiddle,
+                                             text_rect.width())
+        painter.drawText(text_rect, Qt.AlignmentFlag.AlignHCenter, name)
+        painter.restore()
+
+    @staticmethod
+    def _draw_fitted(painter: QPainter, pixmap: QPixmap, box: QRect) -> None:
+        """Scale to the box in device pixels (sharp on high-DPI screens), centred."""
+        ratio = painter.device().devicePixelRatioF() if painter.device() else 1.0
+        scaled = pixmap.scaled(QSize(int(box.width() * ratio), int(box.height() * ratio)),
+                               Qt.AspectRatioMode.KeepAspectRatio,
+                               Qt.TransformationMode.SmoothTransformation)
+        scaled.setDevicePixelRatio(ratio)
+        w, h = int(scaled.width() / ratio), int(scaled.height() / ratio)
+        painter.drawPixmap(box.x() + (box.width() - w) // 2, box.y() + (box.height() - h) // 2,
+                           scaled)
+
+
+class Grid(QListView):
+    """Uniform tiles, laid out in batches so 10,000 results scroll smoothly."""
+
+    activated_photo = Signal(int)  # row: Enter or double-click
+
+    def __init__(self, model: ResultsModel, cache: PixmapCache, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.setModel(model)
+        self.delegate = TileDelegate(cache, self)
+        self.setItemDelegate(self.delegate)
+        self.setViewMode(QListView.ViewMode.IconMode)
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setMovement(QListView.Movement.Static)
+        self.setUniformItemSizes(True)
+        self.setLayoutMode(QListView.LayoutMode.Batched)
+        self.setBatchSize(400)
+        self.setSpacing(2)
+        self.setMouseTracking(True)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setDragEnabled(True)
+        self.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
+        self.setDefaultDropAction(Qt.DropAction.CopyAction)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.verticalScrollBar().setSingleStep(24)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.doubleClicked.connect(lambda index: self.activated_photo.emit(index.row()))
+        self.setStyleSheet("QListView { border: none; }")
+
+    def set_tile(self, size: int) -> None:
+        self.delegate.tile = size
+        self.setGridSize(QSize())  # let sizeHint decide
+        self.scheduleDelayedItemsLayout()
+
+    def keyPressEvent(self, event: Any) -> None:
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.currentIndex().isValid():
+            self.activated_photo.emit(self.currentIndex().row())
+            return
+        super().keyPressEvent(event)
+

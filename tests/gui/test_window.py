@@ -1,0 +1,226 @@
+"""The desktop window, driven as a person would: typing, dropping, pasting,
+the context menu, the Folders dialog; with the toy CLIP and the real core."""
+
+from __future__ import annotations
+
+import random
+import tempfile
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QMimeData, QPoint, Qt, QTimer, QUrl
+from PySide6.QtGui import QDropEvent, QImage
+from PySide6.QtWidgets import QFileDialog
+
+from photofind.core.catalog import Catalog
+from photofind.gui.mainwindow import MainWindow
+from photofind.gui.models import ResultsModel
+from photofind.gui.workers import Hit
+from photofind.testing.samples import make_sample_library, save_picture
+from photofind.testing.shapes import draw_picture
+from tests.conftest import IndexedLibrary
+from tests.gui.conftest import OpenWindow, photofind_threads
+
+
+def wait_for_results(qtbot, window: MainWindow, after: int | None = None,  # type: ignore[no-untyped-def]
+                     timeout: int = 60_000) -> list[Hit]:
+    """The rows of the next answer (to a query newer than serial ``after``)."""
+    qtbot.waitUntil(lambda: window.serial > (after if after is not None else -1)
+                    and window.shown_serial == window.serial, timeout=timeout)
+    return [window.model.hit(r) for r in range(window.model.rowCount())]
+
+
+def classes(indexed: IndexedLibrary, hits: list[Hit]) -> list[tuple[str, str]]:
+    truth = {str(p.path): (p.colour, p.shape) for p in indexed.photos}
+    return [truth[h.info.path] for h in hits]
+
+
+def ready(qtbot, window: MainWindow) -> None:  # type: ignore[no-untyped-def]
+    qtbot.waitUntil(lambda: window.queries.model_loaded, timeout=60_000)
+    wait_for_results(qtbot, window)
+
+
+def test_typing_a_query_shows_matching_photos_first(qtbot, open_window: OpenWindow,  # type: ignore[no-untyped-def]
+                                                    library_copy: Path,
+                                                    indexed: IndexedLibrary) -> None:
+    window = open_window(library_copy)
+    ready(qtbot, window)
+    assert window.search.hasFocus() or not window.isActiveWindow()
+    before = window.serial
+    qtbot.keyClicks(window.search, "a red circle")  # debounced: no Enter needed
+    hits = wait_for_results(qtbot, window, before)
+    assert classes(indexed, hits[:5]) == [("red", "circle")] * 5
+    assert "matches" in window.count_label.text()
+    window.search.clear()
+    qtbot.keyClick(window.search, Qt.Key.Key_Return)  # empty: the library, newest first
+    hits = wait_for_results(qtbot, window)
+    assert len(hits) == len(indexed.photos)
+    dates = [h.info.date for h in hits]
+    assert dates == sorted(dates, reverse=True)
+
+
+def drop(window: MainWindow, mime: QMimeData) -> None:
+    event = QDropEvent(QPoint(200, 200).toPointF(), Qt.DropAction.CopyAction, mime,
+                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+
+
+def test_dropping_a_file_or_image_data_finds_look_alikes(qtbot, open_window: OpenWindow,  # type: ignore[no-untyped-def]
+                                                         library_copy: Path, tmp_path: Path,
+                                                         indexed: IndexedLibrary) -> None:
+    window = open_window(library_copy)
+    ready(qtbot, window)
+    outside = tmp_path / "dropped" / "my blue square.png"
+    save_picture(draw_picture("blue", "square", (320, 240), random.Random(9)), outside, "PNG")
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(outside))])
+    drop(window, mime)
+    hits = wait_for_results(qtbot, window)
+    assert classes(indexed, hits[:3]) == [("blue", "square")] * 3
+    assert window.chip.isVisible() and "my blue square.png" in window.chip.text()
+
+    temp = set(Path(tempfile.gettempdir()).glob("photofind-query-*"))
+    data = QMimeData()  # as a web browser drags an image: pixels, no file
+    image = draw_picture("green", "star", (300, 300), random.Random(4))
+    data.setImageData(QImage(image.tobytes(), 300, 300, 900, QImage.Format.Format_RGB888))
+    drop(window, data)
+    hits = wait_for_results(qtbot, window)
+    assert classes(indexed, hits[:3]) == [("green", "star")] * 3
+    assert set(Path(tempfile.gettempdir()).glob("photofind-query-*")) == temp
+    before = Catalog(library_copy / "catalog.sqlite3")
+    assert before.embedding_count(window.settings.model) == len(indexed.photos)  # nothing added
+    before.close()
+
+
+def test_find_similar_from_the_context_menu(qtbot, open_window: OpenWindow,  # type: ignore[no-untyped-def]
+                                            library_copy: Path, indexed: IndexedLibrary) -> None:
+    window = open_window(library_copy)
+    ready(qtbot, window)
+    qtbot.keyClicks(window.search, "a yellow triangle")
+    qtbot.keyClick(window.search, Qt.Key.Key_Return)
+    hits = wait_for_results(qtbot, window)
+    target = hits[0]
+    window.search.clear()
+    [similar] = [a for a in window.context_actions(target) if a.text() == "Find similar"]
+    similar.trigger()
+    hits = wait_for_results(qtbot, window)
+    assert target.info.id not in [h.info.id for h in hits]
+    assert classes(indexed, hits[:1]) == [("yellow", "triangle")]
+    cli = indexed.cli.json("similar", target.info.path, "-n", "5")  # the same ranking
+    assert [h.info.path for h in hits[:5]] == [r["path"] for r in cli]
+    window.chip.click()  # removing the chip goes back to the whole library
+    hits = wait_for_results(qtbot, window)
+    assert len(hits) == len(indexed.photos) and not window.chip.isVisible()
+
+
+def test_results_model_passes_qtmodeltester(qtmodeltester, library_copy: Path) -> None:  # type: ignore[no-untyped-def]
+    catalog = Catalog(library_copy / "catalog.sqlite3")
+    infos = catalog.newest_first()
+    catalog.close()
+    model = ResultsModel()
+    model.set_hits([Hit(info, 0.3 - i / 1000) for i, info in enumerate(infos)] * 5)
+    qtmodeltester.check(model)
+    model.set_view(0.05, by_date=True)
+    qtmodeltester.check(model)
+    assert all(model.hit(r).score >= 0.25 for r in range(model.total()))  # type: ignore[operator]
+
+
+def sample_folder(tmp_path: Path, per_class: int) -> Path:
+    folder = tmp_path / "Pictures"
+    make_sample_library(folder, per_class=per_class, large=0)
+    return folder
+
+
+def test_gui_never_stalls_while_300_photos_index(qtbot, open_window: OpenWindow,  # type: ignore[no-untyped-def]
+                                                 tmp_path: Path) -> None:
+    folder = sample_folder(tmp_path, per_class=15)  # 300 photos
+    window = open_window(tmp_path / "library")
+    qtbot.waitUntil(lambda: window.queries.model_loaded, timeout=60_000)
+    gaps: list[float] = []
+    last = [time.perf_counter()]
+
+    def tick() -> None:
+        now = time.perf_counter()
+        gaps.append(now - last[0])
+        last[0] = now
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(tick)
+    timer.start()
+    window.add_folder(str(folder))
+    qtbot.waitUntil(lambda: window.model.total() == 300 and not window.indexing,
+                    timeout=300_000)
+    timer.stop()
+    assert len(gaps) > 100
+    assert max(gaps) < 0.100, f"the event loop stalled for {max(gaps) * 1000:.0f} ms"
+
+
+def test_folders_dialog_indexes_and_new_photos_appear_by_themselves(  # type: ignore[no-untyped-def]
+        qtbot, open_window: OpenWindow, tmp_path: Path, monkeypatch) -> None:
+    folder = sample_folder(tmp_path, per_class=1)
+    window = open_window(tmp_path / "library")
+    assert window.stack.currentIndex() == 0 or not window.status_info  # the empty state
+    qtbot.waitUntil(lambda: window.status_info is not None, timeout=30_000)
+    assert window.stack.currentIndex() == 0
+    dialog = window.open_folders()
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(folder))
+    qtbot.mouseClick(dialog.add_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.table.rowCount() == 1
+                    and dialog.table.item(0, 2).text() == "20", timeout=120_000)
+    assert dialog.table.item(0, 0).text() == str(folder)
+    qtbot.waitUntil(lambda: window.model.total() == 20, timeout=30_000)
+    qtbot.keyClicks(window.search, "a purple star")
+    qtbot.keyClick(window.search, Qt.Key.Key_Return)
+    wait_for_results(qtbot, window)
+    new = folder / "new" / "just-copied.jpg"
+    save_picture(draw_picture("purple", "star", (400, 300), random.Random(77)), new, "JPEG")
+    qtbot.waitUntil(lambda: window.model.total() == 21, timeout=60_000)
+    top = [window.model.hit(r).info.path for r in range(2)]  # with the other purple star
+    assert str(new) in top
+
+
+def test_quitting_while_indexing_is_quick_and_the_next_start_resumes(  # type: ignore[no-untyped-def]
+        qtbot, open_window: OpenWindow, tmp_path: Path, toy_model: str) -> None:
+    folder = sample_folder(tmp_path, per_class=10)  # 200 photos
+    window = open_window(tmp_path / "library")
+    qtbot.waitUntil(lambda: window.queries.model_loaded, timeout=60_000)
+    window.add_folder(str(folder))
+    qtbot.waitUntil(lambda: window.indexing and window.progress_bar.value() > 0, timeout=60_000)
+    start = time.perf_counter()
+    window.close()
+    assert time.perf_counter() - start < 3.0
+    assert not photofind_threads()
+    catalog = Catalog(tmp_path / "library" / "catalog.sqlite3")
+    done = catalog.embedding_count(toy_model)
+    catalog.close()
+    assert 0 < done < 200  # stopped part-way, with what was done committed
+    again = open_window(tmp_path / "library")
+    qtbot.waitUntil(lambda: again.model.total() == 200 and not again.indexing, timeout=300_000)
+    catalog = Catalog(tmp_path / "library" / "catalog.sqlite3")
+    assert catalog.embedding_count(toy_model) == 200
+    catalog.close()
+
+
+def test_a_model_that_cannot_load_leaves_a_useful_app(qtbot, open_window: OpenWindow,  # type: ignore[no-untyped-def]
+                                                      library_copy: Path, monkeypatch,
+                                                      indexed: IndexedLibrary) -> None:
+    from photofind.core import embedder
+    from photofind.core.errors import ModelUnavailableError
+
+    message = "Could not download the weights for the model (is this machine offline?)."
+
+    def offline(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise ModelUnavailableError(message)
+    monkeypatch.setattr(embedder, "_load", offline)
+    window = open_window(library_copy)
+    qtbot.waitUntil(lambda: window.banner.isVisible(), timeout=30_000)
+    assert message in window.banner.text()
+    assert not window.search.isEnabled()
+    assert "unavailable" in window.search.placeholderText()
+    hits = wait_for_results(qtbot, window)  # browsing works
+    assert len(hits) == len(indexed.photos)
+    red_circle = next(h for h in hits if classes(indexed, [h]) == [("red", "circle")])
+    window.find_similar(red_circle)  # stored vectors need no model
+    hits = wait_for_results(qtbot, window)
+    assert classes(indexed, hits[:3]) == [("red", "circle")] * 3
+
