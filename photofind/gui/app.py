@@ -29,6 +29,11 @@ def main(argv: list[str] | None = None) -> int:
 
     multiprocessing.freeze_support()
     args = parse(sys.argv[1:] if argv is None else argv)
+    if sys.platform.startswith("linux") and not any(
+            os.environ.get(v) for v in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")):
+        print("photofind: there is no display to open the window on; use the command line"
+              " (photofind --help) or run it in a desktop session.", file=sys.stderr)
+        return 1
     from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
