@@ -25,7 +25,7 @@ check: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check photofind tests benchmarks
+	$(BIN)/ruff check photofind tests benchmarks scripts/screenshots
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
