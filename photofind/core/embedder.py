@@ -10,10 +10,12 @@ sentence saying what to download and where to put it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -75,7 +77,7 @@ class Embedder:
         if self.device == "cpu":
             torch.set_num_threads(cpu_threads())
             torch.set_flush_denormal(True)
-        self._model, self._tokenizer, cfg = _load(parse_model_spec(spec), spec)
+        self._model, self._tokenizer, cfg, self._towers = _load(parse_model_spec(spec), spec)
         self._model.to(self.device).eval()
         size = cfg["size"]
         self.preprocess = Preprocess(
@@ -103,6 +105,8 @@ class Embedder:
         """(B, S, S, 3) uint8 from imaging.model_pixels -> (B, D) unit vectors."""
         import torch
 
+        if self._towers is not None:
+            self._towers.ensure("visual")
         x = torch.from_numpy(np.array(pixels, dtype=np.uint8, copy=True)).to(self.device)
         x = x.permute(0, 3, 1, 2).float().div_(255.0)
         x = (x - self._mean) / self._std
@@ -177,7 +181,7 @@ def _normalize(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     return out
 
 
-def _load(spec: ModelSpec, text: str) -> tuple[Any, Any, dict[str, Any]]:
+def _load(spec: ModelSpec, text: str) -> tuple[Any, Any, dict[str, Any], TowerWeights | None]:
     import open_clip
 
     if spec.kind == "local-dir":
@@ -206,8 +210,15 @@ def _load(spec: ModelSpec, text: str) -> tuple[Any, Any, dict[str, Any]]:
         os.environ["HF_HUB_OFFLINE"] = "1"
     logging.disable(logging.ERROR)  # open_clip and the hub log failures we report ourselves
     try:
-        model, _, _ = open_clip.create_model_and_transforms(
-            name, pretrained=pretrained, weights_only=True)
+        path, towers = _weights_file(spec, repo), None
+        if path is not None:  # built without random init, weights copied in per tower
+            with _skip_init():
+                model, _, _ = open_clip.create_model_and_transforms(
+                    name, pretrained=pretrained, weights_only=True, load_weights=False)
+            towers = TowerWeights.open(model, path)
+        if towers is None:  # another format: open_clip's own loader, all at once
+            model, _, _ = open_clip.create_model_and_transforms(
+                name, pretrained=pretrained, weights_only=True)
         tokenizer = open_clip.get_tokenizer(name)
     except Exception as exc:
         logging.disable(logging.NOTSET)
@@ -219,7 +230,82 @@ def _load(spec: ModelSpec, text: str) -> tuple[Any, Any, dict[str, Any]]:
             os.environ.pop("HF_HUB_OFFLINE", None)
         else:
             os.environ["HF_HUB_OFFLINE"] = previous
-    return model, tokenizer, open_clip.get_model_preprocess_cfg(model)
+    return model, tokenizer, open_clip.get_model_preprocess_cfg(model), towers
+
+
+def _weights_file(spec: ModelSpec, repo: str | None) -> str | None:
+    """The model's safetensors file when it is on this machine already."""
+    if spec.kind == "local-dir":
+        path = os.path.join(spec.name, "open_clip_model.safetensors")
+        return path if os.path.isfile(path) else None
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(repo, "open_clip_model.safetensors") if repo else None
+    return found if isinstance(found, str) else None
+
+
+@contextlib.contextmanager
+def _skip_init() -> Iterator[None]:
+    """Build a model without filling its weights with random numbers (seconds on
+    a laptop for ViT-B-32), since the checkpoint overwrites every one of them.
+    Untouched weights also take no memory until they are written."""
+    import torch
+
+    names = ("uniform_", "normal_", "trunc_normal_", "kaiming_uniform_", "kaiming_normal_",
+             "xavier_uniform_", "xavier_normal_", "zeros_", "ones_", "constant_", "orthogonal_")
+    saved = {n: getattr(torch.nn.init, n) for n in names}
+    for n in names:
+        setattr(torch.nn.init, n, lambda tensor, *args, **kwargs: tensor)
+    try:
+        yield
+    finally:
+        for n, fn in saved.items():
+            setattr(torch.nn.init, n, fn)
+
+
+class TowerWeights:
+    """Checkpoint tensors copied into the model one tower at a time: the text
+    tower at load, the image tower on its first use. A process that only
+    answers text queries never reads (or holds) the image tower's weights."""
+
+    def __init__(self, model: Any, path: str, keys: dict[str, tuple[int, ...]]) -> None:
+        self.model = model  # moved to its device in place later: state_dict() follows
+        self.path = path
+        self._keys = keys
+        self._loaded: set[str] = set()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, model: Any, path: str) -> TowerWeights | None:
+        """None unless the file holds exactly the model's tensors, shapes included."""
+        from safetensors import safe_open
+
+        state = model.state_dict()
+        with safe_open(path, "pt") as fh:
+            keys = {k: tuple(fh.get_slice(k).get_shape()) for k in fh.keys()}  # noqa: SIM118
+        if keys != {k: tuple(v.shape) for k, v in state.items()}:
+            return None
+        weights = cls(model, path, keys)
+        weights.ensure("text")
+        return weights
+
+    def loaded(self, tower: str) -> bool:
+        return tower in self._loaded
+
+    def ensure(self, tower: str) -> None:
+        """Copy in the weights of "text" (and shared ones) or "visual", once."""
+        import torch
+        from safetensors import safe_open
+
+        with self._lock:
+            if tower in self._loaded:
+                return
+            state = self.model.state_dict()
+            with safe_open(self.path, "pt") as fh, torch.no_grad():
+                for key in self._keys:
+                    if key.startswith("visual.") == (tower == "visual"):
+                        state[key].copy_(fh.get_tensor(key))
+            self._loaded.add(tower)
 
 
 def model_problem(spec_text: str) -> str | None:
