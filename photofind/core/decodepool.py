@@ -183,7 +183,9 @@ class DecodePool:
         before a file goes to a worker and just after its result comes back.
         Closing the iterator stops the feeder and abandons unfinished files.
         """
-        results: queue.Queue[Any] = queue.Queue(maxsize=self.size * 8)
+        # Bounded (memory stays flat), yet deep enough to keep decoding while the
+        # model loads: 128 decoded photos are about 20 MB at 224 px.
+        results: queue.Queue[Any] = queue.Queue(maxsize=max(self.size * 8, 128))
         stop = threading.Event()
         done = object()
 

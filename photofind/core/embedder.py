@@ -233,6 +233,34 @@ def _load(spec: ModelSpec, text: str) -> tuple[Any, Any, dict[str, Any], TowerWe
     return model, tokenizer, open_clip.get_model_preprocess_cfg(model), towers
 
 
+def peek_preprocess(spec_text: str) -> Preprocess | None:
+    """The model's input geometry from its config file alone (no torch), so
+    decoding can start while the model loads; None when only open_clip knows."""
+    import json
+
+    spec = parse_model_spec(spec_text)
+    path: str | None = None
+    if spec.kind == "local-dir":
+        path = os.path.join(spec.name, "open_clip_config.json")
+    elif spec.kind == "hf-hub":
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(spec.name, "open_clip_config.json")
+        path = found if isinstance(found, str) else None
+    try:
+        with open(path or "", encoding="utf-8") as fh:
+            config = json.load(fh)
+        size = config["model_cfg"]["vision_cfg"]["image_size"]
+        pre = config["preprocess_cfg"]
+        return Preprocess(size=int(size if isinstance(size, int) else size[0]),
+                          mean=tuple(float(x) for x in pre["mean"]),  # type: ignore[arg-type]
+                          std=tuple(float(x) for x in pre["std"]),  # type: ignore[arg-type]
+                          interpolation=str(pre.get("interpolation") or "bicubic"),
+                          resize_mode=str(pre.get("resize_mode") or "shortest"))
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return None
+
+
 def _weights_file(spec: ModelSpec, repo: str | None) -> str | None:
     """The model's safetensors file when it is on this machine already."""
     if spec.kind == "local-dir":

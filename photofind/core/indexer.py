@@ -13,8 +13,9 @@ from __future__ import annotations
 import itertools
 import os
 import sqlite3
+import threading
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -22,13 +23,15 @@ import numpy as np
 from photofind.core.attempts import QUARANTINE_AFTER, AttemptLog, Suspect
 from photofind.core.catalog import NewPhoto, Root
 from photofind.core.decodepool import DecodePool
+from photofind.core.embedder import Embedder, peek_preprocess
 from photofind.core.errors import DiskFullError, is_disk_full
-from photofind.core.imaging import Decoded, Failed
+from photofind.core.imaging import Decoded, Failed, Preprocess
 from photofind.core.library import Library
 from photofind.core.scanner import ChangeSet, scan
 
 # Embedded photos between index-generation saves (the crash test sets it low).
 SAVE_EVERY = int(os.environ.get("PHOTOFIND_SAVE_EVERY") or 5000)
+FIRST_BATCH = 16
 
 
 @dataclass
@@ -145,17 +148,18 @@ def _decode_and_embed(lib: Library, jobs: list[_Job], report: IndexReport
     try:
         suspects, quarantined, rest = _triage(attempts.recover(), jobs)
         if quarantined:
-            _write(lib, [], [(job, Failed("crashed decoder")) for job in quarantined], report)
+            _write(lib, lib.embedder, [],
+                   [(job, Failed("crashed decoder")) for job in quarantined], report)
             for job in quarantined:
                 attempts.finish(job.path)
         bad_names = [job for job in rest if job.bad_name]
         if bad_names:
             rest = [job for job in rest if not job.bad_name]
-            _write(lib, [], [(job, Failed("file name is not valid UTF-8; rename it"))
-                             for job in bad_names], report)
+            unreadable = Failed("file name is not valid UTF-8; rename it")
+            _write(lib, lib.embedder, [], [(job, unreadable) for job in bad_names], report)
         yield Progress(0, len(jobs), 0.0, None)  # the bar shows while the model loads
-        embedder = lib.embedder()
-        with DecodePool(embedder.preprocess, notes=lib.catalog.path) as pool:
+        preprocess, embedder = _model_soon(lib)
+        with DecodePool(preprocess, notes=lib.catalog.path) as pool:
             def run(part: list[_Job], in_flight: int | None) -> Iterator[
                     tuple[_Job, Decoded | Failed]]:
                 return pool.run(part, lambda j: j.path,
@@ -165,9 +169,42 @@ def _decode_and_embed(lib: Library, jobs: list[_Job], report: IndexReport
 
             # Files that were in flight when photofind died go first, one at a time.
             stream = itertools.chain(run(suspects, 1), run(rest, None))
-            yield from _embed_stream(lib, stream, len(jobs), embedder.batch_size, report)
+            yield from _embed_stream(lib, stream, len(jobs), embedder, report)
     finally:
         attempts.close()
+
+
+def _model_soon(lib: Library) -> tuple[Preprocess, Callable[[], Embedder]]:
+    """The model's input geometry now, and the model itself when first needed.
+
+    When the geometry can be read from the model's config file, the model loads
+    in a thread while the decode workers start on the photos (seconds saved on
+    every run); otherwise it loads here first.
+    """
+    early = None if lib.model_loaded else peek_preprocess(lib.model)
+    if early is None:
+        embedder = lib.embedder()
+        return embedder.preprocess, lambda: embedder
+    outcome: list[Embedder | BaseException] = []
+
+    def load() -> None:
+        try:
+            outcome.append(lib.embedder())
+        except BaseException as exc:  # handed to the indexing thread below
+            outcome.append(exc)
+    thread = threading.Thread(target=load, name="photofind-model-load", daemon=True)
+    thread.start()
+
+    def get() -> Embedder:
+        thread.join()
+        got = outcome[0]
+        if isinstance(got, BaseException):
+            raise got
+        if got.preprocess != early:
+            raise RuntimeError(f"{lib.model}: its config file and open_clip disagree on"
+                               f" the input geometry ({early} vs {got.preprocess})")
+        return got
+    return early, get
 
 
 def _triage(suspects: dict[str, Suspect], jobs: list[_Job]
@@ -186,7 +223,8 @@ def _triage(suspects: dict[str, Suspect], jobs: list[_Job]
 
 
 def _embed_stream(lib: Library, stream: Iterator[tuple[_Job, Decoded | Failed]], total: int,
-                  batch_size: int, report: IndexReport) -> Iterator[Progress]:
+                  embedder: Callable[[], Embedder], report: IndexReport) -> Iterator[Progress]:
+    batch_size = FIRST_BATCH  # until the model (and so its device) is known
     batch: list[tuple[_Job, Decoded]] = []
     failures: list[tuple[_Job, Failed]] = []
     start = time.perf_counter()
@@ -197,7 +235,8 @@ def _embed_stream(lib: Library, stream: Iterator[tuple[_Job, Decoded | Failed]],
         else:
             batch.append((job, result))
         if len(batch) >= batch_size or len(failures) >= 64:
-            since_save += _write(lib, batch, failures, report)
+            batch_size = embedder().batch_size if batch else batch_size
+            since_save += _write(lib, embedder, batch, failures, report)
             done += len(batch) + len(failures)
             batch, failures = [], []
             if since_save >= SAVE_EVERY:
@@ -205,7 +244,7 @@ def _embed_stream(lib: Library, stream: Iterator[tuple[_Job, Decoded | Failed]],
                 since_save = 0
             yield _progress(done, total, report.embedded, start)
     if batch or failures:
-        _write(lib, batch, failures, report)
+        _write(lib, embedder, batch, failures, report)
         done += len(batch) + len(failures)
         yield _progress(done, total, report.embedded, start)
 
@@ -217,11 +256,11 @@ def _progress(done: int, total: int, embedded: int, start: float) -> Progress:
     return Progress(done, total, rate, eta)
 
 
-def _write(lib: Library, batch: list[tuple[_Job, Decoded]],
+def _write(lib: Library, embedder: Callable[[], Embedder], batch: list[tuple[_Job, Decoded]],
            failures: list[tuple[_Job, Failed]], report: IndexReport) -> int:
     """Embed one batch and write it, with the batch's failures, in one transaction."""
     catalog = lib.catalog
-    vectors = lib.embedder().encode_pixels(np.stack([d.pixels for _, d in batch])) \
+    vectors = embedder().encode_pixels(np.stack([d.pixels for _, d in batch])) \
         if batch else np.empty((0, 0), np.float32)
     reembed = [(job, vec) for (job, _), vec in zip(batch, vectors, strict=True)
                if job.reembed_only]

@@ -173,6 +173,10 @@ class Library:
             self._embedder = Embedder(self.model, self.settings.device)
         return self._embedder
 
+    @property
+    def model_loaded(self) -> bool:
+        return self._embedder is not None
+
     def use_embedder(self, embedder: Embedder) -> None:
         """Share a model loaded elsewhere (the GUI loads it once for every thread)."""
         self._embedder = embedder

@@ -1,0 +1,49 @@
+"""Indexing does not wait for the model: photos are decoded while it loads."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from photofind.core.attempts import AttemptLog
+from photofind.core.config import Settings
+from photofind.core.indexer import run_index
+from photofind.core.library import Library
+from photofind.testing.samples import make_sample_library
+
+
+def test_photos_are_decoded_while_the_model_loads(toy_model: str, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    photos = make_sample_library(tmp_path / "Pictures", per_class=1, large=0)
+    decoded = threading.Semaphore(0)
+    finish = AttemptLog.finish
+
+    def counted(self: AttemptLog, path: str) -> None:
+        finish(self, path)
+        decoded.release()
+    monkeypatch.setattr(AttemptLog, "finish", counted)
+    load = Library.embedder
+    seen_before_model: list[int] = []
+
+    def slow_model(self: Library):  # type: ignore[no-untyped-def]
+        deadline = time.monotonic() + 60
+        count = 0
+        while count < 8 and decoded.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            count += 1
+        seen_before_model.append(count)
+        return load(self)
+    monkeypatch.setattr(Library, "embedder", slow_model)
+    with Library.open(Settings.resolve(str(tmp_path / "library"), toy_model, "cpu"),
+                      writer=True) as lib:
+        lib.add_root(str(tmp_path / "Pictures"))
+        run = run_index(lib)
+        try:
+            while True:
+                next(run)
+        except StopIteration as done:
+            report = done.value
+    assert seen_before_model and seen_before_model[0] == 8  # decoding went on meanwhile
+    assert report.added == len(photos) and report.failed == 0
