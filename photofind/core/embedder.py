@@ -69,7 +69,9 @@ def cpu_threads() -> int:
 class Embedder:
     """A loaded CLIP model on one device."""
 
-    def __init__(self, spec: str, device: str = "auto") -> None:
+    def __init__(self, spec: str, device: str = "auto", int8_text: bool | None = None) -> None:
+        """``int8_text``: int8 weights for the text tower's MLP on the CPU (the
+        default there): a query streams a third of the bytes (see quantize_text)."""
         import torch
 
         self.spec = spec
@@ -79,6 +81,9 @@ class Embedder:
             torch.set_flush_denormal(True)
         self._model, self._tokenizer, cfg, self._towers = _load(parse_model_spec(spec), spec)
         self._model.to(self.device).eval()
+        self.int8_text = self.device == "cpu" if int8_text is None else int8_text
+        if self.int8_text:
+            quantize_text(self._model)
         size = cfg["size"]
         self.preprocess = Preprocess(
             size=int(size if isinstance(size, int) else size[0]),
@@ -145,6 +150,27 @@ class Embedder:
         return torch.autocast("cpu", enabled=False)
 
 
+def quantize_text(model: Any) -> None:
+    """Replace the text transformer's Linear layers by int8 ones, in place (CPU only).
+
+    A short text query is memory-bound: the text tower's weights stream through
+    the CPU once per query. The MLP holds two thirds of them; int8 cuts those
+    bytes by four (cosine to fp32 about 0.999; tests/unit check the toy model's
+    rankings do not change). The image tower stays fp32.
+    """
+    import warnings
+
+    import torch
+
+    transformer = getattr(model, "transformer", None)
+    if transformer is None:
+        return
+    with warnings.catch_warnings():  # torch.ao.quantization says it will move to torchao
+        warnings.simplefilter("ignore")
+        torch.ao.quantization.quantize_dynamic(transformer, {torch.nn.Linear},
+                                               dtype=torch.qint8, inplace=True)
+
+
 def encode_text_short(model: Any, tokens: Any) -> Any:
     """``model.encode_text``, run only up to the last end-of-text token.
 
@@ -163,7 +189,7 @@ def encode_text_short(model: Any, tokens: Any) -> Any:
         return model.encode_text(tokens)
     n = int(tokens.argmax(dim=-1).max()) + 1
     tokens = tokens[:, :n]
-    cast_dtype = model.transformer.get_cast_dtype()
+    cast_dtype = model.token_embedding.weight.dtype
     x = model.token_embedding(tokens).to(cast_dtype)
     x = x + model.positional_embedding[:n].to(cast_dtype)
     x = model.transformer(x, attn_mask=model.attn_mask[:n, :n])

@@ -26,7 +26,7 @@ def reference(spec: str, texts: list[str], pixels: np.ndarray, emb: Embedder
 
 
 def test_image_tower_loads_on_first_use_and_matches_open_clip(toy_model: str) -> None:
-    emb = Embedder(toy_model, "cpu")
+    emb = Embedder(toy_model, "cpu", int8_text=False)
     assert emb._towers is not None
     texts = ["a red circle", "a blue star"]
     text = emb.encode_text(texts)
@@ -49,7 +49,7 @@ def test_a_checkpoint_in_another_format_loads_through_open_clip(toy_model: str,
     state = load_file(str(folder / "open_clip_model.safetensors"))
     (folder / "open_clip_model.safetensors").unlink()
     torch.save(state, folder / "open_clip_pytorch_model.bin")
-    emb = Embedder(f"local-dir:{folder}", "cpu")
+    emb = Embedder(f"local-dir:{folder}", "cpu", int8_text=False)
     assert emb._towers is None
     pixels = np.zeros((1, emb.preprocess.size, emb.preprocess.size, 3), np.uint8)
     ref_text, ref_image = reference(toy_model, ["a green square"], pixels, emb)

@@ -47,3 +47,25 @@ def test_repeated_queries_come_from_the_cache_and_the_cache_stays_small(toy_mode
     assert len(calls) == 3  # "a red circle" was still cached; the oldest, "blue", left
     emb.text_vector("a blue square")
     assert len(calls) == 4
+
+
+def test_int8_text_tower_keeps_the_toy_models_rankings(toy_model: str) -> None:
+    """The CPU's int8 text MLP: query vectors within cosine 0.999 of fp32, and
+    every caption ranks drawn pictures exactly as the fp32 model does."""
+    import random
+
+    from photofind.core.embedder import Embedder
+    from photofind.core.imaging import model_pixels
+    from photofind.testing.shapes import CLASSES, caption, draw_picture
+
+    int8, fp32 = Embedder(toy_model, "cpu"), Embedder(toy_model, "cpu", int8_text=False)
+    assert int8.int8_text and not fp32.int8_text
+    rng = random.Random(11)
+    pictures = np.stack([model_pixels(draw_picture(c, s, (160, 120), rng), fp32.preprocess)
+                         for c, s in CLASSES for _ in range(2)])
+    images = fp32.encode_pixels(pictures)
+    captions = [caption(c, s) for c, s in CLASSES]
+    a, b = int8.encode_text(captions), fp32.encode_text(captions)
+    assert (a * b).sum(1).min() >= 0.999
+    ranks_a, ranks_b = np.argsort(-(a @ images.T), axis=1), np.argsort(-(b @ images.T), axis=1)
+    assert (ranks_a[:, :2] == ranks_b[:, :2]).all()
