@@ -205,6 +205,7 @@ class MainWindow(QMainWindow):
         self.problems_button.clicked.connect(self.open_problems)
         self.loader.loaded.connect(self._thumb_loaded)
         self.queries.results.connect(self._results)
+        self.queries.model_loading.connect(self.search.setPlaceholderText)
         self.queries.model_ready.connect(self._model_ready)
         self.queries.model_failed.connect(self._model_failed)
         self.queries.status.connect(self._status)

@@ -168,6 +168,7 @@ class Engine(QObject):
 class Queries(QObject):
     """The query thread: the model, searches and library facts, one at a time."""
 
+    model_loading = Signal(str)  # what is happening: loading, or a first download
     model_ready = Signal(str)  # the device
     model_failed = Signal(str)  # why, in one sentence
     results = Signal(int, object, str)  # query serial, list[Hit], error ("" if none)
@@ -245,7 +246,12 @@ class Queries(QObject):
         return [Hit(info, score) for info, score in Searcher(lib).ranked(terms, SEARCH_LIMIT)]
 
     def _load_model(self, lib: Any) -> None:
+        from photofind.core.embedder import model_problem
+
         try:
+            if model_problem(self.settings.model):  # not on this machine yet
+                self.model_loading.emit(
+                    "Downloading the model (first run only; ViT-B-32 is about 600 MB)…")
             embedder = lib.embedder()
         except PhotofindError as exc:
             self.engine.use_model(None)

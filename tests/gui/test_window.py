@@ -8,8 +8,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QMimeData, QPoint, Qt, QTimer, QUrl
-from PySide6.QtGui import QDropEvent, QImage
+from PySide6.QtCore import QItemSelectionModel, QMimeData, QPoint, Qt, QTimer, QUrl
+from PySide6.QtGui import QDropEvent, QGuiApplication, QImage
 from PySide6.QtWidgets import QFileDialog
 
 from photofind.core.catalog import Catalog
@@ -51,6 +51,20 @@ def test_typing_a_query_shows_matching_photos_first(qtbot, open_window: OpenWind
     hits = wait_for_results(qtbot, window, before)
     assert classes(indexed, hits[:5]) == [("red", "circle")] * 5
     assert "matches" in window.count_label.text()
+    first = window.model.index(0)
+    tip = first.data(Qt.ItemDataRole.ToolTipRole)  # hover: name, folder, date, size, score
+    path = Path(hits[0].info.path)
+    assert path.name in tip and str(path.parent) in tip and "match 0." in tip
+    assert hits[0].info.date[:10] in tip and ("KB" in tip or "MB" in tip)
+    window.grid.selectionModel().select(
+        first, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+    window.grid.selectionModel().select(window.model.index(1),
+                                        QItemSelectionModel.SelectionFlag.Select)
+    window.copy_paths()  # Ctrl+C
+    assert QGuiApplication.clipboard().text().splitlines() == [hits[0].info.path,
+                                                               hits[1].info.path]
+    dragged = window.model.mimeData([first])  # dragging a tile out carries its file
+    assert [u.toLocalFile() for u in dragged.urls()] == [hits[0].info.path]
     window.search.clear()
     qtbot.keyClick(window.search, Qt.Key.Key_Return)  # empty: the library, newest first
     hits = wait_for_results(qtbot, window)
