@@ -13,7 +13,6 @@ from __future__ import annotations
 import itertools
 import os
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import asdict, dataclass, field
@@ -185,25 +184,14 @@ def _model_soon(lib: Library) -> tuple[Preprocess, Callable[[], Embedder]]:
     if early is None:
         embedder = lib.embedder()
         return embedder.preprocess, lambda: embedder
-    outcome: list[Embedder | BaseException] = []
-
-    def load() -> None:
-        try:
-            outcome.append(lib.embedder())
-        except BaseException as exc:  # handed to the indexing thread below
-            outcome.append(exc)
-    thread = threading.Thread(target=load, name="photofind-model-load", daemon=True)
-    thread.start()
+    lib.load_model_soon()
 
     def get() -> Embedder:
-        thread.join()
-        got = outcome[0]
-        if isinstance(got, BaseException):
-            raise got
-        if got.preprocess != early:
+        embedder = lib.embedder()
+        if embedder.preprocess != early:
             raise RuntimeError(f"{lib.model}: its config file and open_clip disagree on"
-                               f" the input geometry ({early} vs {got.preprocess})")
-        return got
+                               f" the input geometry ({early} vs {embedder.preprocess})")
+        return embedder
     return early, get
 
 

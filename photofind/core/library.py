@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -93,6 +94,8 @@ class Library:
             self.catalog.add_root(root)
         self._thumbs: ThumbStore | None = None
         self._embedder: Embedder | None = None
+        self._loading: threading.Thread | None = None
+        self._load_error: BaseException | None = None
         self._vectors: VectorIndex | None = None
         self.covered_seq = 0
         self.vectors_dirty = False
@@ -167,11 +170,35 @@ class Library:
 
     def embedder(self) -> Embedder:
         """The model, loaded on first use (this is where torch is imported)."""
+        if self._loading is not None:
+            self._loading.join()
+            self._loading = None
+            if self._load_error is not None:
+                error, self._load_error = self._load_error, None
+                raise error
         if self._embedder is None:
-            from photofind.core.embedder import Embedder
-
-            self._embedder = Embedder(self.model, self.settings.device)
+            self._embedder = self._load_model()
         return self._embedder
+
+    def _load_model(self) -> Embedder:
+        from photofind.core.embedder import Embedder
+
+        return Embedder(self.model, self.settings.device)
+
+    def load_model_soon(self) -> None:
+        """Start loading the model in a thread; ``embedder()`` waits for it. Work
+        that needs no model (decoding, loading the index) overlaps the seconds
+        torch and open_clip take to import."""
+        if self._embedder is not None or self._loading is not None:
+            return
+
+        def load() -> None:
+            try:
+                self._embedder = self._load_model()
+            except BaseException as exc:  # raised again by embedder() in the caller
+                self._load_error = exc
+        self._loading = threading.Thread(target=load, name="photofind-model-load", daemon=True)
+        self._loading.start()
 
     @property
     def model_loaded(self) -> bool:

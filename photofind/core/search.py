@@ -93,6 +93,10 @@ class Searcher:
 
     def ranked(self, terms: list[Term], limit: int) -> list[tuple[PhotoInfo, float]]:
         """The best ``limit`` photos for the terms with what a result shows about them."""
+        needs_model = any(t.kind == "text" or self.lib.catalog.photo_by_path(t.value) is None
+                          for t in terms)
+        if needs_model and self.lib.catalog.embedding_dim(self.lib.model) is not None:
+            self.lib.load_model_soon()  # while the index loads
         if self.lib.vectors() is None:  # say so before loading a model for nothing
             raise PhotofindError(
                 f"No photos are indexed with the model {self.lib.model} yet: run"

@@ -25,7 +25,7 @@ def test_photos_are_decoded_while_the_model_loads(toy_model: str, tmp_path: Path
         finish(self, path)
         decoded.release()
     monkeypatch.setattr(AttemptLog, "finish", counted)
-    load = Library.embedder
+    load = Library._load_model
     seen_before_model: list[int] = []
 
     def slow_model(self: Library):  # type: ignore[no-untyped-def]
@@ -35,7 +35,7 @@ def test_photos_are_decoded_while_the_model_loads(toy_model: str, tmp_path: Path
             count += 1
         seen_before_model.append(count)
         return load(self)
-    monkeypatch.setattr(Library, "embedder", slow_model)
+    monkeypatch.setattr(Library, "_load_model", slow_model)
     with Library.open(Settings.resolve(str(tmp_path / "library"), toy_model, "cpu"),
                       writer=True) as lib:
         lib.add_root(str(tmp_path / "Pictures"))
