@@ -228,15 +228,18 @@ class PreviewDialog(QDialog):
 
 
 class SettingsDialog(QDialog):
-    """Model, device, CPU threads and thumbnail size; kept in QSettings. The
-    model, device and threads apply at the next start."""
+    """Model, device and CPU threads, kept in QSettings. A new model is
+    switched to in the background; device and threads apply at the next start."""
 
-    def __init__(self, settings: QSettings, parent: Any = None) -> None:
+    model_changed = Signal(str)
+
+    def __init__(self, settings: QSettings, current_model: str, parent: Any = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings — photofind")
         self.store = settings
+        self.current_model = current_model
         form = QFormLayout(self)
-        self.model = QLineEdit(str(settings.value("model", "")))
+        self.model = QLineEdit(current_model)
         self.model.setPlaceholderText("ViT-B-32/laion2b_s34b_b79k (the default)")
         self.device = QComboBox()
         self.device.addItems(["auto", "cpu", "cuda"])
@@ -248,8 +251,11 @@ class SettingsDialog(QDialog):
         form.addRow("Model", self.model)
         form.addRow("Device", self.device)
         form.addRow("CPU threads", self.threads)
-        form.addRow(QLabel("Model, device and threads take effect the next time photofind"
-                           " starts."))
+        note = QLabel("A new model re-reads your photos in the background; searches use the"
+                      " current one until it is done. Device and threads apply at the next"
+                      " start.")
+        note.setWordWrap(True)
+        form.addRow(note)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save
                                    | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self._save)
@@ -257,7 +263,9 @@ class SettingsDialog(QDialog):
         form.addRow(buttons)
 
     def _save(self) -> None:
-        self.store.setValue("model", self.model.text().strip())
+        model = self.model.text().strip()
+        if model and model != self.current_model:
+            self.model_changed.emit(model)
         self.store.setValue("device", self.device.currentText())
         self.store.setValue("threads", self.threads.value())
         self.accept()

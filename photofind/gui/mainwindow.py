@@ -39,7 +39,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from photofind.core.config import PHOTO_EXTENSIONS, Settings
+from photofind.core.config import PHOTO_EXTENSIONS, Settings, parse_model_spec
+from photofind.core.errors import PhotofindError
 from photofind.core.indexer import Progress
 from photofind.gui.dialogs import FoldersDialog, PreviewDialog, ProblemsDialog, SettingsDialog
 from photofind.gui.models import HitRole, ResultsModel
@@ -194,8 +195,7 @@ class MainWindow(QMainWindow):
         self.chip.clicked.connect(self.clear_image_query)
         self.similar_action.triggered.connect(self.find_similar_to_selection)
         self.folders_action.triggered.connect(self.open_folders)
-        self.settings_action.triggered.connect(
-            lambda: SettingsDialog(self.store, self).exec())
+        self.settings_action.triggered.connect(self.open_settings)
         self.order.currentIndexChanged.connect(lambda _: self._apply_view())
         self.cutoff.valueChanged.connect(lambda _: self._apply_view())
         self.size_slider.valueChanged.connect(self._set_tile)
@@ -213,6 +213,7 @@ class MainWindow(QMainWindow):
         self.engine.changed.connect(lambda _: self._library_changed())
         self.engine.roots_changed.connect(self._library_changed)
         self.engine.problem.connect(self.show_banner)
+        self.engine.model_switched.connect(self._model_switched)
         for keys, slot in (("Ctrl+F", self.focus_search), ("Ctrl+L", self.focus_search),
                            ("Ctrl++", lambda: self._step_tile(16)),
                            ("Ctrl+=", lambda: self._step_tile(16)),
@@ -233,6 +234,9 @@ class MainWindow(QMainWindow):
         self.queries.ask_status()
         self.run_query()
         self.focus_search()
+        pending = str(self.store.value("pending_model", "") or "")
+        if pending and pending != self.settings.model:  # a switch the last run left unfinished
+            self.switch_model(pending)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.shutdown()
@@ -354,6 +358,33 @@ class MainWindow(QMainWindow):
         self.queries.ask(self.serial, self.query)
 
     # --- model, status, progress -----------------------------------------
+    def open_settings(self) -> SettingsDialog:
+        dialog = SettingsDialog(self.store, self.engine.switching_to or self.settings.model,
+                                self)
+        dialog.model_changed.connect(self.switch_model)
+        dialog.open()
+        return dialog
+
+    def switch_model(self, spec: str) -> None:
+        """Re-embed for ``spec`` in the background; the current model answers until then."""
+        try:
+            parse_model_spec(spec)
+        except PhotofindError as exc:
+            self.show_banner(str(exc))
+            return
+        self.store.setValue("pending_model", spec)
+        self.engine.switch_model(spec)
+        self.statusBar().showMessage(f"Re-reading your photos for {spec}; searches use"
+                                     f" {self.settings.model} until that is done.", 10_000)
+
+    def _model_switched(self, settings: Settings, embedder: Any) -> None:
+        self.settings = settings
+        self.queries.switch(settings, embedder)
+        self.store.setValue("model", settings.model)
+        self.store.remove("pending_model")
+        self.statusBar().showMessage(f"Now searching with {settings.model}.", 10_000)
+        self._library_changed()
+
     def _model_ready(self, device: str) -> None:
         self.device_label.setText(f"model on {device.upper()}")
         self.search.setEnabled(True)

@@ -19,6 +19,7 @@ the GUI thread makes ``QPixmap`` or touches widgets.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import os
@@ -64,6 +65,7 @@ class Engine(QObject):
     changed = Signal(object)  # IndexReport counts: photos were added, removed ...
     roots_changed = Signal()
     problem = Signal(str)  # one sentence for the user
+    model_switched = Signal(object, object)  # new Settings, its loaded model
 
     def __init__(self, settings: Settings) -> None:
         super().__init__()
@@ -76,6 +78,7 @@ class Engine(QObject):
         self._handover = threading.Lock()  # calls queued here until the watcher takes them
         self._thread = threading.Thread(target=self._run, name="photofind-engine", daemon=True)
         self.paused = False
+        self.switching_to: str | None = None  # a model the library is being re-embedded for
 
     def start(self) -> None:
         self._thread.start()
@@ -98,6 +101,15 @@ class Engine(QObject):
                 if root.path == path:
                     lib.remove_root(root)
         self._submit(call)
+
+    def switch_model(self, spec: str) -> None:
+        """Re-embed the library for another model in the background; searches keep
+        using the current one until ``model_switched`` says every photo is done."""
+        self.switching_to = spec
+        with self._handover:
+            watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.stop()  # ends this session; the next one runs with the new model
 
     def set_paused(self, paused: bool) -> None:
         self.paused = paused
@@ -127,34 +139,62 @@ class Engine(QObject):
                 self._calls.put(done)
 
     def _run(self) -> None:
-        from photofind.core.library import Library
-        from photofind.core.watcher import Watcher
-
         try:
-            with Library.open(self.settings, writer=True) as lib:
-                self._model_state.wait()
-                if self._model is None or self._stop.is_set():
-                    self._serve_calls(lib)  # no model: folders can change, nothing is embedded
-                    return
-                lib.use_embedder(self._model)
-                watcher = Watcher(lib, on_report=lambda r: self.changed.emit(r.counts()),
-                                  on_progress=self.progress.emit)
-                if self.paused:
-                    watcher.pause()
-                with self._handover:
-                    while not self._calls.empty():
-                        watcher.submit(functools.partial(self._calls.get(), lib))
-                    self._watcher = watcher
-                if not self._stop.is_set():
-                    watcher.run()
+            while not self._stop.is_set():
+                self._session()
         except PhotofindError as exc:
             self.problem.emit(str(exc))
         except Exception:
             log.exception("the indexing thread failed")
             self.problem.emit("Indexing stopped after an internal error; see the log.")
 
+    def _session(self) -> None:
+        """One library and one model, watched until stop() or a model switch."""
+        from photofind.core.library import Library
+        from photofind.core.watcher import Watcher
+
+        target = self.switching_to
+        settings = dataclasses.replace(self.settings, model=target) if target else self.settings
+        with Library.open(settings, writer=True) as lib:
+            if target:
+                model = self._load(lib, target)
+                if model is None:
+                    return  # the next session goes on with the current model
+            else:
+                self._model_state.wait()
+                model = self._model
+                if model is None or self._stop.is_set():
+                    self._serve_calls(lib)  # no model: folders can change, nothing is embedded
+                    return
+            lib.use_embedder(model)
+
+            def progressed(progress: Any) -> None:
+                self.progress.emit(progress)
+                if progress is None and target and self.switching_to == target \
+                        and not _missing_vectors(lib, target):
+                    self.settings, self._model, self.switching_to = settings, model, None
+                    self.model_switched.emit(settings, model)
+            watcher = Watcher(lib, on_report=lambda r: self.changed.emit(r.counts()),
+                              on_progress=progressed)
+            if self.paused:
+                watcher.pause()
+            with self._handover:
+                while not self._calls.empty():
+                    watcher.submit(functools.partial(self._calls.get(), lib))
+                self._watcher = watcher
+            if not self._stop.is_set() and self.switching_to == target:
+                watcher.run()
+
+    def _load(self, lib: Any, spec: str) -> Any:
+        try:
+            return lib.embedder()
+        except PhotofindError as exc:
+            self.switching_to = None
+            self.problem.emit(f"Staying with the current model: {exc}")
+            return None
+
     def _serve_calls(self, lib: Any) -> None:
-        while not self._stop.is_set():
+        while not self._stop.is_set() and not self.switching_to:
             try:
                 call = self._calls.get(timeout=0.2)
             except queue.Empty:
@@ -163,6 +203,12 @@ class Engine(QObject):
                 call(lib)
             except PhotofindError as exc:
                 self.problem.emit(str(exc))
+
+
+def _missing_vectors(lib: Any, model: str) -> bool:
+    """Photos on connected drives that have no vector from ``model`` yet."""
+    online = {r.id for r in lib.catalog.roots() if r.state == "online"}
+    return any(row.root_id in online for row in lib.catalog.ok_photos_without_embedding(model))
 
 
 class Queries(QObject):
@@ -183,6 +229,7 @@ class Queries(QObject):
         self._latest_query = 0
         self._serial_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="photofind-queries", daemon=True)
+        self._next: tuple[Settings, Any] | None = None  # a model to switch to
         self.model_loaded = False
 
     def start(self) -> None:
@@ -267,10 +314,17 @@ class Queries(QObject):
         self.engine.use_model(embedder)
         self.model_ready.emit(embedder.device)
 
+    def switch(self, settings: Settings, embedder: Any) -> None:
+        """Answer from now on with another model (the engine re-embedded for it)."""
+        def job(_: Any) -> None:
+            self._next = (settings, embedder)
+        self._jobs.put(("switch", job))
+
     def _run(self) -> None:
         from photofind.core.library import Library
 
-        with Library.open(self.settings) as lib:
+        lib = Library.open(self.settings)
+        try:
             while True:
                 item = self._jobs.get()
                 if item is None:
@@ -279,6 +333,15 @@ class Queries(QObject):
                     item[1](lib)
                 except Exception:
                     log.exception("the query thread failed on %s", item[0])
+                if self._next is not None:
+                    (self.settings, embedder), self._next = self._next, None
+                    lib.close()
+                    lib = Library.open(self.settings)
+                    lib.use_embedder(embedder)
+                    self.model_loaded = True
+                    self.model_ready.emit(embedder.device)
+        finally:
+            lib.close()
 
 
 class ThumbLoader(QObject):

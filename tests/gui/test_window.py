@@ -4,6 +4,7 @@ the context menu, the Folders dialog; with the toy CLIP and the real core."""
 from __future__ import annotations
 
 import random
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -238,3 +239,31 @@ def test_a_model_that_cannot_load_leaves_a_useful_app(qtbot, open_window: OpenWi
     hits = wait_for_results(qtbot, window)
     assert classes(indexed, hits[:3]) == [("red", "circle")] * 3
 
+
+
+def test_switching_models_reembeds_while_the_old_one_answers(  # type: ignore[no-untyped-def]
+        qtbot, open_window: OpenWindow, library_copy: Path, tmp_path: Path, toy_model: str,
+        indexed: IndexedLibrary) -> None:
+    other = tmp_path / "other-model"  # the same weights under another name: a new model
+    shutil.copytree(toy_model.split(":", 1)[1], other)
+    new_spec = f"local-dir:{other}"
+    window = open_window(library_copy)
+    ready(qtbot, window)
+    dialog = window.open_settings()
+    dialog.model.setText(new_spec)
+    dialog._save()
+    assert window.store.value("pending_model") == new_spec
+    assert window.queries.settings.model == toy_model  # the old model keeps answering
+    qtbot.keyClicks(window.search, "a green circle")
+    qtbot.keyClick(window.search, Qt.Key.Key_Return)
+    assert classes(indexed, wait_for_results(qtbot, window)[:3]) == [("green", "circle")] * 3
+    qtbot.waitUntil(lambda: window.queries.settings.model == new_spec, timeout=120_000)
+    catalog = Catalog(library_copy / "catalog.sqlite3")
+    assert catalog.embedding_count(new_spec) == len(indexed.photos)
+    assert catalog.embedding_count(toy_model) == len(indexed.photos)  # kept, not replaced
+    catalog.close()
+    assert window.store.value("model") == new_spec and not window.store.value("pending_model")
+    before = window.serial
+    window.run_query()
+    assert classes(indexed, wait_for_results(qtbot, window, before)[:3]) == \
+        [("green", "circle")] * 3
