@@ -22,6 +22,7 @@ from PySide6.QtGui import (
     QShortcut,
 )
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -248,11 +249,21 @@ class SettingsDialog(QDialog):
         self.threads.setRange(0, os.cpu_count() or 1)
         self.threads.setSpecialValueText("one per core")
         self.threads.setValue(int(str(settings.value("threads", 0) or 0)))
+        self.rescan = QSpinBox()
+        self.rescan.setRange(5, 24 * 60)
+        self.rescan.setSuffix(" min")
+        self.rescan.setValue(int(str(settings.value("rescan_minutes", 30) or 30)))
+        self.rescan.setToolTip("A full look at every folder, for changes the system did not"
+                               " report (network drives, sleep)")
+        self.polling = QCheckBox("Poll every folder (when changes are not noticed)")
+        self.polling.setChecked(str(settings.value("force_polling", "false")) == "true")
         form.addRow("Model", self.model)
         form.addRow("Device", self.device)
         form.addRow("CPU threads", self.threads)
+        form.addRow("Rescan folders every", self.rescan)
+        form.addRow("", self.polling)
         note = QLabel("A new model re-reads your photos in the background; searches use the"
-                      " current one until it is done. Device and threads apply at the next"
+                      " current one until it is done. The other settings apply at the next"
                       " start.")
         note.setWordWrap(True)
         form.addRow(note)
@@ -268,4 +279,6 @@ class SettingsDialog(QDialog):
             self.model_changed.emit(model)
         self.store.setValue("device", self.device.currentText())
         self.store.setValue("threads", self.threads.value())
+        self.store.setValue("rescan_minutes", self.rescan.value())
+        self.store.setValue("force_polling", "true" if self.polling.isChecked() else "false")
         self.accept()

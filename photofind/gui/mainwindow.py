@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
 from photofind.core.config import PHOTO_EXTENSIONS, Settings, parse_model_spec
 from photofind.core.errors import PhotofindError
 from photofind.core.indexer import Progress
+from photofind.core.watcher import WatchConfig
 from photofind.gui.dialogs import FoldersDialog, PreviewDialog, ProblemsDialog, SettingsDialog
 from photofind.gui.models import HitRole, ResultsModel
 from photofind.gui.views import Grid, PixmapCache
@@ -59,7 +60,9 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("photofind")
         self.resize(1200, 800)
         self.setAcceptDrops(True)
-        self.engine = Engine(settings)
+        self.engine = Engine(settings, WatchConfig(
+            reconcile_every=60.0 * int(str(self.store.value("rescan_minutes", 30) or 30)),
+            force_polling=str(self.store.value("force_polling", "false")) == "true"))
         self.queries = Queries(settings, self.engine)
         self.loader = ThumbLoader(settings.library)
         self.previews = Previews()

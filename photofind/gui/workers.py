@@ -37,6 +37,7 @@ from PySide6.QtGui import QImage
 from photofind.core.catalog import PhotoInfo
 from photofind.core.config import Settings
 from photofind.core.errors import PhotofindError
+from photofind.core.watcher import WatchConfig
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +68,10 @@ class Engine(QObject):
     problem = Signal(str)  # one sentence for the user
     model_switched = Signal(object, object)  # new Settings, its loaded model
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, watch: WatchConfig | None = None) -> None:
         super().__init__()
         self.settings = settings
+        self.watch = watch
         self._model: Any = None
         self._model_state = threading.Event()  # set once the model loaded or failed
         self._stop = threading.Event()
@@ -174,7 +176,7 @@ class Engine(QObject):
                         and not _missing_vectors(lib, target):
                     self.settings, self._model, self.switching_to = settings, model, None
                     self.model_switched.emit(settings, model)
-            watcher = Watcher(lib, on_report=lambda r: self.changed.emit(r.counts()),
+            watcher = Watcher(lib, self.watch, on_report=lambda r: self.changed.emit(r.counts()),
                               on_progress=progressed)
             if self.paused:
                 watcher.pause()

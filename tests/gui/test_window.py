@@ -267,3 +267,26 @@ def test_switching_models_reembeds_while_the_old_one_answers(  # type: ignore[no
     window.run_query()
     assert classes(indexed, wait_for_results(qtbot, window, before)[:3]) == \
         [("green", "circle")] * 3
+
+
+def test_settings_persist_and_reach_the_watcher(qtbot, open_window: OpenWindow,  # type: ignore[no-untyped-def]
+                                                tmp_path: Path) -> None:
+    from PySide6.QtCore import QSettings
+
+    window = open_window(tmp_path / "library")
+    dialog = window.open_settings()
+    dialog.rescan.setValue(45)
+    dialog.polling.setChecked(True)
+    dialog.device.setCurrentText("cpu")
+    dialog._save()
+    window.size_slider.setValue(200)
+    path = window.store.fileName()
+    window.close()
+    store = QSettings(path, QSettings.Format.IniFormat)
+    assert int(store.value("tile")) == 200 and store.value("device") == "cpu"
+    again = MainWindow(window.settings, store)
+    qtbot.addWidget(again)
+    assert again.engine.watch is not None
+    assert again.engine.watch.reconcile_every == 45 * 60 and again.engine.watch.force_polling
+    assert again.size_slider.value() == 200
+    again.shutdown()
