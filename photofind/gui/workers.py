@@ -292,6 +292,9 @@ class Queries(QObject):
         if query.image_path:
             terms.insert(0, Term(1.0, "image", query.image_path))
         lib.catch_up()  # what the engine wrote since the last query
+        if lib.vectors() is None:
+            raise PhotofindError("No photos are indexed yet: add a folder, and they appear"
+                                 " here as indexing goes on.")
         return [Hit(info, score) for info, score in Searcher(lib).ranked(terms, SEARCH_LIMIT)]
 
     def _load_model(self, lib: Any) -> None:
