@@ -82,8 +82,8 @@ class Embedder:
         self._model, self._tokenizer, cfg, self._towers = _load(parse_model_spec(spec), spec)
         self._model.to(self.device).eval()
         self.int8_text = self.device == "cpu" if int8_text is None else int8_text
-        if self.int8_text:
-            quantize_text(self._model)
+        self._text_ready = False
+        self._setup_lock = threading.Lock()
         size = cfg["size"]
         self.preprocess = Preprocess(
             size=int(size if isinstance(size, int) else size[0]),
@@ -100,7 +100,6 @@ class Embedder:
         self._std = torch.tensor(self.preprocess.std).view(1, 3, 1, 1).to(self.device)
         self._text_cache: OrderedDict[str, npt.NDArray[np.float32]] = OrderedDict()
         self._text_lock = threading.Lock()
-        self.dim = int(self.encode_text(["a photo"]).shape[1])
 
     @property
     def batch_size(self) -> int:
@@ -126,10 +125,22 @@ class Embedder:
     def encode_text(self, texts: list[str]) -> npt.NDArray[np.float32]:
         import torch
 
+        self._prepare_text()
         tokens = self._tokenizer(texts).to(self.device)
         with torch.inference_mode(), self._autocast():
             feats = encode_text_short(self._model, tokens)
         return _normalize(feats.float().cpu().numpy())
+
+    def _prepare_text(self) -> None:
+        """Text weights in (on first use: indexing never needs them), then int8."""
+        with self._setup_lock:
+            if self._text_ready:
+                return
+            if self._towers is not None:
+                self._towers.ensure("text")
+            if self.int8_text:
+                quantize_text(self._model)
+            self._text_ready = True
 
     def text_vector(self, text: str) -> npt.NDArray[np.float32]:
         """One query's unit vector, from a small LRU cache when it was asked before."""
@@ -322,9 +333,9 @@ def _skip_init() -> Iterator[None]:
 
 
 class TowerWeights:
-    """Checkpoint tensors copied into the model one tower at a time: the text
-    tower at load, the image tower on its first use. A process that only
-    answers text queries never reads (or holds) the image tower's weights."""
+    """Checkpoint tensors copied into the model one tower at a time, each on its
+    first use: a process that only answers text queries never reads (or holds)
+    the image tower's weights, and indexing never holds the text tower's."""
 
     def __init__(self, model: Any, path: str, keys: dict[str, tuple[int, ...]]) -> None:
         self.model = model  # moved to its device in place later: state_dict() follows
@@ -343,9 +354,7 @@ class TowerWeights:
             keys = {k: tuple(fh.get_slice(k).get_shape()) for k in fh.keys()}  # noqa: SIM118
         if keys != {k: tuple(v.shape) for k, v in state.items()}:
             return None
-        weights = cls(model, path, keys)
-        weights.ensure("text")
-        return weights
+        return cls(model, path, keys)
 
     def loaded(self, tower: str) -> bool:
         return tower in self._loaded

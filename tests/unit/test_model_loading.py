@@ -25,9 +25,10 @@ def reference(spec: str, texts: list[str], pixels: np.ndarray, emb: Embedder
             i / np.linalg.norm(i, axis=1, keepdims=True))
 
 
-def test_image_tower_loads_on_first_use_and_matches_open_clip(toy_model: str) -> None:
+def test_each_tower_loads_on_first_use_and_matches_open_clip(toy_model: str) -> None:
     emb = Embedder(toy_model, "cpu", int8_text=False)
     assert emb._towers is not None
+    assert not emb._towers.loaded("text") and not emb._towers.loaded("visual")
     texts = ["a red circle", "a blue star"]
     text = emb.encode_text(texts)
     assert not emb._towers.loaded("visual")  # a text-only process never reads it
