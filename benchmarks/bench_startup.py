@@ -1,7 +1,8 @@
 """A new process, start to answer: wall time and peak RSS of a cold
 `photofind search "x" --json` on the 100,000-photo library, and the peak RSS of
 `photofind index` on the benchmark corpus (ViT-B-32 random weights). The
-baseline is the bare interpreter importing torch, run in the same session.
+baselines are the bare interpreter importing torch, and torch with open_clip
+(which brings torchvision), run in the same session.
 
     python benchmarks/bench_startup.py [--repeat 3] [--threads 2]
 """
@@ -31,6 +32,8 @@ def main() -> None:
     assert len(json.loads(runs[0][2])) == 20
     torch_only = [peak_rss_mb([sys.executable, "-c", "import torch"], env)
                   for _ in range(args.repeat)]
+    imports = [peak_rss_mb([sys.executable, "-c", "import torch, open_clip"], env)
+               for _ in range(args.repeat)]
     folder = corpus()
     with tempfile.TemporaryDirectory() as lib:
         index = peak_rss_mb([*PHOTOFIND, "index", str(folder), "--library", lib, "--model", spec,
@@ -38,6 +41,8 @@ def main() -> None:
     med = lambda xs: statistics.median(xs)  # noqa: E731
     rows = [("python -c 'import torch' (baseline)", med([r[0] for r in torch_only]),
              med([r[1] for r in torch_only])),
+            ("python -c 'import torch, open_clip'", med([r[0] for r in imports]),
+             med([r[1] for r in imports])),
             ("photofind search, 100,000 photos, cold", med([r[0] for r in runs]),
              med([r[1] for r in runs])),
             ("photofind index, benchmark corpus", index[0], index[1])]

@@ -267,7 +267,12 @@ class Library:
                 return None
             self._vectors = index
             self._add_newer(index)
-            self._drop_stale(index)
+            # The index now holds every stored vector; it holds a stale one only if
+            # it holds more. (Counting is one step; listing 100,000 ids in Python
+            # crawls while another thread imports torch: sqlite hands back the GIL
+            # on every row.)
+            if len(index) != self.catalog.embedding_count(self.model):
+                self._drop_stale(index)
             if self.vectors_dirty:
                 self._save_if_we_can()
         return self._vectors
