@@ -200,9 +200,9 @@ def _linear_attention(mha: Any) -> Any:
     """Self-attention equal to ``mha`` (called as open_clip calls it), with its
     projections as nn.Linear layers that dynamic quantization can replace."""
     import torch
-    import torch.nn.functional as F  # noqa: N812
+    import torch.nn.functional as F
 
-    class LinearSelfAttention(torch.nn.Module):
+    class LinearSelfAttention(torch.nn.Module):  # type: ignore[misc]
         def __init__(self) -> None:
             super().__init__()
             dim = mha.embed_dim
