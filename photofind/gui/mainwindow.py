@@ -181,6 +181,7 @@ class MainWindow(QMainWindow):
                       " others like it.", page)
         text.setWordWrap(True)
         text.setFixedWidth(560)
+        text.setMinimumHeight(text.heightForWidth(560))  # centred labels get one line's height
         button = QPushButton("Add a folder…", page)
         button.clicked.connect(self._add_folder_dialog)
         for widget in (title, text, button):
