@@ -41,9 +41,6 @@ class PixmapCache:
             self.loader.request(photo_id)
         return None
 
-    def known(self, photo_id: int) -> bool:
-        return photo_id in self._pixmaps
-
     def put(self, photo_id: int, image: QImage) -> None:
         """GUI thread only: a loaded QImage becomes a pixmap (None: no thumbnail)."""
         self._asked.discard(photo_id)
