@@ -16,6 +16,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -438,6 +439,42 @@ def model_problem(spec_text: str) -> str | None:
     if repo and not _in_hf_cache(repo):
         return f"weights not downloaded yet (https://huggingface.co/{repo})"
     return None
+
+
+@dataclass(frozen=True)
+class Download:
+    """A first download of a model's weights into the Hugging Face cache."""
+
+    repo: str
+    folder: str  # the repo's blobs folder, where the file grows as *.incomplete
+    total: int | None  # bytes, when the hub said
+
+    def done(self) -> int:
+        """Bytes downloaded so far."""
+        try:
+            return sum(e.stat().st_size for e in os.scandir(self.folder)
+                       if e.name.endswith(".incomplete"))
+        except OSError:
+            return 0
+
+
+def weights_download(spec_text: str) -> Download | None:
+    """What loading ``spec_text`` will download, or None when nothing (a local
+    folder, weights already cached, or no way to reach the hub)."""
+    import open_clip
+
+    spec = parse_model_spec(spec_text)
+    repo = _hub_repo(spec, open_clip)
+    if not repo or _in_hf_cache(repo) or not _hub_reachable():
+        return None
+    from huggingface_hub import constants, get_hf_file_metadata, hf_hub_url
+
+    folder = os.path.join(constants.HF_HUB_CACHE, "models--" + repo.replace("/", "--"), "blobs")
+    try:
+        total = get_hf_file_metadata(hf_hub_url(repo, "open_clip_model.safetensors")).size
+    except Exception:  # the size is a nicety; the download itself reports real errors
+        total = None
+    return Download(repo, folder, total)
 
 
 def _hub_repo(spec: ModelSpec, open_clip: Any) -> str | None:

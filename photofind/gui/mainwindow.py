@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
 )
 
 from photofind.core.config import PHOTO_EXTENSIONS, Settings, parse_model_spec
+from photofind.core.embedder import Download
 from photofind.core.errors import PhotofindError
 from photofind.core.indexer import Progress
 from photofind.core.watcher import WatchConfig
@@ -165,6 +166,10 @@ class MainWindow(QMainWindow):
         self.debounce = QTimer(self)
         self.debounce.setSingleShot(True)
         self.debounce.setInterval(DEBOUNCE_MS)
+        self.download: Download | None = None
+        self.download_timer = QTimer(self)
+        self.download_timer.setInterval(500)
+        self.download_timer.timeout.connect(self._download_tick)
         self.refresh = QTimer(self)  # re-run the query when the library changed
         self.refresh.setSingleShot(True)
         self.refresh.setInterval(800)
@@ -209,7 +214,7 @@ class MainWindow(QMainWindow):
         self.problems_button.clicked.connect(self.open_problems)
         self.loader.loaded.connect(self._thumb_loaded)
         self.queries.results.connect(self._results)
-        self.queries.model_loading.connect(self.search.setPlaceholderText)
+        self.queries.model_downloading.connect(self._downloading)
         self.queries.model_ready.connect(self._model_ready)
         self.queries.model_failed.connect(self._model_failed)
         self.queries.status.connect(self._status)
@@ -389,7 +394,32 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Now searching with {settings.model}.", 10_000)
         self._library_changed()
 
+    def _downloading(self, download: Download) -> None:
+        """First run: the weights download while the window is usable; show how far."""
+        self.download = download
+        self.search.setPlaceholderText("Downloading the model (first run only)…")
+        self.download_timer.start()
+        self._download_tick()
+
+    def _download_tick(self) -> None:
+        if self.download is None:
+            return
+        done, total = self.download.done() / 1e6, (self.download.total or 0) / 1e6
+        of = f" of {total:,.0f} MB" if total else " MB"
+        self.progress_label.setText(f"downloading the model: {done:,.0f}{of}")
+        self.progress_bar.setRange(0, int(total) if total else 0)  # busy bar without a size
+        self.progress_bar.setValue(int(done))
+        self.progress_bar.show()
+
+    def _download_finished(self) -> None:
+        if self.download is not None:
+            self.download = None
+            self.download_timer.stop()
+            self.progress_label.setText("")
+            self.progress_bar.hide()
+
     def _model_ready(self, device: str) -> None:
+        self._download_finished()
         self.device_label.setText(f"model on {device.upper()}")
         self.search.setEnabled(True)
         self.search.setPlaceholderText(
@@ -397,6 +427,7 @@ class MainWindow(QMainWindow):
         self.focus_search()
 
     def _model_failed(self, message: str) -> None:
+        self._download_finished()
         self.device_label.setText("model: not loaded")
         self.search.setPlaceholderText("Text search is unavailable: the model is not loaded")
         self.show_banner(f"{message} Until then, browsing and “Find similar” on indexed photos"

@@ -216,7 +216,7 @@ def _missing_vectors(lib: Any, model: str) -> bool:
 class Queries(QObject):
     """The query thread: the model, searches and library facts, one at a time."""
 
-    model_loading = Signal(str)  # what is happening: loading, or a first download
+    model_downloading = Signal(object)  # core.embedder.Download: a first download began
     model_ready = Signal(str)  # the device
     model_failed = Signal(str)  # why, in one sentence
     results = Signal(int, object, str)  # query serial, list[Hit], error ("" if none)
@@ -298,12 +298,12 @@ class Queries(QObject):
         return [Hit(info, score) for info, score in Searcher(lib).ranked(terms, SEARCH_LIMIT)]
 
     def _load_model(self, lib: Any) -> None:
-        from photofind.core.embedder import model_problem
+        from photofind.core.embedder import weights_download
 
         try:
-            if model_problem(self.settings.model):  # not on this machine yet
-                self.model_loading.emit(
-                    "Downloading the model (first run only; ViT-B-32 is about 600 MB)…")
+            download = weights_download(self.settings.model)
+            if download is not None:  # first run: the weights come from the hub
+                self.model_downloading.emit(download)
             embedder = lib.embedder()
         except PhotofindError as exc:
             self.engine.use_model(None)

@@ -290,3 +290,23 @@ def test_settings_persist_and_reach_the_watcher(qtbot, open_window: OpenWindow, 
     assert again.engine.watch.reconcile_every == 45 * 60 and again.engine.watch.force_polling
     assert again.size_slider.value() == 200
     again.shutdown()
+
+
+def test_a_first_download_shows_its_progress(qtbot, open_window: OpenWindow,  # type: ignore[no-untyped-def]
+                                             tmp_path: Path) -> None:
+    """The weights growing in the Hugging Face cache show as a bar and megabytes
+    (the download itself cannot run here: no network)."""
+    from photofind.core.embedder import Download
+
+    window = open_window(tmp_path / "library")
+    qtbot.waitUntil(lambda: window.queries.model_loaded, timeout=60_000)  # (the toy model)
+    blobs = tmp_path / "hub" / "blobs"
+    blobs.mkdir(parents=True)
+    window.queries.model_downloading.emit(Download("laion/x", str(blobs), 600_000_000))
+    qtbot.waitUntil(lambda: "0 of 600 MB" in window.progress_label.text(), timeout=5_000)
+    (blobs / "abc123.incomplete").write_bytes(b"\0" * 3_000_000)
+    qtbot.waitUntil(lambda: "3 of 600 MB" in window.progress_label.text(), timeout=5_000)
+    assert window.progress_bar.isVisible() and window.progress_bar.value() == 3
+    assert "Downloading" in window.search.placeholderText()
+    window.queries.model_ready.emit("cpu")  # the download is done and the model loaded
+    assert not window.progress_bar.isVisible() and window.download is None
