@@ -70,6 +70,7 @@ class MainWindow(QMainWindow):
         self.model = ResultsModel(self)
         self.cache = PixmapCache(self.loader)
         self.query = Query()
+        self.pasted: bytes | None = None  # a pasted or dropped picture (not a file)
         self.serial = 0
         self.shown_serial = 0
         self.status_info: dict[str, Any] | None = None
@@ -200,7 +201,7 @@ class MainWindow(QMainWindow):
         self.search.textEdited.connect(lambda _: self.debounce.start())
         self.search.returnPressed.connect(self.run_query)
         self.debounce.timeout.connect(self.run_query)
-        self.refresh.timeout.connect(self._refresh_results)
+        self.refresh.timeout.connect(self.run_query)
         self.chip.clicked.connect(self.clear_image_query)
         self.similar_action.triggered.connect(self.find_similar_to_selection)
         self.folders_action.triggered.connect(self.open_folders)
@@ -275,11 +276,15 @@ class MainWindow(QMainWindow):
         if self.query.text.strip() and not self.queries.model_loaded:
             return  # the box is disabled until the model is there
         self.serial += 1
-        self.queries.ask(self.serial, self.query)
+        if self.pasted is not None:  # a pasted picture, combined with the words typed
+            self.queries.ask_image_data(self.serial, self.pasted, self.query)
+        else:
+            self.queries.ask(self.serial, self.query)
 
     def search_for_image(self, path: str, label: str, icon: QPixmap | None = None) -> None:
         """A similar query: the image shows as a chip; the text stays and combines."""
         self.query = Query(self.search.text(), path, label)
+        self.pasted = None
         self._show_chip(label, icon)
         self.serial += 1
         self.queries.ask(self.serial, self.query)
@@ -291,11 +296,13 @@ class MainWindow(QMainWindow):
         image.save(buffer, "PNG")  # type: ignore[call-overload]  # the stub wants bytes
         self._show_chip(label, QPixmap.fromImage(image))
         self.query = Query(self.search.text(), None, label)
+        self.pasted = bytes(data.data())
         self.serial += 1
-        self.queries.ask_image_data(self.serial, bytes(data.data()), label)
+        self.queries.ask_image_data(self.serial, self.pasted, self.query)
 
     def clear_image_query(self) -> None:
         self.query = Query(self.search.text())
+        self.pasted = None
         self.chip.hide()
         self.chip_action.setVisible(False)
         self.run_query()
@@ -357,14 +364,6 @@ class MainWindow(QMainWindow):
     def _library_changed(self) -> None:
         self.queries.ask_status()
         self.refresh.start()
-
-    def _refresh_results(self) -> None:
-        if self.query.text.strip() and not self.queries.model_loaded:
-            return
-        if self.query.label and not self.query.image_path:
-            return  # a pasted picture: its temporary file is gone; the results stand
-        self.serial += 1
-        self.queries.ask(self.serial, self.query)
 
     # --- model, status, progress -----------------------------------------
     def open_settings(self) -> SettingsDialog:

@@ -259,15 +259,15 @@ class Queries(QObject):
                 self.results.emit(serial, [], str(exc))
         self._jobs.put(("query", job))
 
-    def ask_image_data(self, serial: int, data: bytes, label: str) -> None:
-        """A pasted or dropped picture (raw bytes): kept in a temporary file only
-        while it is read; nothing enters the library."""
+    def ask_image_data(self, serial: int, data: bytes, query: Query) -> None:
+        """A pasted or dropped picture (raw bytes) with the query's words: kept
+        in a temporary file only while it is read; nothing enters the library."""
         def job(lib: Any) -> None:
             fd, path = tempfile.mkstemp(prefix="photofind-query-", suffix=".img")
             try:
                 with os.fdopen(fd, "wb") as fh:
                     fh.write(data)
-                hits = self._answer(lib, Query(image_path=path, label=label))
+                hits = self._answer(lib, dataclasses.replace(query, image_path=path))
                 self.results.emit(serial, hits, "")
             except PhotofindError as exc:
                 self.results.emit(serial, [], str(exc))

@@ -102,6 +102,10 @@ def test_dropping_a_file_or_image_data_finds_look_alikes(qtbot, open_window: Ope
     hits = wait_for_results(qtbot, window)
     assert classes(indexed, hits[:3]) == [("green", "star")] * 3
     assert set(Path(tempfile.gettempdir()).glob("photofind-query-*")) == temp
+    qtbot.keyClicks(window.search, "a green star")  # words combine with the pasted picture
+    qtbot.keyClick(window.search, Qt.Key.Key_Return)
+    hits = wait_for_results(qtbot, window)
+    assert window.chip.isVisible() and classes(indexed, hits[:3]) == [("green", "star")] * 3
     before = Catalog(library_copy / "catalog.sqlite3")
     assert before.embedding_count(window.settings.model) == len(indexed.photos)  # nothing added
     before.close()
