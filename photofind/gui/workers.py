@@ -305,6 +305,7 @@ class Queries(QObject):
             if download is not None:  # first run: the weights come from the hub
                 self.model_downloading.emit(download)
             embedder = lib.embedder()
+            embedder.text_vector("a photo")  # the text tower loads now, not on the first query
         except PhotofindError as exc:
             self.engine.use_model(None)
             self.model_failed.emit(str(exc))
