@@ -23,7 +23,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -176,7 +176,8 @@ class DecodePool:
     def run(self, items: Iterable[T], path_of: Callable[[T], str], *,
             started: Callable[[T], None] | None = None,
             finished: Callable[[T], None] | None = None,
-            max_in_flight: int | None = None) -> Iterator[tuple[T, Decoded | Failed]]:
+            max_in_flight: int | None = None
+            ) -> Generator[tuple[T, Decoded | Failed], None, None]:
         """Decode items in the background; yields (item, result) as they finish.
 
         ``started`` and ``finished`` are called from the feeder thread just

@@ -159,16 +159,21 @@ def _decode_and_embed(lib: Library, jobs: list[_Job], report: IndexReport
         yield Progress(0, len(jobs), 0.0, None)  # the bar shows while the model loads
         preprocess, embedder = _model_soon(lib)
         with DecodePool(preprocess, notes=lib.catalog.path) as pool:
-            def run(part: list[_Job], in_flight: int | None) -> Iterator[
-                    tuple[_Job, Decoded | Failed]]:
+            def run(part: list[_Job], in_flight: int | None) -> Generator[
+                    tuple[_Job, Decoded | Failed], None, None]:
                 return pool.run(part, lambda j: j.path,
                                 started=lambda j: attempts.start(j.path, j.size, j.mtime_ns),
                                 finished=lambda j: attempts.finish(j.path),
                                 max_in_flight=in_flight)
 
             # Files that were in flight when photofind died go first, one at a time.
-            stream = itertools.chain(run(suspects, 1), run(rest, None))
-            yield from _embed_stream(lib, stream, len(jobs), embedder, report)
+            runs = [run(suspects, 1), run(rest, None)]
+            try:
+                yield from _embed_stream(lib, itertools.chain(*runs), len(jobs), embedder,
+                                         report)
+            finally:  # a run stopped early: its feeder thread ends before the pool closes
+                for part in runs:
+                    part.close()
     finally:
         attempts.close()
 

@@ -47,3 +47,30 @@ def test_photos_are_decoded_while_the_model_loads(toy_model: str, tmp_path: Path
             report = done.value
     assert seen_before_model and seen_before_model[0] == 8  # decoding went on meanwhile
     assert report.added == len(photos) and report.failed == 0
+
+
+def test_a_run_closed_early_stops_its_decoding_before_the_workers_go(
+        toy_model: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Quitting mid-run (the window's Quit, Ctrl+C) closes the run: the thread
+    feeding the decode workers must be gone before the workers' pipes close,
+    or it races them (a pipe closed twice, another pipe's descriptor closed)."""
+    from photofind.core.decodepool import DecodePool
+
+    make_sample_library(tmp_path / "Pictures", per_class=10, large=0)  # more than the queue
+    feeders_at_close: list[int] = []
+    close = DecodePool.close
+
+    def watched_close(self: DecodePool) -> None:
+        feeders_at_close.append(sum(t.name == "photofind-decode-feeder" and t.is_alive()
+                                    for t in threading.enumerate()))
+        close(self)
+    monkeypatch.setattr(DecodePool, "close", watched_close)
+    with Library.open(Settings.resolve(str(tmp_path / "library"), toy_model, "cpu"),
+                      writer=True) as lib:
+        lib.add_root(str(tmp_path / "Pictures"))
+        run = run_index(lib)
+        while next(run).done == 0:
+            pass
+        run.close()
+        assert 0 < lib.catalog.embedding_count(toy_model) < 200
+    assert feeders_at_close == [0]
