@@ -1,5 +1,5 @@
 """Entry point for ``python -m photofind`` (the window, or a CLI command)."""
 
-from photofind.launch import main
+from photofind.cli import main
 
 raise SystemExit(main())

@@ -1,4 +1,5 @@
-"""The command line: argparse over the core (no Qt here).
+"""The command line: argparse over the core (no Qt here). With no command,
+or ``gui``, it opens the desktop window (imported only then, by name).
 
 Exit codes: 0 success (unreadable files are reported, not fatal), 1 a
 runtime error shown as one sentence on stderr, 2 a usage error.
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     def add(name: str, help_text: str) -> argparse.ArgumentParser:
         return sub.add_parser(name, parents=[common], help=help_text, description=help_text)
 
+    add("gui", "open the desktop window (also what `photofind` alone does)")
     p = add("add", "add folders to the library (index them with `photofind index`)")
     p.add_argument("folders", nargs="+", metavar="FOLDER")
     p = add("remove", "remove folders from the library (your files are not touched)")
@@ -87,6 +89,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _open_window(args: argparse.Namespace) -> int:
+    import importlib
+
+    options = [f"--{name}={getattr(args, name)}" for name in ("library", "model", "device")
+               if getattr(args, name, None)]
+    app = importlib.import_module("photofind.gui.app")  # Qt, only for the window
+    return int(app.main(options))
+
+
 def _query_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-n", "--limit", type=_positive_int, default=20, metavar="N",
                    help="how many results (default 20)")
@@ -111,9 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.verbose:
         for noisy in ("huggingface_hub", "open_clip", "PIL"):
             logging.getLogger(noisy).setLevel(logging.ERROR)
-    if args.command is None:
-        parser.print_help()
-        return 0
+    if args.command in (None, "gui"):
+        return _open_window(args)
     try:
         settings = Settings.resolve(args.library, args.model, args.device)
         return COMMANDS[args.command](settings, args)
