@@ -88,14 +88,7 @@ class Embedder:
         self.int8_text = int8_text
         self._text_ready = False
         self._setup_lock = threading.Lock()
-        size = cfg["size"]
-        self.preprocess = Preprocess(
-            size=int(size if isinstance(size, int) else size[0]),
-            mean=tuple(float(x) for x in cfg["mean"]),  # type: ignore[arg-type]
-            std=tuple(float(x) for x in cfg["std"]),  # type: ignore[arg-type]
-            interpolation=str(cfg.get("interpolation") or "bicubic"),
-            resize_mode=str(cfg.get("resize_mode") or "shortest"),
-        )
+        self.preprocess = _preprocess(cfg["size"], cfg)
         if self.preprocess.resize_mode not in ("shortest", "squash"):
             raise PhotofindError(
                 f"Model {spec} uses resize mode {self.preprocess.resize_mode!r},"
@@ -336,15 +329,19 @@ def peek_preprocess(spec_text: str) -> Preprocess | None:
     try:
         with open(path or "", encoding="utf-8") as fh:
             config = json.load(fh)
-        size = config["model_cfg"]["vision_cfg"]["image_size"]
-        pre = config["preprocess_cfg"]
-        return Preprocess(size=int(size if isinstance(size, int) else size[0]),
-                          mean=tuple(float(x) for x in pre["mean"]),  # type: ignore[arg-type]
-                          std=tuple(float(x) for x in pre["std"]),  # type: ignore[arg-type]
-                          interpolation=str(pre.get("interpolation") or "bicubic"),
-                          resize_mode=str(pre.get("resize_mode") or "shortest"))
+        return _preprocess(config["model_cfg"]["vision_cfg"]["image_size"],
+                           config["preprocess_cfg"])
     except (OSError, ValueError, KeyError, TypeError, IndexError):
         return None
+
+
+def _preprocess(size: Any, cfg: dict[str, Any]) -> Preprocess:
+    """open_clip's preprocess settings (its defaults where a key is missing)."""
+    return Preprocess(size=int(size if isinstance(size, int) else size[0]),
+                      mean=tuple(float(x) for x in cfg["mean"]),  # type: ignore[arg-type]
+                      std=tuple(float(x) for x in cfg["std"]),  # type: ignore[arg-type]
+                      interpolation=str(cfg.get("interpolation") or "bicubic"),
+                      resize_mode=str(cfg.get("resize_mode") or "shortest"))
 
 
 def _weights_file(spec: ModelSpec, repo: str | None) -> str | None:

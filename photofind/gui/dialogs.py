@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from photofind.core.watcher import WatchConfig
 from photofind.gui.models import describe
 from photofind.gui.workers import Hit
 
@@ -228,6 +229,20 @@ class PreviewDialog(QDialog):
             self.accept()
 
 
+def stored_int(store: QSettings, key: str, default: int) -> int:
+    """An integer setting (QSettings hands back strings from an INI file)."""
+    try:
+        return int(str(store.value(key, default) or default))
+    except ValueError:
+        return default
+
+
+def watch_config(store: QSettings) -> WatchConfig:
+    """The watched-folder options the Settings dialog keeps."""
+    return WatchConfig(reconcile_every=60.0 * stored_int(store, "rescan_minutes", 30),
+                       force_polling=str(store.value("force_polling", "false")) == "true")
+
+
 class SettingsDialog(QDialog):
     """Model, device and CPU threads, kept in QSettings. A new model is
     switched to in the background; device and threads apply at the next start."""
@@ -248,15 +263,16 @@ class SettingsDialog(QDialog):
         self.threads = QSpinBox()
         self.threads.setRange(0, os.cpu_count() or 1)
         self.threads.setSpecialValueText("one per core")
-        self.threads.setValue(int(str(settings.value("threads", 0) or 0)))
+        self.threads.setValue(stored_int(settings, "threads", 0))
         self.rescan = QSpinBox()
         self.rescan.setRange(5, 24 * 60)
         self.rescan.setSuffix(" min")
-        self.rescan.setValue(int(str(settings.value("rescan_minutes", 30) or 30)))
+        watch = watch_config(settings)
+        self.rescan.setValue(int(watch.reconcile_every // 60))
         self.rescan.setToolTip("A full look at every folder, for changes the system did not"
                                " report (network drives, sleep)")
         self.polling = QCheckBox("Poll every folder (when changes are not noticed)")
-        self.polling.setChecked(str(settings.value("force_polling", "false")) == "true")
+        self.polling.setChecked(watch.force_polling)
         form.addRow("Model", self.model)
         form.addRow("Device", self.device)
         form.addRow("CPU threads", self.threads)

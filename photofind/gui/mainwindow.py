@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMimeData, QSettings, QSize, Qt, QTimer
+from PySide6.QtCore import QMimeData, QSettings, QSize, Qt, QTimer
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -20,6 +20,7 @@ from PySide6.QtGui import (
     QGuiApplication,
     QIcon,
     QImage,
+    QImageReader,
     QKeySequence,
     QPixmap,
 )
@@ -43,8 +44,14 @@ from photofind.core.config import PHOTO_EXTENSIONS, Settings, parse_model_spec
 from photofind.core.embedder import Download
 from photofind.core.errors import PhotofindError
 from photofind.core.indexer import Progress
-from photofind.core.watcher import WatchConfig
-from photofind.gui.dialogs import FoldersDialog, PreviewDialog, ProblemsDialog, SettingsDialog
+from photofind.gui.dialogs import (
+    FoldersDialog,
+    PreviewDialog,
+    ProblemsDialog,
+    SettingsDialog,
+    stored_int,
+    watch_config,
+)
 from photofind.gui.models import HitRole, ResultsModel
 from photofind.gui.views import Grid, PixmapCache
 from photofind.gui.workers import Engine, Hit, Previews, Queries, Query, ThumbLoader
@@ -61,16 +68,14 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("photofind")
         self.resize(1200, 800)
         self.setAcceptDrops(True)
-        self.engine = Engine(settings, WatchConfig(
-            reconcile_every=60.0 * int(str(self.store.value("rescan_minutes", 30) or 30)),
-            force_polling=str(self.store.value("force_polling", "false")) == "true"))
+        self.engine = Engine(settings, watch_config(self.store))
         self.queries = Queries(settings, self.engine)
         self.loader = ThumbLoader(settings.library)
         self.previews = Previews()
         self.model = ResultsModel(self)
         self.cache = PixmapCache(self.loader)
         self.query = Query()
-        self.pasted: bytes | None = None  # a pasted or dropped picture (not a file)
+        self.pasted: QImage | None = None  # a pasted or dropped picture (not a file)
         self.serial = 0
         self.shown_serial = 0
         self.status_info: dict[str, Any] | None = None
@@ -107,20 +112,11 @@ class MainWindow(QMainWindow):
         self.order.addItems(["Best match", "Newest first"])
         self.order.setToolTip("Order the matching photos by relevance or by date")
         bar.addWidget(self.order)
-        self.cutoff = QSlider(Qt.Orientation.Horizontal, self)
-        self.cutoff.setRange(0, 30)
-        self.cutoff.setValue(int(str(self.store.value("cutoff", 0) or 0)))
-        self.cutoff.setMaximumWidth(110)
-        self.cutoff.setToolTip("Relevance cut-off: right shows only the closest matches")
-        bar.addWidget(QLabel(" Cut-off ", self))
-        bar.addWidget(self.cutoff)
-        self.size_slider = QSlider(Qt.Orientation.Horizontal, self)
-        self.size_slider.setRange(96, 256)
-        self.size_slider.setValue(int(str(self.store.value("tile", 160) or 160)))
-        self.size_slider.setMaximumWidth(110)
-        self.size_slider.setToolTip("Thumbnail size (Ctrl+plus, Ctrl+minus)")
-        bar.addWidget(QLabel(" Size ", self))
-        bar.addWidget(self.size_slider)
+        self.cutoff = self._slider(bar, "Cut-off", (0, 30), stored_int(self.store, "cutoff", 0),
+                                   "Relevance cut-off: right shows only the closest matches")
+        self.size_slider = self._slider(bar, "Size", (96, 256),
+                                        stored_int(self.store, "tile", 160),
+                                        "Thumbnail size (Ctrl+plus, Ctrl+minus)")
         bar.addSeparator()
         self.folders_action = bar.addAction("Folders…")
         self.settings_action = bar.addAction("Settings…")
@@ -175,6 +171,17 @@ class MainWindow(QMainWindow):
         self.refresh.setSingleShot(True)
         self.refresh.setInterval(800)
         self.search.setEnabled(False)
+
+    def _slider(self, bar: QToolBar, label: str, span: tuple[int, int], value: int,
+                tip: str) -> QSlider:
+        slider = QSlider(Qt.Orientation.Horizontal, self)
+        slider.setRange(*span)
+        slider.setValue(value)
+        slider.setMaximumWidth(110)
+        slider.setToolTip(tip)
+        bar.addWidget(QLabel(f" {label} ", self))
+        bar.addWidget(slider)
+        return slider
 
     def _empty_page(self) -> QWidget:
         page = QWidget(self)
@@ -275,11 +282,8 @@ class MainWindow(QMainWindow):
         self.query = Query(self.search.text(), self.query.image_path, self.query.label)
         if self.query.text.strip() and not self.queries.model_loaded:
             return  # the box is disabled until the model is there
-        self.serial += 1
-        if self.pasted is not None:  # a pasted picture, combined with the words typed
-            self.queries.ask_image_data(self.serial, self.pasted, self.query)
-        else:
-            self.queries.ask(self.serial, self.query)
+        self.serial += 1  # a pasted picture goes along, combined with the words typed
+        self.queries.ask(self.serial, self.query, self.pasted)
 
     def search_for_image(self, path: str, label: str, icon: QPixmap | None = None) -> None:
         """A similar query: the image shows as a chip; the text stays and combines."""
@@ -290,15 +294,11 @@ class MainWindow(QMainWindow):
         self.queries.ask(self.serial, self.query)
 
     def search_for_image_data(self, image: QImage, label: str) -> None:
-        data = QByteArray()
-        buffer = QBuffer(data)
-        buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-        image.save(buffer, "PNG")  # type: ignore[call-overload]  # the stub wants bytes
         self._show_chip(label, QPixmap.fromImage(image))
         self.query = Query(self.search.text(), None, label)
-        self.pasted = bytes(data.data())
+        self.pasted = image
         self.serial += 1
-        self.queries.ask_image_data(self.serial, self.pasted, self.query)
+        self.queries.ask(self.serial, self.query, image)
 
     def clear_image_query(self) -> None:
         self.query = Query(self.search.text())
@@ -573,12 +573,23 @@ class MainWindow(QMainWindow):
     def _query_from(self, mime: QMimeData) -> bool:
         source = _image_source(mime)
         if isinstance(source, str):
-            self.search_for_image(source, os.path.basename(source), QPixmap(source))
+            self.search_for_image(source, os.path.basename(source), _chip_icon(source))
             return True
         if isinstance(source, QImage):
             self.search_for_image_data(source, "pasted picture")
             return True
         return False
+
+
+def _chip_icon(path: str) -> QPixmap:
+    """A small picture of a dropped file for the chip. Decoded at that size (a
+    12-megapixel JPEG in full would hold up the GUI thread for a noticeable moment)."""
+    reader = QImageReader(path)
+    reader.setAutoTransform(True)
+    size = reader.size()
+    if size.isValid():
+        reader.setScaledSize(size.scaled(QSize(64, 64), Qt.AspectRatioMode.KeepAspectRatio))
+    return QPixmap.fromImage(reader.read())
 
 
 def _image_source(mime: QMimeData) -> str | QImage | None:

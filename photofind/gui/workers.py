@@ -243,8 +243,12 @@ class Queries(QObject):
         if self._thread.is_alive():
             self._thread.join(10)
 
-    def ask(self, serial: int, query: Query) -> None:
-        """Answer ``query`` (an empty one lists the library newest first)."""
+    def ask(self, serial: int, query: Query, image: QImage | None = None) -> None:
+        """Answer ``query`` (an empty one lists the library newest first).
+
+        ``image``: a pasted or dropped picture that is not a file; it is kept in
+        a temporary file only while it is read, and nothing enters the library.
+        """
         with self._serial_lock:
             self._latest_query = serial
 
@@ -252,29 +256,21 @@ class Queries(QObject):
             with self._serial_lock:
                 if serial != self._latest_query:
                     return  # a newer query came in meanwhile
+            path = None
             try:
-                hits = self._answer(lib, query)
-                self.results.emit(serial, hits, "")
-            except PhotofindError as exc:
-                self.results.emit(serial, [], str(exc))
-        self._jobs.put(("query", job))
-
-    def ask_image_data(self, serial: int, data: bytes, query: Query) -> None:
-        """A pasted or dropped picture (raw bytes) with the query's words: kept
-        in a temporary file only while it is read; nothing enters the library."""
-        def job(lib: Any) -> None:
-            fd, path = tempfile.mkstemp(prefix="photofind-query-", suffix=".img")
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(data)
-                hits = self._answer(lib, dataclasses.replace(query, image_path=path))
-                self.results.emit(serial, hits, "")
+                if image is not None:
+                    fd, path = tempfile.mkstemp(prefix="photofind-query-", suffix=".png")
+                    os.close(fd)
+                    image.save(path, "PNG")  # type: ignore[call-overload]  # the stub wants bytes
+                    query_now = dataclasses.replace(query, image_path=path)
+                else:
+                    query_now = query
+                self.results.emit(serial, self._answer(lib, query_now), "")
             except PhotofindError as exc:
                 self.results.emit(serial, [], str(exc))
             finally:
-                os.unlink(path)
-        with self._serial_lock:
-            self._latest_query = serial
+                if path is not None:
+                    os.unlink(path)
         self._jobs.put(("query", job))
 
     def ask_status(self) -> None:
@@ -368,9 +364,8 @@ class ThumbLoader(QObject):
             thread.start()
 
     def request(self, photo_id: int) -> None:
+        """Once per photo and result set (the pixmap cache remembers what it asked)."""
         with self._cond:
-            if photo_id in self._wanted:
-                self._wanted.remove(photo_id)
             self._wanted.append(photo_id)  # last in, first out
             self._cond.notify()
 
