@@ -21,8 +21,6 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-SCHEMA_VERSION = 1
-
 _SCHEMA = """
 CREATE TABLE roots(
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -71,6 +69,12 @@ CREATE TABLE index_manifest(
     saved_at REAL NOT NULL
 );
 """
+
+# Schema steps, oldest first: step i takes a catalog from version i to i + 1.
+# Append new steps at the end (never edit a released one); a catalog whose
+# version is above len(_MIGRATIONS) was written by a newer photofind.
+_MIGRATIONS: list[str] = [_SCHEMA]
+SCHEMA_VERSION = len(_MIGRATIONS)
 
 Vector = npt.NDArray[np.float32]
 
@@ -171,9 +175,10 @@ class Catalog:
         with self.transaction():
             if self.version() >= SCHEMA_VERSION:  # another process got there first
                 return
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    self.db.execute(statement)
+            for step in _MIGRATIONS[self.version():]:
+                for statement in step.split(";"):
+                    if statement.strip():
+                        self.db.execute(statement)
             self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @contextmanager
