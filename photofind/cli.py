@@ -137,19 +137,14 @@ def main(argv: list[str] | None = None) -> int:
 
 # --- commands --------------------------------------------------------------
 
-def _folder(text: str) -> str:
-    path = Path(text).expanduser()
-    if not path.is_dir():
-        what = "is not a folder" if path.exists() else "does not exist"
-        raise PhotofindError(f"{text} {what}.")
-    return str(path.resolve())
-
-
 def _add_roots(lib: Library, folders: list[str]) -> list[Root]:
-    paths = [_folder(f) for f in folders]  # check them all before changing anything
+    from photofind.core.roots import folder_to_add
+
+    for folder in folders:  # check them all before changing anything
+        folder_to_add(folder)
     roots = []
-    for path in paths:
-        root, note = lib.add_root(path)
+    for folder in folders:
+        root, note = lib.add_root(folder)
         if note:
             print(f"photofind: {note}", file=sys.stderr)
         roots.append(root)

@@ -73,7 +73,18 @@ CREATE TABLE index_manifest(
 # Schema steps, oldest first: step i takes a catalog from version i to i + 1.
 # Append new steps at the end (never edit a released one); a catalog whose
 # version is above len(_MIGRATIONS) was written by a newer photofind.
-_MIGRATIONS: list[str] = [_SCHEMA]
+_MIGRATIONS: list[str] = [
+    _SCHEMA,
+    # Where each root and photo lived (device ids), the file's identity beyond
+    # size and mtime (inode, ctime) and a hash of its whole content: a missing
+    # drive is told from a deleted file, a replaced file from an unchanged one,
+    # and a move is confirmed before an embedding is reused.
+    "ALTER TABLE roots ADD COLUMN dev INTEGER;"
+    "ALTER TABLE photos ADD COLUMN dev INTEGER;"
+    "ALTER TABLE photos ADD COLUMN ino INTEGER;"
+    "ALTER TABLE photos ADD COLUMN ctime_ns INTEGER;"
+    "ALTER TABLE photos ADD COLUMN content_hash TEXT",
+]
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 Vector = npt.NDArray[np.float32]
@@ -84,6 +95,7 @@ class Root:
     id: int
     path: str
     state: str  # "online" | "offline"
+    dev: int | None = None  # the device it was on when last seen online
 
 
 @dataclass(frozen=True)
@@ -96,6 +108,14 @@ class PhotoRow:
     phash: str
     status: str
     reason: str | None = None
+    dev: int | None = None  # device of the file (so of its folder); None before it was known
+    ino: int | None = None
+    ctime_ns: int | None = None
+    content_hash: str | None = None  # hash of the whole file (imaging.content_hash)
+
+
+_ROW = ("SELECT id, root_id, path, size, mtime_ns, phash, status, reason, dev, ino, ctime_ns,"
+        " content_hash FROM photos")
 
 
 @dataclass(frozen=True)
@@ -117,6 +137,26 @@ class PhotoInfo:
         if self.taken_at:
             return self.taken_at
         return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(self.mtime_ns / 1e9))
+
+
+@dataclass(frozen=True)
+class Move:
+    """A photo found at another path: its row follows the file."""
+
+    photo_id: int
+    root_id: int
+    path: str
+    mtime_ns: int
+    dev: int | None
+    ino: int | None
+    ctime_ns: int | None
+    content_hash: str | None
+
+
+_WRITTEN = ("root_id, path, size, mtime_ns, phash, width, height, taken_at, status, reason,"
+            " indexed_at, dev, ino, ctime_ns, content_hash")
+_UPSERT = ", ".join(f"{c.strip()}=excluded.{c.strip()}" for c in _WRITTEN.split(","))
+_ASSIGN = ", ".join(f"{c.strip()}=?" for c in _WRITTEN.split(","))
 
 
 @dataclass(frozen=True)
@@ -143,6 +183,10 @@ class NewPhoto:
     taken_at: str | None = None
     reason: str | None = None
     photo_id: int | None = None  # set when the file replaces a known photo
+    dev: int | None = None
+    ino: int | None = None
+    ctime_ns: int | None = None
+    content_hash: str | None = None
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -194,14 +238,14 @@ class Catalog:
 
     # --- roots -----------------------------------------------------------
     def roots(self) -> list[Root]:
-        rows = self.db.execute("SELECT id, path, state FROM roots ORDER BY path")
+        rows = self.db.execute("SELECT id, path, state, dev FROM roots ORDER BY path")
         return [Root(*r) for r in rows]
 
     def add_root(self, path: str) -> Root:
         with self.transaction() as db:
             db.execute("INSERT OR IGNORE INTO roots(path, added_at) VALUES (?, ?)",
                        (path, time.time()))
-        row = self.db.execute("SELECT id, path, state FROM roots WHERE path = ?",
+        row = self.db.execute("SELECT id, path, state, dev FROM roots WHERE path = ?",
                               (path,)).fetchone()
         return Root(*row)
 
@@ -220,15 +264,16 @@ class Catalog:
                 db.execute("UPDATE photos SET root_id = ? WHERE root_id = ?", (into, root_id))
                 db.execute("DELETE FROM roots WHERE id = ?", (root_id,))
 
-    def set_root_state(self, root_id: int, state: str) -> None:
+    def set_root_state(self, root_id: int, state: str, dev: int | None = None) -> None:
+        """Record a root's state and, when online, the device it is on."""
         with self.transaction() as db:
-            db.execute("UPDATE roots SET state = ? WHERE id = ?", (state, root_id))
+            db.execute("UPDATE roots SET state = ?, dev = COALESCE(?, dev) WHERE id = ?",
+                       (state, dev, root_id))
 
     # --- photos ----------------------------------------------------------
     def photos_in_root(self, root_id: int, under: str | None = None) -> dict[str, PhotoRow]:
         """Photos of a root, or only those below the folder ``under``."""
-        query = ("SELECT id, root_id, path, size, mtime_ns, phash, status, reason"
-                 " FROM photos WHERE root_id = ?")
+        query = f"{_ROW} WHERE root_id = ?"
         args: tuple[object, ...] = (root_id,)
         if under is not None:
             prefix = under.rstrip("/\\") + os.sep
@@ -237,34 +282,47 @@ class Catalog:
             args += (prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1))
         return {r[2]: PhotoRow(*r) for r in self.db.execute(query, args)}
 
+    def photo_count(self, root_id: int) -> int:
+        row = self.db.execute("SELECT COUNT(*) FROM photos WHERE root_id = ?",
+                              (root_id,)).fetchone()
+        return int(row[0])
+
+    def sample_photos(self, root_id: int, limit: int) -> list[PhotoRow]:
+        """A few readable photos of a root (to tell whether its drive is there)."""
+        rows = self.db.execute(f"{_ROW} WHERE root_id = ? AND status = 'ok' LIMIT ?",
+                               (root_id, limit))
+        return [PhotoRow(*r) for r in rows]
+
     def photo_by_path(self, path: str) -> PhotoRow | None:
-        row = self.db.execute(
-            "SELECT id, root_id, path, size, mtime_ns, phash, status, reason"
-            " FROM photos WHERE path = ?", (path,)).fetchone()
+        row = self.db.execute(f"{_ROW} WHERE path = ?", (path,)).fetchone()
         return PhotoRow(*row) if row else None
 
     def write_batch(self, model: str, photos: Sequence[NewPhoto],
                     vectors: Sequence[Vector | None]) -> list[int]:
-        """Insert or update decoded photos and their embeddings in one transaction."""
+        """Insert or update decoded photos and their embeddings in one transaction.
+
+        A path already in the catalog is updated in place (whichever root or
+        run recorded it), so no file name can make a write fail.
+        """
         ids: list[int] = []
         now = time.time()
         with self.transaction() as db:
             for photo, vec in zip(photos, vectors, strict=True):
                 status = "ok" if vec is not None else "failed"
                 values = (photo.root_id, photo.path, photo.size, photo.mtime_ns, photo.phash,
-                          photo.width, photo.height, photo.taken_at, status, photo.reason, now)
+                          photo.width, photo.height, photo.taken_at, status, photo.reason, now,
+                          photo.dev, photo.ino, photo.ctime_ns, photo.content_hash)
                 if photo.photo_id is None:
-                    cur = db.execute(
-                        "INSERT INTO photos(root_id, path, size, mtime_ns, phash, width, height,"
-                        " taken_at, status, reason, indexed_at)"
-                        " VALUES (?,?,?,?,?,?,?,?,?,?,?)", values)
-                    photo_id = int(cur.lastrowid or 0)
+                    row = db.execute(
+                        f"INSERT INTO photos({_WRITTEN}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+                        f" ON CONFLICT(path) DO UPDATE SET {_UPSERT} RETURNING id",
+                        values).fetchone()
+                    photo_id = int(row[0])
                 else:
                     photo_id = photo.photo_id
-                    db.execute(
-                        "UPDATE photos SET root_id=?, path=?, size=?, mtime_ns=?, phash=?,"
-                        " width=?, height=?, taken_at=?, status=?, reason=?, indexed_at=?"
-                        " WHERE id=?", (*values, photo_id))
+                    db.execute("DELETE FROM photos WHERE path = ? AND id != ?",
+                               (photo.path, photo_id))
+                    db.execute(f"UPDATE photos SET {_ASSIGN} WHERE id=?", (*values, photo_id))
                 db.execute("DELETE FROM embeddings WHERE photo_id = ?", (photo_id,))
                 if vec is not None:
                     db.execute(
@@ -283,12 +341,23 @@ class Catalog:
                     "INSERT INTO embeddings(photo_id, model, dim, vec) VALUES (?,?,?,?)",
                     (photo_id, model, len(vec), vec.astype(np.float16).tobytes()))
 
-    def move_photos(self, moves: Iterable[tuple[int, int, str, int]]) -> None:
-        """Apply renames: (photo id, new root id, new path, new mtime_ns)."""
+    def move_photos(self, moves: Iterable[Move]) -> None:
+        """Apply renames: each photo keeps its id and embedding at its new place."""
         with self.transaction() as db:
-            for photo_id, root_id, path, mtime_ns in moves:
-                db.execute("UPDATE photos SET root_id=?, path=?, mtime_ns=? WHERE id=?",
-                           (root_id, path, mtime_ns, photo_id))
+            for m in moves:
+                db.execute("DELETE FROM photos WHERE path = ? AND id != ?", (m.path, m.photo_id))
+                db.execute("UPDATE photos SET root_id=?, path=?, mtime_ns=?, dev=?, ino=?,"
+                           " ctime_ns=?, content_hash=? WHERE id=?",
+                           (m.root_id, m.path, m.mtime_ns, m.dev, m.ino, m.ctime_ns,
+                            m.content_hash, m.photo_id))
+
+    def refresh_identity(self, rows: Iterable[tuple[int, int | None, int | None, int | None]]
+                         ) -> None:
+        """Record (photo id, dev, inode, ctime_ns) of files found unchanged."""
+        with self.transaction() as db:
+            db.executemany("UPDATE photos SET dev=?, ino=?, ctime_ns=? WHERE id=?",
+                           [(dev, ino, ctime, pid) for pid, dev, ino, ctime in rows])
+
 
     def delete_photos(self, ids: Sequence[int]) -> None:
         with self.transaction() as db:
@@ -296,9 +365,8 @@ class Catalog:
 
     def ok_photos_without_embedding(self, model: str) -> list[PhotoRow]:
         rows = self.db.execute(
-            "SELECT p.id, p.root_id, p.path, p.size, p.mtime_ns, p.phash, p.status, p.reason"
-            " FROM photos p JOIN roots r ON r.id = p.root_id"
-            " WHERE p.status = 'ok' AND r.state = 'online' AND NOT EXISTS"
+            f"{_ROW} p WHERE p.status = 'ok' AND EXISTS (SELECT 1 FROM roots r"
+            " WHERE r.id = p.root_id AND r.state = 'online') AND NOT EXISTS"
             " (SELECT 1 FROM embeddings e WHERE e.photo_id = p.id AND e.model = ?)",
             (model,))
         return [PhotoRow(*r) for r in rows]

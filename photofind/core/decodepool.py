@@ -1,7 +1,11 @@
 """Decode worker processes that a bad file cannot take down with it.
 
 Each worker is a ``spawn``-ed process that imports only Pillow, pillow-heif
-and numpy, runs under an address-space cap, and decodes one file at a time.
+and numpy, runs under an address-space cap, and decodes one file at a time
+(and hashes its whole content, which confirms moves and replacements later).
+A worker never outlives photofind: a watchdog thread in it ends it when its
+parent is gone, and it ends itself when one file takes far past the time
+limit (a SIGALRM the kernel delivers even to a decoder stuck in C).
 A worker that crashes (segfault, abort), hangs past the per-file timeout or
 runs out of memory is replaced; its file comes back as ``Failed`` with the
 reason, and the run goes on. A feeder thread keeps the workers busy while
@@ -16,8 +20,10 @@ or kill the whole app on chosen files).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
 import logging
+import math
 import multiprocessing
 import os
 import queue
@@ -28,7 +34,14 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from photofind.core.imaging import Decoded, Failed, Preprocess, decode_file
+from photofind.core.imaging import (
+    Decoded,
+    Failed,
+    Preprocess,
+    content_hash,
+    decode_file,
+    failure_reason,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +69,42 @@ def memory_cap(workers: int) -> int:
     return max(1 << 30, min(4 << 30, share))
 
 
-def _worker_main(conn: Connection, pre: Preprocess, cap: int, notes: str | None) -> None:
+def _orphan_watchdog(parent: int, every: float = 0.5) -> None:
+    """End this worker once photofind (its parent) is gone, whatever it is doing."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        os._exit(3)
+
+    threading.Thread(target=watch, name="photofind-orphan-watchdog", daemon=True).start()
+
+
+def _own_time_limit(timeout: float) -> Callable[[bool], None]:
+    """arm(True) before a file, arm(False) after: a file that takes twice the
+    pool's limit (the pool missed it) kills the worker by SIGALRM's default
+    action, which needs no Python code to run. A no-op where there is no alarm."""
+    import signal
+
+    seconds = max(1, math.ceil(2 * timeout) + 1)
+    alarm = getattr(signal, "alarm", None)
+
+    def arm(on: bool) -> None:
+        if alarm is not None:
+            alarm(seconds if on else 0)
+
+    if alarm is not None:
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    return arm
+
+
+def _worker_main(conn: Connection, pre: Preprocess, cap: int, notes: str | None,
+                 parent: int, timeout: float) -> None:
     from PIL import Image
+
+    if os.getppid() != parent:  # photofind died while this worker started
+        return
+    _orphan_watchdog(parent)
+    arm = _own_time_limit(timeout)
 
     # Pictures larger than this fail as "too large" before any pixel is allocated
     # (Pillow raises its decompression-bomb warning, which imaging.py makes an error).
@@ -78,12 +125,18 @@ def _worker_main(conn: Connection, pre: Preprocess, cap: int, notes: str | None)
             return
         if path is None:
             return
+        arm(True)
         try:
             if hook:
                 hook(path)
             result: Decoded | Failed = decode_file(path, pre)
+            if isinstance(result, Decoded):
+                result = dataclasses.replace(result, content_hash=content_hash(path))
         except MemoryError:
             result = Failed("too large")
+        except OSError as exc:  # gone or unreadable between decode and hash
+            result = Failed(failure_reason(exc))
+        arm(False)
         last = path
         try:
             conn.send(result)
@@ -118,9 +171,11 @@ def _load_hook() -> Callable[[str], None] | None:
 
 
 class _Worker(Generic[T]):
-    def __init__(self, ctx: Any, pre: Preprocess, cap: int, notes: str | None) -> None:
+    def __init__(self, ctx: Any, pre: Preprocess, cap: int, notes: str | None,
+                 timeout: float) -> None:
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker_main, args=(child, pre, cap, notes),
+        self.proc = ctx.Process(target=_worker_main,
+                                args=(child, pre, cap, notes, os.getpid(), timeout),
                                 daemon=True, name="photofind-decoder")
         self.proc.start()
         child.close()
@@ -161,6 +216,9 @@ class DecodePool:
         self.cap = memory_cap(self.size)
         self._ctx = multiprocessing.get_context("spawn")
         self._workers: list[_Worker[Any]] = []
+
+    def _new_worker(self) -> _Worker[Any]:
+        return _Worker(self._ctx, self.pre, self.cap, self.notes, self.timeout)
 
     def close(self) -> None:
         for worker in self._workers:
@@ -227,7 +285,7 @@ class DecodePool:
                 in_flight: int, stop: threading.Event
                 ) -> Iterator[tuple[T, Decoded | Failed]]:
         while len(self._workers) < min(self.size, in_flight):
-            self._workers.append(_Worker(self._ctx, self.pre, self.cap, self.notes))
+            self._workers.append(self._new_worker())
         workers = self._workers[:in_flight]
         try:
             yield from self._loop(workers, items, path_of, started, finished, stop)
@@ -267,7 +325,7 @@ class DecodePool:
                 if isinstance(result, Failed) and result.reason in ("crashed decoder",
                                                                     "timeout"):
                     index = self._workers.index(worker)
-                    self._workers[index] = _Worker(self._ctx, self.pre, self.cap, self.notes)
+                    self._workers[index] = self._new_worker()
                     workers[workers.index(worker)] = self._workers[index]
                 if finished:
                     finished(item)

@@ -19,7 +19,7 @@ import numpy as np
 
 from photofind.core.catalog import catalog_problem
 from photofind.core.library import Library
-from photofind.core.scanner import root_is_online
+from photofind.core.scanner import root_online
 from photofind.core.vectors import VectorIndex
 
 MIN_SQLITE = (3, 24, 0)  # upsert
@@ -40,8 +40,8 @@ def run_checks(lib: Library, full: bool = False) -> Iterator[Check]:
     yield _thumbs_check(lib)
     counts = lib.catalog.counts_by_root()
     for root in lib.catalog.roots():
-        ok, failed = counts.get(root.id, (0, 0))
-        online = root_is_online(Path(root.path), ok + failed)
+        ok, _ = counts.get(root.id, (0, 0))
+        online = root_online(lib.catalog, root)
         yield Check(f"folder {root.path}", True,
                     f"{'online' if online else 'OFFLINE (photos kept)'}, {ok} photos")
     yield _model_check(lib)

@@ -50,6 +50,7 @@ class Decoded:
     height: int
     taken_at: str | None
     phash: str
+    content_hash: str = ""  # filled in by the decode worker (content_hash)
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,12 @@ def partial_hash(path: str, size: int | None = None) -> str:
             fh.seek(size - PARTIAL_HASH_CHUNK)
             h.update(fh.read(PARTIAL_HASH_CHUNK))
     return h.hexdigest()
+
+
+def content_hash(path: str) -> str:
+    """A hash of the whole file: what confirms that two files hold the same picture."""
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, lambda: hashlib.blake2b(digest_size=20)).hexdigest()
 
 
 def register_heif() -> tuple[str, ...]:

@@ -20,13 +20,13 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from photofind.core.attempts import QUARANTINE_AFTER, AttemptLog, Suspect
-from photofind.core.catalog import NewPhoto, Root
+from photofind.core.catalog import Move, NewPhoto, Root
 from photofind.core.decodepool import DecodePool
 from photofind.core.embedder import Embedder, peek_preprocess
 from photofind.core.errors import DiskFullError, is_disk_full
 from photofind.core.imaging import Decoded, Failed, Preprocess
 from photofind.core.library import Library
-from photofind.core.scanner import ChangeSet, scan
+from photofind.core.scanner import ChangeSet, FoundFile, scan
 
 # Embedded photos between index-generation saves (the crash test sets it low).
 SAVE_EVERY = int(os.environ.get("PHOTOFIND_SAVE_EVERY") or 5000)
@@ -66,7 +66,15 @@ class _Job:
     mtime_ns: int
     photo_id: int | None  # known photo being re-read
     reembed_only: bool = False  # photo unchanged, only its embedding is missing
-    bad_name: bool = False  # a name that is not valid UTF-8: recorded, never opened
+    problem: str | None = None  # recorded as failed with this reason, never opened
+    dev: int | None = None
+    ino: int | None = None
+    ctime_ns: int | None = None
+
+    @classmethod
+    def of(cls, f: FoundFile, photo_id: int | None) -> _Job:
+        return cls(f.root_id, f.path, f.size, f.mtime_ns, photo_id, problem=f.problem,
+                   dev=f.dev, ino=f.ino, ctime_ns=f.ctime_ns)
 
 
 def run_index(lib: Library, roots: list[Root] | None = None
@@ -90,7 +98,7 @@ def apply_changes(lib: Library, changes: ChangeSet) -> Generator[Progress, None,
 
 def _apply_changes(lib: Library, changes: ChangeSet) -> Generator[Progress, None, IndexReport]:
     report = IndexReport(unchanged=changes.unchanged,
-                         offline=[r.path for r in changes.offline])
+                         offline=[r.path for r in changes.offline] + sorted(changes.absent))
     _apply_state(lib, changes, report)
     jobs = _jobs(lib, changes)
     if jobs:
@@ -115,10 +123,14 @@ def _apply_state(lib: Library, changes: ChangeSet, report: IndexReport) -> None:
         if root.state != "offline":
             catalog.set_root_state(root.id, "offline")
     for root in changes.online:
-        if root.state != "online":
-            catalog.set_root_state(root.id, "online")
+        dev = changes.devices.get(root.id)
+        if root.state != "online" or (dev is not None and root.dev != dev):
+            catalog.set_root_state(root.id, "online", dev)
+    if changes.refreshed:
+        catalog.refresh_identity(changes.refreshed)
     if changes.moved:
-        catalog.move_photos((row.id, f.root_id, f.path, f.mtime_ns) for row, f in changes.moved)
+        catalog.move_photos(Move(row.id, f.root_id, f.path, f.mtime_ns, f.dev, f.ino,
+                                 f.ctime_ns, f.content_hash) for row, f in changes.moved)
         report.moved = len(changes.moved)
     if changes.removed:
         ids = [row.id for row in changes.removed]
@@ -129,10 +141,8 @@ def _apply_state(lib: Library, changes: ChangeSet, report: IndexReport) -> None:
 
 
 def _jobs(lib: Library, changes: ChangeSet) -> list[_Job]:
-    jobs = [_Job(f.root_id, f.path, f.size, f.mtime_ns, None, bad_name=f.bad_name)
-            for f in changes.new]
-    jobs += [_Job(f.root_id, f.path, f.size, f.mtime_ns, row.id, bad_name=f.bad_name)
-             for row, f in changes.changed]
+    jobs = [_Job.of(f, None) for f in changes.new]
+    jobs += [_Job.of(f, row.id) for row, f in changes.changed]
     changed_ids = {row.id for row, _ in changes.changed}
     online = {r.id for r in changes.online}
     for row in lib.catalog.ok_photos_without_embedding(lib.model):
@@ -151,11 +161,10 @@ def _decode_and_embed(lib: Library, jobs: list[_Job], report: IndexReport
                    [(job, Failed("crashed decoder")) for job in quarantined], report)
             for job in quarantined:
                 attempts.finish(job.path)
-        bad_names = [job for job in rest if job.bad_name]
-        if bad_names:
-            rest = [job for job in rest if not job.bad_name]
-            unreadable = Failed("file name is not valid UTF-8; rename it")
-            _write(lib, lib.embedder, [], [(job, unreadable) for job in bad_names], report)
+        never_opened = [(job, Failed(job.problem)) for job in rest if job.problem]
+        if never_opened:
+            rest = [job for job in rest if not job.problem]
+            _write(lib, lib.embedder, [], never_opened, report)
         yield Progress(0, len(jobs), 0.0, None)  # the bar shows while the model loads
         preprocess, embedder = _model_soon(lib)
         with DecodePool(preprocess, notes=lib.catalog.path) as pool:
@@ -283,11 +292,12 @@ def _write(lib: Library, embedder: Callable[[], Embedder], batch: list[tuple[_Jo
 
 def _new_photo(job: _Job, dec: Decoded) -> NewPhoto:
     return NewPhoto(job.root_id, job.path, job.size, job.mtime_ns, dec.phash, dec.width,
-                    dec.height, dec.taken_at, None, job.photo_id)
+                    dec.height, dec.taken_at, None, job.photo_id, job.dev, job.ino,
+                    job.ctime_ns, dec.content_hash or None)
 
 
 def _failed_photo(job: _Job, fail: Failed) -> NewPhoto:
     return NewPhoto(job.root_id, job.path, job.size, job.mtime_ns, "", reason=fail.reason,
-                    photo_id=job.photo_id)
+                    photo_id=job.photo_id, dev=job.dev, ino=job.ino, ctime_ns=job.ctime_ns)
 
 

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from photofind.core import roots
 from photofind.core.catalog import Catalog, Manifest, Root, catalog_problem, salvage_roots
 from photofind.core.config import Settings
 from photofind.core.errors import LibraryBusyError, PhotofindError
@@ -210,21 +211,19 @@ class Library:
 
     # --- roots and status -------------------------------------------------
     def add_root(self, path: str) -> tuple[Root, str | None]:
-        """Add a folder; returns the root and a note for the user, if any.
-
-        A folder inside an existing root is already covered. A folder that
-        contains existing roots absorbs them: their photos keep their ids and
-        embeddings.
-        """
-        for root in self.catalog.roots():
-            if _inside(path, root.path):
-                note = None if path == root.path else f"{path} is already covered by {root.path}."
-                return root, note
-        new = self.catalog.add_root(path)
-        absorbed = [r for r in self.catalog.roots() if r.id != new.id and _inside(r.path, path)]
+        """Add a folder (resolved, see roots.py); returns the root and a note for
+        the user, if any: a folder equal to or inside a root is already covered;
+        a folder that contains roots absorbs them, their photos keeping their ids
+        and embeddings."""
+        real = roots.resolved(path)
+        covering, absorbed = roots.place(real, self.catalog.roots())
+        note = roots.note_for(path, real, covering, absorbed)
+        if covering is not None:
+            return covering, note
+        new = self.catalog.add_root(real)
         if absorbed:
             self.catalog.merge_roots([r.id for r in absorbed], new.id)
-        return new, None
+        return new, note
 
     def remove_root(self, root: Root) -> int:
         """Forget a folder and its photos (the files are not touched)."""
@@ -237,13 +236,13 @@ class Library:
 
     def status(self) -> dict[str, Any]:
         from photofind.core.embedder import resolve_device
-        from photofind.core.scanner import root_is_online
+        from photofind.core.scanner import root_online
 
         counts = self.catalog.counts_by_root()
         roots = []
         for root in self.catalog.roots():
-            ok, failed = counts.get(root.id, (0, 0))
-            online = root_is_online(Path(root.path), ok + failed)
+            ok, _ = counts.get(root.id, (0, 0))
+            online = root_online(self.catalog, root)
             roots.append({"path": root.path, "state": "online" if online else "offline",
                           "photos": ok})
         failures: dict[str, int] = {}
@@ -368,7 +367,3 @@ class Library:
                 continue
             if gen not in keep or path.name.endswith(".tmp"):
                 path.unlink(missing_ok=True)
-
-
-def _inside(path: str, folder: str) -> bool:
-    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)

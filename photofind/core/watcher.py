@@ -24,7 +24,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
@@ -35,7 +34,7 @@ from photofind.core.catalog import Root
 from photofind.core.errors import PhotofindError
 from photofind.core.indexer import IndexReport, Progress, apply_changes
 from photofind.core.library import Library
-from photofind.core.scanner import ChangeSet, FoundFile, root_is_online, scan, scan_folders
+from photofind.core.scanner import ChangeSet, FoundFile, root_online, scan, scan_folders
 
 log = logging.getLogger(__name__)
 
@@ -233,9 +232,8 @@ class Watcher:
 
     def _reconcile(self, roots: list[Root]) -> None:
         # Watch first, then scan: a file landing during the scan raises an event.
-        counts = self.lib.catalog.counts_by_root()
         for root in roots:
-            if root_is_online(Path(root.path), sum(counts.get(root.id, (0, 0)))):
+            if root_online(self.lib.catalog, root):
                 self._watch(root)
         changes = scan(self.lib.catalog, roots, self.lib.dir)
         self._hold_unsettled(changes)
@@ -251,13 +249,12 @@ class Watcher:
             if root is not None:
                 dirty.setdefault(root.id, set()).add(os.path.dirname(path))
         roots = {r.id: r for r in self.lib.catalog.roots()}
-        counts = self.lib.catalog.counts_by_root()
         folders: dict[Root, list[str]] = {}
         for root_id, dirs in dirty.items():
             root = roots.get(root_id)
             if root is None:
                 continue
-            if not root_is_online(Path(root.path), sum(counts.get(root_id, (0, 0)))):
+            if not root_online(self.lib.catalog, root):
                 self._go_offline(root)
                 continue
             folders[root] = _outermost(dirs)
@@ -279,6 +276,8 @@ class Watcher:
     def _settled(self, found: FoundFile, now: float) -> bool:
         """Untouched for `settle` seconds (by its mtime, or by two looks that
         far apart) and readable: then the file is complete."""
+        if found.problem:
+            return True  # never opened: nothing to wait for (listed as failed now)
         key = (found.size, found.mtime_ns)
         seen = self._unsettled.get(found.path)
         still_for = now - seen[2] if seen is not None and seen[:2] == key else 0.0
@@ -301,11 +300,10 @@ class Watcher:
     def _check_roots(self) -> None:
         """Take vanished roots offline, bring back returned ones, restart dead
         observers."""
-        counts = self.lib.catalog.counts_by_root()
         back = []
         for root in self.lib.catalog.roots():
             observer = self._observers.get(root.id)
-            online = root_is_online(Path(root.path), sum(counts.get(root.id, (0, 0))))
+            online = root_online(self.lib.catalog, root)
             if observer is not None and not online:
                 self._go_offline(root)
             elif observer is not None and not observer.is_alive():

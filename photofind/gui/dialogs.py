@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from photofind.core.roots import resolved
 from photofind.core.watcher import WatchConfig
 from photofind.gui.models import describe
 from photofind.gui.workers import Hit
@@ -103,7 +104,7 @@ class FoldersDialog(QDialog):
     def _pick(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Add a folder of photos")
         if folder:
-            self.add_requested.emit(folder)
+            self.add_requested.emit(resolved(folder))  # the rule of core/roots.py
 
     def _remove(self) -> None:
         row = self.table.currentRow()

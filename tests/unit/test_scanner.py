@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from photofind.core.scanner import root_is_online, walk
+from photofind.core.catalog import Catalog
+from photofind.core.scanner import BROKEN_LINK, NOT_A_FILE, root_online, walk
 
 
 def test_walk_skips_hidden_caches_odd_files_and_the_library(tmp_path: Path) -> None:
@@ -20,16 +21,19 @@ def test_walk_skips_hidden_caches_odd_files_and_the_library(tmp_path: Path) -> N
     os.mkfifo(root / "pipe.jpg")
     (root / "zero.jpg").symlink_to("/dev/zero")
     (root / "loop").symlink_to(root)  # a folder loop
-    found = sorted(Path(p).relative_to(root).as_posix()
-                   for p, _, _, _ in walk(root, skip=root / "library"))
-    assert found == ["a.jpg", "trip/b.HEIC", "trip/c.webp"]
+    (root / "gone.jpg").symlink_to(root / "nowhere.jpg")
+    found = {Path(e.path).relative_to(root).as_posix(): e.problem
+             for e in walk(root, skip=root / "library")}
+    # odd files are named with their problem (listed as failed), never opened
+    assert found == {"a.jpg": None, "trip/b.HEIC": None, "trip/c.webp": None,
+                     "pipe.jpg": NOT_A_FILE, "zero.jpg": NOT_A_FILE, "gone.jpg": BROKEN_LINK}
 
 
-def test_missing_unreadable_and_empty_mount_points_are_offline(tmp_path: Path) -> None:
-    assert not root_is_online(tmp_path / "gone", known_photos=0)
+def test_missing_and_empty_mount_points_are_offline(tmp_path: Path) -> None:
+    catalog = Catalog(tmp_path / "catalog.sqlite3")
+    gone = catalog.add_root(str(tmp_path / "gone"))
+    assert not root_online(catalog, gone)
     empty = tmp_path / "mnt"
     empty.mkdir()
-    assert root_is_online(empty, known_photos=0)  # a new, empty folder is fine
-    assert not root_is_online(empty, known_photos=12)  # but not where photos were
-    (empty / "x.jpg").write_bytes(b"x")
-    assert root_is_online(empty, known_photos=12)
+    root = catalog.add_root(str(empty))
+    assert root_online(catalog, root)  # a new, empty folder is fine
