@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from photofind.core.imaging import register_heif
+from photofind.core.scanner import NOT_A_FILE
 
 TRUNCATED = {"truncated", "not an image"}
 Expect = tuple[str, "set[str] | None"]
@@ -119,9 +120,9 @@ def make_hostile_corpus(folder: Path, seed: int = 1) -> dict[Path, Expect]:
     locked.chmod(0)
     (folder / "special").mkdir()
     os.mkfifo(folder / "special" / "pipe.jpg")
-    expect[folder / "special" / "pipe.jpg"] = ("skipped", None)
+    expect[folder / "special" / "pipe.jpg"] = ("failed", {NOT_A_FILE})
     (folder / "special" / "zero.jpg").symlink_to("/dev/zero")
-    expect[folder / "special" / "zero.jpg"] = ("skipped", None)
+    expect[folder / "special" / "zero.jpg"] = ("failed", {NOT_A_FILE})
     (folder / "loop-a").mkdir()
     (folder / "loop-b").mkdir()
     (folder / "loop-a" / "to-b").symlink_to(folder / "loop-b")

@@ -80,6 +80,7 @@ _MIGRATIONS: list[str] = [
     # drive is told from a deleted file, a replaced file from an unchanged one,
     # and a move is confirmed before an embedding is reused.
     "ALTER TABLE roots ADD COLUMN dev INTEGER;"
+    "ALTER TABLE roots ADD COLUMN ino INTEGER;"
     "ALTER TABLE photos ADD COLUMN dev INTEGER;"
     "ALTER TABLE photos ADD COLUMN ino INTEGER;"
     "ALTER TABLE photos ADD COLUMN ctime_ns INTEGER;"
@@ -96,6 +97,7 @@ class Root:
     path: str
     state: str  # "online" | "offline"
     dev: int | None = None  # the device it was on when last seen online
+    ino: int | None = None  # and its folder's inode there (None where unknown)
 
 
 @dataclass(frozen=True)
@@ -238,14 +240,14 @@ class Catalog:
 
     # --- roots -----------------------------------------------------------
     def roots(self) -> list[Root]:
-        rows = self.db.execute("SELECT id, path, state, dev FROM roots ORDER BY path")
+        rows = self.db.execute("SELECT id, path, state, dev, ino FROM roots ORDER BY path")
         return [Root(*r) for r in rows]
 
     def add_root(self, path: str) -> Root:
         with self.transaction() as db:
             db.execute("INSERT OR IGNORE INTO roots(path, added_at) VALUES (?, ?)",
                        (path, time.time()))
-        row = self.db.execute("SELECT id, path, state, dev FROM roots WHERE path = ?",
+        row = self.db.execute("SELECT id, path, state, dev, ino FROM roots WHERE path = ?",
                               (path,)).fetchone()
         return Root(*row)
 
@@ -264,11 +266,14 @@ class Catalog:
                 db.execute("UPDATE photos SET root_id = ? WHERE root_id = ?", (into, root_id))
                 db.execute("DELETE FROM roots WHERE id = ?", (root_id,))
 
-    def set_root_state(self, root_id: int, state: str, dev: int | None = None) -> None:
-        """Record a root's state and, when online, the device it is on."""
+    def set_root_state(self, root_id: int, state: str,
+                       place: tuple[int, int | None] | None = None) -> None:
+        """Record a root's state and, when online, where it is: (device, inode)."""
+        dev, ino = place or (None, None)
         with self.transaction() as db:
-            db.execute("UPDATE roots SET state = ?, dev = COALESCE(?, dev) WHERE id = ?",
-                       (state, dev, root_id))
+            db.execute("UPDATE roots SET state = ?, dev = COALESCE(?, dev),"
+                       " ino = CASE WHEN ? IS NULL THEN ino ELSE ? END WHERE id = ?",
+                       (state, dev, dev, ino, root_id))
 
     # --- photos ----------------------------------------------------------
     def photos_in_root(self, root_id: int, under: str | None = None) -> dict[str, PhotoRow]:

@@ -123,9 +123,9 @@ def _apply_state(lib: Library, changes: ChangeSet, report: IndexReport) -> None:
         if root.state != "offline":
             catalog.set_root_state(root.id, "offline")
     for root in changes.online:
-        dev = changes.devices.get(root.id)
-        if root.state != "online" or (dev is not None and root.dev != dev):
-            catalog.set_root_state(root.id, "online", dev)
+        place = changes.places.get(root.id)
+        if root.state != "online" or (place is not None and (root.dev, root.ino) != place):
+            catalog.set_root_state(root.id, "online", place)
     if changes.refreshed:
         catalog.refresh_identity(changes.refreshed)
     if changes.moved:

@@ -35,13 +35,16 @@ def folder_to_add(text: str) -> str:
 
 @functools.lru_cache(maxsize=256)
 def case_insensitive(folder: str) -> bool:
-    """Whether the file system holding folder ignores case (tried, not guessed)."""
-    flipped = folder.swapcase()
-    if flipped != folder:
-        try:
-            return os.path.exists(flipped) and os.path.samefile(flipped, folder)
-        except OSError:
-            return False
+    """Whether the file system holding folder ignores case: tried on the last
+    name in the path that has letters (guessed by platform if none has)."""
+    path = Path(folder)
+    for part in (path, *path.parents):
+        if part.name.swapcase() != part.name:
+            flipped = part.with_name(part.name.swapcase())
+            try:
+                return os.path.exists(flipped) and os.path.samefile(flipped, part)
+            except OSError:
+                return False
     return sys.platform in ("darwin", "win32")
 
 

@@ -70,7 +70,8 @@ class ChangeSet:
         default_factory=list)
     online: list[Root] = field(default_factory=list)
     offline: list[Root] = field(default_factory=list)
-    devices: dict[int, int] = field(default_factory=dict)  # root id -> its device now
+    # root id -> (device, inode) of the root folder now
+    places: dict[int, tuple[int, int | None]] = field(default_factory=dict)
     absent: set[str] = field(default_factory=set)  # folders inside roots whose drive is gone
 
 
@@ -88,20 +89,29 @@ def _identity(st: os.stat_result) -> tuple[int | None, int | None]:
     return (_int64(st.st_ino) or None), (st.st_ctime_ns or None)
 
 
-def root_online(catalog: Catalog, root: Root) -> bool:
-    """Whether a root can be diffed: a readable folder, on the device it was on.
+def place_of(st: os.stat_result) -> tuple[int, int | None]:
+    """(device, inode) of a folder: where a root is."""
+    return device_of(st), _identity(st)[0]
 
-    On another device (its drive unmounted, the mount point left behind) it
-    is online again only when its photos are there (the same drive, given a
-    new device number). A root whose device is not known yet (added before
-    photofind kept devices) is offline when it is empty where photos were.
+
+def root_online(catalog: Catalog, root: Root) -> bool:
+    """Whether a root can be diffed: a readable folder, the one it was (same
+    device, same inode where known).
+
+    Anything else (its drive unmounted and the mount point left behind, the
+    folder deleted and made again) is online again only when its photos are
+    there (the same drive, given a new device number). A root whose place is
+    not known yet (recorded before photofind kept it) is offline when it is
+    empty where photos were.
     """
     try:
         st = os.stat(root.path)
         if not stat.S_ISDIR(st.st_mode) or not os.access(root.path, os.R_OK | os.X_OK):
             return False
         if root.dev is not None:
-            return device_of(st) == root.dev or _photos_are_here(catalog, root)
+            dev, ino = place_of(st)
+            same = dev == root.dev and (root.ino is None or ino is None or ino == root.ino)
+            return same or _photos_are_here(catalog, root)
         with os.scandir(root.path) as it:
             empty = next(it, None) is None
     except OSError:
@@ -238,7 +248,7 @@ def scan(catalog: Catalog, roots: list[Root], library_dir: Path | None = None) -
             changes.offline.append(root)
             continue
         changes.online.append(root)
-        changes.devices[root.id] = device_of(os.stat(root.path))
+        changes.places[root.id] = place_of(os.stat(root.path))
         known = catalog.photos_in_root(root.id)
         remap = remaps.setdefault(root.id, {})
         gone = _diff(changes, root, known, walk(Path(root.path), library_dir), remap)

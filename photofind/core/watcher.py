@@ -239,6 +239,7 @@ class Watcher:
         self._hold_unsettled(changes)
         self._apply(changes)
         for root in changes.offline:
+            log.warning("%s is offline; its photos are kept", root.path)
             self._unwatch(root)
 
     def _rescan_dirty(self) -> None:
