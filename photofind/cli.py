@@ -14,7 +14,6 @@ import logging
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from photofind import __version__
@@ -161,15 +160,17 @@ def cmd_add(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_remove(settings: Settings, args: argparse.Namespace) -> int:
+    from photofind.core.roots import find
+
     with Library.open(settings, writer=True) as lib:
-        known = {r.path: r for r in lib.catalog.roots()}
+        known = lib.catalog.roots()
         targets = []
         for folder in args.folders:
-            path = str(Path(folder).expanduser().resolve())
-            if path not in known:
+            root = find(folder, known)
+            if root is None:
                 raise PhotofindError(f"{folder} is not a folder of this library"
                                      " (see `photofind status`).")
-            targets.append(known[path])
+            targets.append(root)
         for root in targets:
             count = lib.remove_root(root)
             print(f"removed {root.path} ({count} photos forgotten; files untouched)")

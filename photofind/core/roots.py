@@ -68,6 +68,17 @@ def place(path: str, roots: Sequence[Root]) -> tuple[Root | None, list[Root]]:
     return None, [r for r in roots if same_or_inside(r.path, path)]
 
 
+def find(text: str, roots: Sequence[Root]) -> Root | None:
+    """The root a user means by a path: the path as written first (a root that
+    became a link is still itself), else the folder it leads to."""
+    asked = os.path.abspath(os.path.expanduser(text))
+    for path in (asked, resolved(text)):
+        for root in roots:
+            if same(path, root.path):
+                return root
+    return None
+
+
 def note_for(asked: str, real: str, covering: Root | None, absorbed: Sequence[Root]
              ) -> str | None:
     """The one sentence the user gets about where a folder went, if any."""

@@ -189,13 +189,12 @@ def _look_at(entry: os.DirEntry[str], shown: str, bad_name: bool) -> Entry | Non
     """Stat one file (never opening it); None for a folder reached by a link."""
     problem = BAD_NAME if bad_name else None
     try:
-        link = entry.stat(follow_symlinks=False)
-        try:
-            st = entry.stat(follow_symlinks=True)
-        except OSError:
-            if not stat.S_ISLNK(link.st_mode):
-                raise
-            st, problem = link, problem or BROKEN_LINK
+        st = link = entry.stat(follow_symlinks=False)  # one stat for a plain file
+        if entry.is_symlink():
+            try:
+                st = entry.stat(follow_symlinks=True)
+            except OSError:
+                problem = problem or BROKEN_LINK
     except OSError:
         return None
     if stat.S_ISDIR(st.st_mode):

@@ -252,6 +252,9 @@ def test_symlinked_roots_never_index_a_photo_twice(cli: Cli, tmp_path: Path, toy
     report = json.loads(proc.stdout)
     assert (report["added"], report["updated"], report["embedded"]) == (0, 0, 0)
     assert f"{b} now leads into {a}" in proc.stderr
+    # Removing B, as the sentence says, forgets B and not the folder it leads to.
+    assert cli.run("remove", str(b)).stdout.startswith(f"removed {b} ")
+    assert len(result_paths(cli)) == len(photos)
 
     # The window adds folders through Library.add_root: the same rule as the CLI.
     link, inner = tmp_path / "link-to-A", tmp_path / "link-inside-A"
@@ -267,7 +270,7 @@ def test_symlinked_roots_never_index_a_photo_twice(cli: Cli, tmp_path: Path, toy
         assert root.path == str(a) and note is not None and "covered by" in note
         assert lib.catalog.roots() == before
         root, note = lib.add_root(str(tmp_path))
-        assert note == (f"{tmp_path} includes {a}, {b}, already in the library:"
+        assert note == (f"{tmp_path} includes {a}, already in the library:"
                         f" merged into {tmp_path}.")
         assert [r.path for r in lib.catalog.roots()] == [str(tmp_path)]
 
