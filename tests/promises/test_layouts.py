@@ -172,8 +172,8 @@ def test_a_folder_the_user_emptied_is_emptied_not_offline(cli: Cli, tmp_path: Pa
     root = tmp_path / "Pictures"
     photos = few_photos(root)
     assert cli.index(str(root))["added"] == len(photos)
-    for photo in photos:
-        photo.path.unlink()
+    for child in root.iterdir():  # the user empties it: files and folders
+        shutil.rmtree(child) if child.is_dir() else child.unlink()
     assert cli.index()["removed"] == len(photos)
     assert root_states(cli) == {str(root): "online"}
     assert result_paths(cli) == set()
