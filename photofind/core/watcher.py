@@ -239,7 +239,6 @@ class Watcher:
         self._hold_unsettled(changes)
         self._apply(changes)
         for root in changes.offline:
-            log.warning("%s is offline; its photos are kept", root.path)
             self._unwatch(root)
 
     def _rescan_dirty(self) -> None:
@@ -267,7 +266,10 @@ class Watcher:
         self._apply(changes)
 
     def _hold_unsettled(self, changes: ChangeSet) -> None:
-        """Leave out new or changed files that may still be being written."""
+        """Leave out new or changed files that may still be being written (and
+        say which roots and folders are offline)."""
+        for path in [r.path for r in changes.offline] + sorted(changes.absent):
+            log.warning("%s is offline; its photos are kept", path)
         now = time.monotonic()
         changes.new = [f for f in changes.new if self._settled(f, now)]
         changes.changed = [(row, f) for row, f in changes.changed if self._settled(f, now)]

@@ -109,6 +109,21 @@ def root_states(cli: Cli) -> dict[str, str]:
 
 # --- 2 and 12: a missing drive is offline; an emptied folder is emptied ------
 
+def watch_until_offline(cli: Cli, tmp_path: Path, folder: Path) -> None:
+    """Run `photofind watch` until its reconcile says folder is offline; it
+    must have removed nothing."""
+    log = tmp_path / "watch.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "photofind", "watch", "--json"],
+                                env=cli.env, cwd=REPO, stdout=out, stderr=out, text=True)
+        try:
+            wait_for(lambda: f"{folder} is offline" in log.read_text(), "watch to reconcile")
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(60)
+    assert proc.returncode == 0 and '"removed"' not in log.read_text(), log.read_text()
+
+
 def test_a_drive_mounted_inside_a_root_keeps_its_photos_when_unplugged(
         cli: Cli, tmp_path: Path, drives: Drives) -> None:
     root = tmp_path / "Pictures"
@@ -122,6 +137,7 @@ def test_a_drive_mounted_inside_a_root_keeps_its_photos_when_unplugged(
     proc = cli.run("index", "--json")
     assert json.loads(proc.stdout)["removed"] == 0
     assert f"{root / 'usb'} is offline" in proc.stderr
+    watch_until_offline(cli, tmp_path, root / "usb")
     shown = result_paths(cli)
     assert {str(root / "usb" / p.path.relative_to(usb)) for p in on_usb} <= shown
 
@@ -150,17 +166,7 @@ def test_a_root_that_is_a_mount_point_goes_offline_for_index_status_and_watch(
     assert root_states(cli) == {str(card): "offline"}
     assert len(result_paths(cli)) == len(photos)
 
-    # `watch` reconciles at start: it says the root is offline and removes nothing.
-    log = tmp_path / "watch.log"
-    with log.open("w") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "photofind", "watch", "--json"],
-                                env=cli.env, cwd=REPO, stdout=err, stderr=err, text=True)
-        try:
-            wait_for(lambda: f"{card} is offline" in log.read_text(), "watch to reconcile")
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(60)
-    assert proc.returncode == 0 and '"removed"' not in log.read_text(), log.read_text()
+    watch_until_offline(cli, tmp_path, card)
     assert len(result_paths(cli)) == len(photos)
 
     drives.plug(drive, card)
