@@ -29,6 +29,14 @@ def small_library(root: Path) -> list[SamplePhoto]:
     return make_sample_library(root, per_class=1, large=0)  # 20 photos
 
 
+def indexed_small(cli: Cli, tmp_path: Path) -> tuple[Path, list[SamplePhoto]]:
+    """20 photos in tmp_path/Pictures, indexed into the cli's library."""
+    root = tmp_path / "Pictures"
+    photos = small_library(root)
+    assert cli.index(str(root))["added"] == 20
+    return root, photos
+
+
 def one_sentence(proc: subprocess.CompletedProcess[str], *words: str) -> None:
     """Failed with exit 1 and one line on stderr that says why."""
     assert proc.returncode == 1, proc.stderr
@@ -65,9 +73,7 @@ def test_a_library_whose_name_looks_like_a_url_keeps_its_catalog(
         name: str, tmp_path: Path, make_cli: Callable[[Path], Cli]) -> None:
     (tmp_path / "lib").mkdir()  # where a raw `file:` URI would point for lib#3 and lib?x=1
     cli = make_cli(tmp_path / name)
-    root = tmp_path / "Pictures"
-    small_library(root)
-    assert cli.index(str(root))["added"] == 20
+    root, _ = indexed_small(cli, tmp_path)
     proc = cli.run("index", "--json")
     assert '"unchanged": 20' in proc.stdout and '"embedded": 0' in proc.stdout, proc.stdout
     assert "damaged" not in proc.stderr
@@ -78,16 +84,14 @@ def test_a_library_whose_name_looks_like_a_url_keeps_its_catalog(
     garbage = [b"not a catalog, first" * 300, b"not a catalog, second" * 300]
     for data in garbage:
         (cli.library / "catalog.sqlite3").write_bytes(data)
-        proc = cli.run("index", "--json")
+        proc = cli.run("index", str(root), "--json")  # (its folders were unreadable)
         assert proc.stderr.count("catalog was damaged") == 1, proc.stderr
     aside = sorted(cli.library.glob("catalog.damaged-*.sqlite3"))
     assert sorted(p.read_bytes() for p in aside) == sorted(garbage)  # no copy overwritten
 
 
 def test_a_catalog_that_cannot_be_opened_is_left_alone(cli: Cli, tmp_path: Path) -> None:
-    root = tmp_path / "Pictures"
-    small_library(root)
-    cli.index(str(root))
+    indexed_small(cli, tmp_path)
     catalog = cli.library / "catalog.sqlite3"
     kept = tmp_path / "kept.sqlite3"
     catalog.rename(kept)
@@ -101,9 +105,7 @@ def test_a_catalog_that_cannot_be_opened_is_left_alone(cli: Cli, tmp_path: Path)
 
 def test_a_catalog_from_a_newer_photofind_is_refused_untouched(cli: Cli,
                                                                tmp_path: Path) -> None:
-    root = tmp_path / "Pictures"
-    small_library(root)
-    cli.index(str(root))
+    indexed_small(cli, tmp_path)
     catalog = cli.library / "catalog.sqlite3"
     db = sqlite3.connect(catalog)
     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
@@ -118,9 +120,7 @@ def test_a_catalog_from_a_newer_photofind_is_refused_untouched(cli: Cli,
 # --- 5. the thumbnail cache -----------------------------------------------------
 
 def test_a_damaged_thumbnail_store_is_replaced_with_one_line(cli: Cli, tmp_path: Path) -> None:
-    root = tmp_path / "Pictures"
-    small_library(root)
-    cli.index(str(root))
+    indexed_small(cli, tmp_path)
     thumbs = cli.library / "thumbs.sqlite3"
     thumbs.write_bytes(b"\x00garbage" * 4000)
     proc = cli.run("index", "--json")
@@ -177,9 +177,7 @@ def test_a_folder_without_write_permission_is_read_only_unless_root(cli: Cli,
                                                                     tmp_path: Path) -> None:
     """chmod a-w stops a user; root writes through it, so for root the library
     stays writable (the read-only bind mount above is what stops root)."""
-    root = tmp_path / "Pictures"
-    small_library(root)
-    cli.index(str(root))
+    indexed_small(cli, tmp_path)
     cli.library.chmod(0o555)
     try:
         assert len(cli.search("a red circle", limit=3)) == 3
@@ -193,9 +191,7 @@ def test_a_folder_without_write_permission_is_read_only_unless_root(cli: Cli,
 
 def test_a_reader_on_a_damaged_catalog_says_so_in_one_sentence(cli: Cli,
                                                                tmp_path: Path) -> None:
-    root = tmp_path / "Pictures"
-    small_library(root)
-    cli.index(str(root))
+    indexed_small(cli, tmp_path)
     catalog = cli.library / "catalog.sqlite3"
     catalog.write_bytes(bytes(100) + catalog.read_bytes()[100:])  # header gone
     for args in (["search", "a red circle"], ["status"], ["failed"]):
@@ -207,9 +203,7 @@ def test_a_reader_on_a_damaged_catalog_says_so_in_one_sentence(cli: Cli,
 def test_readers_never_write_into_the_library(cli: Cli, tmp_path: Path) -> None:
     """A search that rebuilt a lost index file keeps it in memory: saving it would
     need the writer's lock, and an `index` started meanwhile would be refused."""
-    root = tmp_path / "Pictures"
-    photos = small_library(root)
-    cli.index(str(root))
+    _, photos = indexed_small(cli, tmp_path)
     for index_file in cli.library.glob("vectors.*.hnsw"):
         index_file.unlink()
     before = library_files(cli.library)
@@ -224,9 +218,7 @@ def test_readers_never_write_into_the_library(cli: Cli, tmp_path: Path) -> None:
 
 def test_deleting_the_lock_file_does_not_admit_a_second_writer(cli: Cli,
                                                                tmp_path: Path) -> None:
-    root = tmp_path / "Pictures"
-    small_library(root)
-    cli.index(str(root))
+    indexed_small(cli, tmp_path)
     with watching(cli):
         (cli.library / "photofind.lock").unlink()
         for args in (["index"], ["add", str(tmp_path)]):
