@@ -475,13 +475,13 @@ def salvage_roots(path: Path) -> list[str]:
 def _damaged(exc: sqlite3.DatabaseError) -> bool:
     """SQLite opened the file and found it is no (longer a) database."""
     code = getattr(exc, "sqlite_errorcode", None)
-    return code is not None and code & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+    return code is not None and (code & 0xFF) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
 
 
 def _cannot_open(exc: sqlite3.DatabaseError) -> bool:
     code = getattr(exc, "sqlite_errorcode", None)
-    return code is not None and code & 0xFF in (sqlite3.SQLITE_CANTOPEN,
-                                                 sqlite3.SQLITE_READONLY)
+    return code is not None and (code & 0xFF) in (sqlite3.SQLITE_CANTOPEN,
+                                                   sqlite3.SQLITE_READONLY)
 
 
 _INFO = ("SELECT p.id, p.path, r.state = 'online', p.width, p.height, p.taken_at, p.size,"
