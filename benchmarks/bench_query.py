@@ -61,7 +61,7 @@ def main() -> None:
     folder = big_library(spec)
     with Library.open(Settings.resolve(str(folder), spec, args.device)) as lib:
         searcher = Searcher(lib)
-        index = lib.vectors()
+        index = lib.vectors.index()
         assert index is not None and len(index) == 100_000
         ours = lib.embedder()
         unique = lambda i: searcher.search(parse_query(f"{WORDS[i % 12]} {i}"), 20)  # noqa: E731

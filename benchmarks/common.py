@@ -162,7 +162,7 @@ def big_library(spec: str, n: int = 100_000, dim: int = 512) -> Path:
             lib.catalog.write_batch(spec, photos, list(vectors[lo:lo + 5000]))
             print(f"\rmaking the library: {lo + len(photos)}/{n}", end="", file=sys.stderr)
         print("\nbuilding the index ...", end="", file=sys.stderr)
-        lib.rebuild_vectors()
+        lib.vectors.rebuild()
     print(f" ({time.perf_counter() - start:.0f} s)", file=sys.stderr)
     done.touch()
     return folder

@@ -2,7 +2,10 @@
 or ``gui``, it opens the desktop window (imported only then, by name).
 
 Exit codes: 0 success (unreadable files are reported, not fatal), 1 a
-runtime error shown as one sentence on stderr, 2 a usage error.
+runtime error shown as one sentence on stderr, 2 a usage error. Plain-text
+output is one line per item: control characters in a file name (a newline)
+are shown escaped; ``--json`` output keeps names exact. A reader that closes
+the pipe early (``photofind doctor | head -3``) ends the command quietly.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ import argparse
 import contextlib
 import json
 import logging
+import os
+import sqlite3
 import sys
 import time
 from collections.abc import Callable
@@ -125,9 +130,20 @@ def main(argv: list[str] | None = None) -> int:
         return _open_window(args)
     try:
         settings = Settings.resolve(args.library, args.model, args.device)
-        return COMMANDS[args.command](settings, args)
+        code = COMMANDS[args.command](settings, args)
+        sys.stdout.flush()  # inside the try: a closed pipe shows up here
+        return code
+    except BrokenPipeError:
+        # The reader of our output has gone: point stdout at devnull so that the
+        # interpreter's final flush does not complain (the way Python's docs advise).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except PhotofindError as exc:
         print(f"photofind: {exc}", file=sys.stderr)
+        return 1
+    except sqlite3.DatabaseError as exc:  # found damaged while reading, past the checks
+        print(f"photofind: the library's catalog cannot be read ({exc}); `photofind doctor`"
+              " checks it and `photofind index` moves a damaged one aside.", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("photofind: interrupted.", file=sys.stderr)
@@ -135,6 +151,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # --- commands --------------------------------------------------------------
+
+_ESCAPES = {i: f"\\x{i:02x}" for i in [*range(0x20), 0x7f]} | {
+    ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"}
+
+
+def _shown(text: str) -> str:
+    """A name on one line of plain-text output (control characters escaped)."""
+    return text.translate(_ESCAPES)
+
+
 
 def _add_roots(lib: Library, folders: list[str]) -> list[Root]:
     from photofind.core.roots import folder_to_add
@@ -225,7 +251,7 @@ def cmd_failed(settings: Settings, args: argparse.Namespace) -> int:
     elif not failures:
         print("Every file was read.")
     for path, reason in ([] if args.json else failures):
-        print(f"{reason}\t{path}")
+        print(f"{_shown(reason)}\t{_shown(path)}")
     return 0
 
 
@@ -239,7 +265,7 @@ def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
         failed = 0
         for check in run_checks(lib, args.full):
             failed += not check.ok
-            print(f"{'ok  ' if check.ok else 'FAIL'}  {check.name}: {check.detail}")
+            print(_shown(f"{'ok  ' if check.ok else 'FAIL'}  {check.name}: {check.detail}"))
     if failed:
         print(f"{failed} checks failed; `photofind doctor --repair` rebuilds the index and"
               " thumbnails.", file=sys.stderr)
@@ -302,12 +328,14 @@ def _print_results(results: list[Any], as_json: bool) -> None:
               file=sys.stderr)
     for r in results:
         suffix = "" if r.online else "\t(offline)"
-        print(f"{r.score:.3f}\t{r.path}{suffix}")
+        print(f"{r.score:.3f}\t{_shown(r.path)}{suffix}")
 
 
 def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
+    from photofind.core.doctor import status_report
+
     with Library.open(settings) as lib:
-        status = lib.status()
+        status = status_report(lib)
     if args.json:
         print(json.dumps(status))
         return 0
@@ -317,7 +345,7 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     if not status["roots"]:
         print("folders: none yet; add one with `photofind index FOLDER`")
     for root in status["roots"]:
-        print(f"  {root['state']:<8} {root['photos']:>7} photos  {root['path']}")
+        print(f"  {root['state']:<8} {root['photos']:>7} photos  {_shown(root['path'])}")
     for reason, count in sorted(status["failures"].items(), key=lambda kv: -kv[1]):
         print(f"  {count:>6} x {reason}")
     return 0

@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from photofind.core.errors import PhotofindError
+
 _SCHEMA = """
 CREATE TABLE roots(
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -200,14 +202,54 @@ def connect(path: Path) -> sqlite3.Connection:
     return db
 
 
-class Catalog:
-    """A connection to ``catalog.sqlite3`` (created and migrated on first open)."""
+def connect_read_only(path: Path) -> sqlite3.Connection:
+    """A connection that cannot write (``mode=ro``). On read-only media, where
+    SQLite cannot make the ``-shm`` file a WAL database needs, the file is
+    opened as immutable instead. Raises sqlite3.OperationalError when there
+    is no such file. The URI comes from pathlib, so ``#``, ``?`` and ``%`` in a
+    folder name stay part of the path."""
+    if not path.is_file():
+        raise sqlite3.OperationalError(f"unable to open database file {path}")
+    uri = path.resolve().as_uri()
+    for flags in ("mode=ro", "mode=ro&immutable=1"):
+        db = sqlite3.connect(f"{uri}?{flags}", uri=True, timeout=30.0, isolation_level=None,
+                             check_same_thread=False)
+        try:
+            db.execute("PRAGMA busy_timeout = 30000")
+            db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+            return db
+        except sqlite3.DatabaseError as exc:
+            db.close()
+            if not _cannot_open(exc):
+                raise
+            error = exc
+    raise error
 
-    def __init__(self, path: Path) -> None:
+
+class Catalog:
+    """A connection to ``catalog.sqlite3`` (created and migrated on first open;
+    ``read_only`` for a library on read-only media)."""
+
+    def __init__(self, path: Path, read_only: bool = False) -> None:
         self.path = path
-        self.db = connect(path)
+        self.db = connect_read_only(path) if read_only else connect(path)
+        try:
+            version = self.version()
+        except sqlite3.DatabaseError:
+            self.db.close()
+            raise
+        if version > SCHEMA_VERSION:
+            self.db.close()
+            raise PhotofindError(
+                f"The catalog {path} was written by a newer photofind (schema {version};"
+                f" this one knows up to {SCHEMA_VERSION}): update photofind to use it.")
         self.db.execute("PRAGMA foreign_keys = ON")
-        if self.version() < SCHEMA_VERSION:
+        if version < SCHEMA_VERSION:
+            if read_only:
+                self.db.close()
+                raise PhotofindError(
+                    f"The catalog {path} is from an older photofind and its folder is"
+                    " read-only: open it once where it can be written, to update it.")
             self._migrate()
 
     def close(self) -> None:
@@ -472,30 +514,47 @@ class Catalog:
         return {r[0] for r in self.db.execute("SELECT generation FROM index_manifest")}
 
 
-def catalog_problem(path: Path, full: bool = False) -> str | None:
-    """None if SQLite's quick_check (integrity_check when full) passes, else why not."""
+def database_problem(path: Path, full: bool = False) -> str | None:
+    """None if SQLite's quick_check (integrity_check when full) passes on the
+    file, else what is damaged. A file SQLite cannot open or read for another
+    reason (missing, a folder, no permission, an I/O error) is not called
+    damaged: that raises PhotofindError, and nothing may be moved aside."""
     try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0)
+        db = connect_read_only(path)
         try:
             pragma = "integrity_check" if full else "quick_check"
             rows = [r[0] for r in db.execute(f"PRAGMA {pragma}")]
         finally:
             db.close()
     except sqlite3.DatabaseError as exc:
-        return str(exc)
+        if _damaged(exc):
+            return str(exc)
+        raise PhotofindError(f"Cannot open {path}: {exc}.") from exc
     return None if rows == ["ok"] else "; ".join(rows[:3])
 
 
 def salvage_roots(path: Path) -> list[str]:
     """The folders of a damaged catalog, as far as they can still be read."""
     try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        db = connect_read_only(path)
         try:
             return [r[0] for r in db.execute("SELECT path FROM roots")]
         finally:
             db.close()
     except sqlite3.DatabaseError:
         return []
+
+
+def _damaged(exc: sqlite3.DatabaseError) -> bool:
+    """SQLite opened the file and found it is no (longer a) database."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and (code & 0xFF) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+
+
+def _cannot_open(exc: sqlite3.DatabaseError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and (code & 0xFF) in (sqlite3.SQLITE_CANTOPEN,
+                                                   sqlite3.SQLITE_READONLY)
 
 
 _INFO = ("SELECT p.id, p.path, r.state = 'online', p.width, p.height, p.taken_at, p.size,"

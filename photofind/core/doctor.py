@@ -1,6 +1,7 @@
-"""``photofind doctor``: check a library, and rebuild what is derived.
+"""Reports on a library: ``photofind status`` and ``photofind doctor``.
 
-Checks the catalog (quick_check, or integrity_check when full), the index
+``status_report`` counts photos and failures and tells each folder's state.
+The doctor checks the catalog (quick_check, or integrity_check when full), the index
 against the catalog (same ids, a sample of vectors found as their own
 nearest neighbour), the thumbnail store, the roots, the model and SQLite.
 Repair rebuilds only derived data (the index, missing thumbnails); it never
@@ -14,15 +15,41 @@ import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from photofind.core.catalog import catalog_problem
+from photofind.core.catalog import database_problem
+from photofind.core.errors import PhotofindError
 from photofind.core.library import Library
 from photofind.core.scanner import root_online
+from photofind.core.thumbs import make_thumbnails, missing_thumbnails
 from photofind.core.vectors import VectorIndex
 
 MIN_SQLITE = (3, 24, 0)  # upsert
+
+
+def status_report(lib: Library) -> dict[str, Any]:
+    """Photos, failures, folders and their state, model and device."""
+    from photofind.core.embedder import resolve_device
+
+    counts = lib.catalog.counts_by_root()
+    roots = []
+    for root in lib.catalog.roots():
+        ok, _ = counts.get(root.id, (0, 0))
+        online = root_online(lib.catalog, root)
+        roots.append({"path": root.path, "state": "online" if online else "offline",
+                      "photos": ok})
+    failures: dict[str, int] = {}
+    for _, reason in lib.catalog.failures():
+        failures[reason] = failures.get(reason, 0) + 1
+    try:
+        device = resolve_device(lib.settings.device)
+    except PhotofindError:
+        device = f"{lib.settings.device} (unavailable)"
+    return {"photos": sum(c[0] for c in counts.values()),
+            "failed": sum(c[1] for c in counts.values()),
+            "model": lib.model, "device": device, "roots": roots, "failures": failures}
 
 
 @dataclass(frozen=True)
@@ -33,7 +60,7 @@ class Check:
 
 
 def run_checks(lib: Library, full: bool = False) -> Iterator[Check]:
-    problem = catalog_problem(lib.catalog.path, full)
+    problem = database_problem(lib.catalog.path, full)
     kind = "integrity_check" if full else "quick_check"
     yield Check("catalog", problem is None, problem or f"{kind} passed")
     yield _index_check(lib)
@@ -55,7 +82,7 @@ def _index_check(lib: Library) -> Check:
     if manifest is None:
         return Check("index", not stored, "no index yet" if not stored
                      else f"missing: {len(stored)} stored vectors are not indexed")
-    path = lib.dir / f"vectors.{manifest.generation}.hnsw"
+    path = lib.files.index(manifest.generation)
     try:
         index = VectorIndex.load(path, manifest.dim, manifest.sha256)
     except (OSError, ValueError, RuntimeError) as exc:
@@ -70,19 +97,32 @@ def _index_check(lib: Library) -> Check:
     for photo_id in sample:
         vec = lib.catalog.embedding(photo_id, lib.model)
         assert vec is not None
-        ids, scores = index.query(np.asarray(vec, np.float32), 5)
-        tied = {int(i) for i, s in zip(ids, scores, strict=True) if s >= scores[0] - 1e-4}
-        if photo_id not in tied:  # (identical photos tie for first place)
+        if not _finds_itself(index, photo_id, np.asarray(vec, np.float32)):
             return Check("index", False, f"photo {photo_id} is not its own nearest neighbour")
     return Check("index", True, f"{path.name}: {len(index)} vectors agree with the catalog"
                  + (f" ({newer} newer ones are added on load)" if newer else ""))
 
 
+def _finds_itself(index: VectorIndex, photo_id: int, vec: np.ndarray[Any, Any]) -> bool:
+    """The photo is among the best matches of its own vector. Identical copies
+    tie for first place, so as long as every hit ties, look further."""
+    k = 5
+    while True:
+        ids, scores = index.query(vec, k)
+        tied = [int(i) for i, s in zip(ids, scores, strict=True) if s >= scores[0] - 1e-4]
+        if photo_id in tied:
+            return True
+        if len(tied) < len(ids) or len(ids) < k:  # the tie ended, or nothing is left
+            return False
+        k *= 4
+
+
 def _thumbs_check(lib: Library) -> Check:
-    problem = catalog_problem(lib.dir / "thumbs.sqlite3")
-    if problem and (lib.dir / "thumbs.sqlite3").exists():
+    path = lib.files.thumbs
+    problem = database_problem(path) if path.exists() else None
+    if problem:
         return Check("thumbnails", False, problem)
-    missing = len(lib.missing_thumbnails())
+    missing = len(missing_thumbnails(lib.catalog, lib.thumbs))
     return Check("thumbnails", missing == 0,
                  f"{missing} photos have no thumbnail" if missing else "every photo has one")
 
@@ -95,16 +135,13 @@ def _model_check(lib: Library) -> Check:
 
 
 def repair(lib: Library) -> Iterator[str]:
-    """Rebuild the index from stored vectors and make missing thumbnails."""
-    thumbs_path = lib.dir / "thumbs.sqlite3"
-    if thumbs_path.exists() and catalog_problem(thumbs_path):
-        lib.close_thumbs()
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(thumbs_path) + suffix).unlink(missing_ok=True)
-        yield "thumbnail store was damaged: started a new one"
-    count = lib.rebuild_vectors()
+    """Rebuild the index from stored vectors and make missing thumbnails (a
+    damaged thumbnail store is moved aside as the writer opens it)."""
+    count = lib.vectors.rebuild()
     yield f"index rebuilt from {count} stored vectors (nothing re-embedded)"
-    todo = [(pid, path) for pid, path, _ in lib.missing_thumbnails() if Path(path).is_file()]
+    store = lib.thumbs
+    todo = [(pid, path) for pid, path, _ in missing_thumbnails(lib.catalog, store)
+            if Path(path).is_file()]
     if todo:
-        made = lib.make_thumbnails(todo)
+        made = make_thumbnails(store, todo)
         yield f"{made} missing thumbnails made"

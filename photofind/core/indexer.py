@@ -27,6 +27,7 @@ from photofind.core.errors import DiskFullError, is_disk_full
 from photofind.core.imaging import Decoded, Failed, Preprocess
 from photofind.core.library import Library
 from photofind.core.scanner import ChangeSet, FoundFile, scan
+from photofind.core.thumbs import make_thumbnails, missing_thumbnails
 
 # Embedded photos between index-generation saves (the crash test sets it low).
 SAVE_EVERY = int(os.environ.get("PHOTOFIND_SAVE_EVERY") or 5000)
@@ -103,8 +104,8 @@ def _apply_changes(lib: Library, changes: ChangeSet) -> Generator[Progress, None
     jobs = _jobs(lib, changes)
     if jobs:
         yield from _decode_and_embed(lib, jobs, report)
-    lib.catch_up()
-    lib.save_vectors()
+    lib.vectors.catch_up()
+    lib.vectors.save()
     _fill_thumbnails(lib, changes)
     return report
 
@@ -112,9 +113,10 @@ def _apply_changes(lib: Library, changes: ChangeSet) -> Generator[Progress, None
 def _fill_thumbnails(lib: Library, changes: ChangeSet) -> None:
     """Thumbnails lost to a crash or a full disk are made on the next run."""
     online = {r.id for r in changes.online}
-    todo = [(pid, path) for pid, path, root_id in lib.missing_thumbnails() if root_id in online]
+    todo = [(pid, path) for pid, path, root_id in missing_thumbnails(lib.catalog, lib.thumbs)
+            if root_id in online]
     if todo:
-        lib.make_thumbnails(todo)
+        make_thumbnails(lib.thumbs, todo)
 
 
 def _apply_state(lib: Library, changes: ChangeSet, report: IndexReport) -> None:
@@ -136,7 +138,7 @@ def _apply_state(lib: Library, changes: ChangeSet, report: IndexReport) -> None:
         ids = [row.id for row in changes.removed]
         catalog.delete_photos(ids)
         lib.thumbs.delete(ids)
-        lib.forget_vectors(ids)
+        lib.vectors.forget(ids)
         report.removed = len(ids)
 
 
@@ -242,7 +244,7 @@ def _embed_stream(lib: Library, stream: Iterator[tuple[_Job, Decoded | Failed]],
             done += len(batch) + len(failures)
             batch, failures = [], []
             if since_save >= SAVE_EVERY:
-                lib.save_vectors()
+                lib.vectors.save()
                 since_save = 0
             yield _progress(done, total, report.embedded, start)
     if batch or failures:
@@ -278,8 +280,8 @@ def _write(lib: Library, embedder: Callable[[], Embedder], batch: list[tuple[_Jo
     lib.thumbs.put_many((pid, dec.thumbnail) for pid, (_, dec, _) in zip(ids, fresh,
                                                                           strict=False))
     failed_ids = ids[len(fresh):]
-    lib.forget_vectors(failed_ids)
-    lib.catch_up()
+    lib.vectors.forget(failed_ids)
+    lib.vectors.catch_up()
     for job, _, _ in fresh:
         if job.photo_id is None:
             report.added += 1

@@ -97,7 +97,7 @@ class Searcher:
                           for t in terms)
         if needs_model and self.lib.catalog.embedding_dim(self.lib.model) is not None:
             self.lib.load_model_soon()  # while the index loads
-        if self.lib.vectors() is None:  # say so before loading a model for nothing
+        if self.lib.vectors.index() is None:  # say so before loading a model for nothing
             raise PhotofindError(
                 f"No photos are indexed with the model {self.lib.model} yet: run"
                 " `photofind index FOLDER` first.")
@@ -146,7 +146,7 @@ class Searcher:
     def nearest(self, vector: npt.NDArray[np.float32], limit: int,
                 exclude: set[int] | None = None, ef: int = EF_TEXT
                 ) -> list[tuple[PhotoInfo, float]]:
-        index = self.lib.vectors()
+        index = self.lib.vectors.index()
         if index is None or limit <= 0:
             return []
         exclude = exclude or set()

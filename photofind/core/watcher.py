@@ -185,7 +185,7 @@ class Watcher:
             for observer in self._observers.values():
                 observer.join(2)
             self._observers.clear()
-            self.lib.save_vectors()
+            self.lib.vectors.save()
 
     def _due(self, now: float) -> bool:
         with self._lock:

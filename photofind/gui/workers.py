@@ -220,7 +220,7 @@ class Queries(QObject):
     model_ready = Signal(str)  # the device
     model_failed = Signal(str)  # why, in one sentence
     results = Signal(int, object, str)  # query serial, list[Hit], error ("" if none)
-    status = Signal(object)  # Library.status()
+    status = Signal(object)  # doctor.status_report()
     failures = Signal(object)  # [(path, reason)]
 
     def __init__(self, settings: Settings, engine: Engine) -> None:
@@ -274,7 +274,9 @@ class Queries(QObject):
         self._jobs.put(("query", job))
 
     def ask_status(self) -> None:
-        self._jobs.put(("status", lambda lib: self.status.emit(lib.status())))
+        from photofind.core.doctor import status_report
+
+        self._jobs.put(("status", lambda lib: self.status.emit(status_report(lib))))
 
     def ask_failures(self) -> None:
         self._jobs.put(("failures", lambda lib: self.failures.emit(lib.catalog.failures())))
@@ -287,8 +289,8 @@ class Queries(QObject):
         terms = parse_query(query.text) if query.text.strip() else []
         if query.image_path:
             terms.insert(0, Term(1.0, "image", query.image_path))
-        lib.catch_up()  # what the engine wrote since the last query
-        if lib.vectors() is None:
+        lib.vectors.catch_up()  # what the engine wrote since the last query
+        if lib.vectors.index() is None:
             raise PhotofindError("No photos are indexed yet: add a folder, and they appear"
                                  " here as indexing goes on.")
         return [Hit(info, score) for info, score in Searcher(lib).ranked(terms, SEARCH_LIMIT)]
@@ -395,7 +397,7 @@ class ThumbLoader(QObject):
                         return
                     photo_id, generation = self._wanted.pop(), self._generation
                 if store is None:
-                    store = ThumbStore(self.library / "thumbs.sqlite3")
+                    store = ThumbStore.of_library(self.library)
                 data = store.get(photo_id)
                 image = QImage.fromData(data) if data else QImage()
                 with self._cond:

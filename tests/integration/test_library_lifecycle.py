@@ -159,7 +159,8 @@ def test_one_writer_per_library_but_readers_keep_working(cli: Cli, tmp_path: Pat
     root = tmp_path / "Pictures"
     small_library(root)
     cli.index(str(root))
-    lock = WriterLock(cli.library / "photofind.lock")
+    cli.library.mkdir(parents=True, exist_ok=True)
+    lock = WriterLock(cli.library)
     assert lock.try_acquire()  # as if another photofind were indexing
     try:
         for args in (["index"], ["add", str(root)], ["remove", str(root)]):
@@ -176,14 +177,14 @@ def test_one_writer_per_library_but_readers_keep_working(cli: Cli, tmp_path: Pat
 def test_a_lock_left_by_a_killed_photofind_is_taken_over(cli: Cli, tmp_path: Path) -> None:
     root = tmp_path / "Pictures"
     small_library(root)
+    cli.library.mkdir(parents=True, exist_ok=True)
     holder = subprocess.Popen([sys.executable, "-c", (
         "import sys, time; from pathlib import Path;"
         "from photofind.core.library import WriterLock;"
-        f"lock = WriterLock(Path({str(cli.library)!r}) / 'photofind.lock');"
+        f"lock = WriterLock(Path({str(cli.library)!r}));"
         "assert lock.try_acquire();"
         "print('locked', flush=True); time.sleep(600)")], stdout=subprocess.PIPE, text=True,
         cwd=REPO)
-    cli.library.mkdir(parents=True, exist_ok=True)
     assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
     assert cli.run("index", str(root), check=False).returncode == 1
     holder.kill()  # dies holding the lock; its file stays behind
