@@ -60,8 +60,12 @@ def root_is_online(root: Path, known_photos: int) -> bool:
     return not (empty and known_photos > 0)
 
 
-def walk(root: Path, skip: Path | None = None) -> Iterator[tuple[str, int, int, bool]]:
+def walk(root: Path, skip: Path | None = None, unreadable: set[str] | None = None
+         ) -> Iterator[tuple[str, int, int, bool]]:
     """Yield (path, size, mtime_ns, bad_name) of photo files under root.
+
+    Folders that exist but cannot be listed are added to ``unreadable``: what
+    they held is unknown, not gone.
 
     A name that is not valid UTF-8 cannot be stored or shown as it is: it is
     yielded with its odd bytes escaped (``\\xff``) and bad_name True, so the
@@ -80,6 +84,8 @@ def walk(root: Path, skip: Path | None = None) -> Iterator[tuple[str, int, int, 
                 entries = list(it)
         except OSError as exc:
             log.warning("cannot read folder %s: %s", folder, exc.strerror or exc)
+            if unreadable is not None and not isinstance(exc, FileNotFoundError):
+                unreadable.add(folder)
             continue
         for entry in entries:
             name = entry.name
@@ -118,7 +124,9 @@ def scan(catalog: Catalog, roots: list[Root], library_dir: Path | None = None) -
             continue
         changes.online.append(root)
         known = catalog.photos_in_root(root.id)
-        missing.extend(_diff(changes, root, known, walk(Path(root.path), library_dir)))
+        unreadable: set[str] = set()
+        missing.extend(_keep_unreadable(changes, unreadable, _diff(
+            changes, root, known, walk(Path(root.path), library_dir, unreadable))))
     _match_moves(changes, missing)
     return changes
 
@@ -133,8 +141,11 @@ def scan_folders(catalog: Catalog, folders: dict[Root, list[str]],
         changes.online.append(root)
         for folder in dirs:
             known = catalog.photos_in_root(root.id, under=folder)
-            found = walk(Path(folder), library_dir) if os.path.isdir(folder) else iter(())
-            missing.extend(_diff(changes, root, known, found))
+            unreadable: set[str] = set()
+            found = walk(Path(folder), library_dir, unreadable) if os.path.isdir(folder) \
+                else iter(())
+            missing.extend(_keep_unreadable(changes, unreadable,
+                                            _diff(changes, root, known, found)))
     _match_moves(changes, missing)
     return changes
 
@@ -153,6 +164,17 @@ def _diff(changes: ChangeSet, root: Root, known: dict[str, PhotoRow],
         else:
             changes.changed.append((row, file))
     return list(known.values())
+
+
+def _keep_unreadable(changes: ChangeSet, unreadable: set[str], missing: list[PhotoRow]
+                     ) -> list[PhotoRow]:
+    """Rows not found because their folder could not be listed stay as they are."""
+    if not unreadable:
+        return missing
+    prefixes = tuple(folder.rstrip(os.sep) + os.sep for folder in unreadable)
+    gone = [row for row in missing if not row.path.startswith(prefixes)]
+    changes.unchanged += len(missing) - len(gone)
+    return gone
 
 
 def _match_moves(changes: ChangeSet, missing: list[PhotoRow]) -> None:
