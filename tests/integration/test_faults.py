@@ -15,11 +15,14 @@ import ctypes
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from photofind.testing.hostile import HOOK
 from photofind.testing.samples import make_sample_library
@@ -140,13 +143,44 @@ def test_hostile_corpus_mixed_with_good_photos(cli: Cli, tmp_path: Path) -> None
     assert_no_leaked_workers(cli.library)
 
 
+def assert_stopped_for_a_full_disk(proc: subprocess.CompletedProcess[str]) -> None:
+    assert proc.returncode == 1, proc.stdout
+    assert "is full: free some space" in proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("store", ["catalog", "thumbs", "index"])
+def test_a_disk_that_fills_while_indexing_stops_it_cleanly_and_the_next_run_completes(
+        cli: Cli, tmp_path: Path, store: str) -> None:
+    root = tmp_path / "Pictures"
+    photos = make_sample_library(root, per_class=3, large=0)  # 60 photos, 4 batches
+    full = {"PHOTOFIND_TEST_FULL": f"{store}:32", "PHOTOFIND_SAVE_EVERY": "16",
+            "PYTHONPATH": os.pathsep.join([str(REPO / "tests" / "fullsite"),
+                                           cli.env.get("PYTHONPATH", str(REPO))])}
+    assert_stopped_for_a_full_disk(cli.run("index", str(root), check=False, extra_env=full))
+
+    def stored() -> int:
+        db = sqlite3.connect(cli.library / "catalog.sqlite3")
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        count: int = db.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0]
+        db.close()
+        return count
+    kept = stored()
+    assert 32 <= kept < len(photos)  # what was committed before the disk filled stays
+    still = {**full, "PHOTOFIND_TEST_FULL": "catalog:0"}  # full from the first write
+    assert_stopped_for_a_full_disk(cli.run("index", check=False, extra_env=still))
+    assert stored() == kept
+    report = cli.index()  # space freed
+    assert (report["unchanged"], report["added"]) == (kept, len(photos) - kept), report
+    assert cli.json("status")["photos"] == len(photos)
+    doctor = cli.run("doctor", check=False)  # index and thumbnails complete
+    assert doctor.returncode == 0, doctor.stdout
+    found = {r["path"] for r in cli.search("a red circle", limit=len(photos))}
+    assert found == {str(p.path) for p in photos}
+
+
 def test_a_full_disk_stops_indexing_cleanly_and_the_next_run_completes(cli: Cli,
                                                                        tmp_path: Path) -> None:
-    import sqlite3
-    import subprocess
-
-    import pytest
-
     if os.geteuid() != 0:
         pytest.skip("mounting a small tmpfs for the library needs root")
     root = tmp_path / "Pictures"
@@ -155,10 +189,7 @@ def test_a_full_disk_stops_indexing_cleanly_and_the_next_run_completes(cli: Cli,
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=320k", "tmpfs", str(cli.library)],
                    check=True)
     try:
-        proc = cli.run("index", str(root), check=False)
-        assert proc.returncode == 1, proc.stdout
-        assert "is full: free some space" in proc.stderr
-        assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+        assert_stopped_for_a_full_disk(cli.run("index", str(root), check=False))
         db = sqlite3.connect(cli.library / "catalog.sqlite3")
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         db.close()
