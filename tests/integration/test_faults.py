@@ -229,3 +229,25 @@ def test_an_unreadable_root_or_folder_keeps_its_photos_and_they_come_back(
         again = as_json(bound_by_permissions(cli, "index", "--json"))
         assert (again["unchanged"], again["embedded"], again["removed"]) == (len(photos), 0, 0)
         assert cli.json("status")["roots"][0]["state"] == "online"
+
+
+@pytest.mark.parametrize("name", ["catalog.sqlite3", "thumbs.sqlite3"])
+def test_a_library_file_photofind_may_not_write_stops_it_cleanly(cli: Cli, tmp_path: Path,
+                                                                 name: str) -> None:
+    root = tmp_path / "Pictures"
+    photos = make_sample_library(root / "old", per_class=1, large=0)
+    assert cli.index(str(root))["added"] == len(photos)
+    more = make_sample_library(root / "new", per_class=1, seed=3, large=0)
+    locked = cli.library / name
+    locked.chmod(0o444)
+    try:
+        proc = bound_by_permissions(cli, "index")
+        assert proc.returncode == 1, proc.stdout
+        assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
+        assert "photofind: " in proc.stderr and name in proc.stderr
+    finally:
+        locked.chmod(0o644)
+    assert cli.json("status")["photos"] >= len(photos)  # nothing lost
+    report = cli.index()
+    assert report["added"] + report["unchanged"] == len(photos) + len(more), report
+    assert cli.run("doctor", check=False).returncode == 0
