@@ -28,3 +28,10 @@ def is_disk_full(exc: BaseException) -> bool:
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return True
     return isinstance(exc, sqlite3.OperationalError) and "full" in str(exc).lower()
+
+
+def is_not_writable(exc: BaseException) -> bool:
+    """A write refused by file permissions (or a read-only file)."""
+    if isinstance(exc, PermissionError):
+        return True
+    return isinstance(exc, sqlite3.OperationalError) and "readonly" in str(exc).lower()

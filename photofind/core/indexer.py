@@ -23,7 +23,7 @@ from photofind.core.attempts import QUARANTINE_AFTER, AttemptLog, Suspect
 from photofind.core.catalog import Move, NewPhoto, Root
 from photofind.core.decodepool import DecodePool
 from photofind.core.embedder import Embedder, peek_preprocess
-from photofind.core.errors import DiskFullError, is_disk_full
+from photofind.core.errors import DiskFullError, PhotofindError, is_disk_full, is_not_writable
 from photofind.core.imaging import Decoded, Failed, Preprocess
 from photofind.core.library import Library
 from photofind.core.scanner import ChangeSet, FoundFile, scan
@@ -94,7 +94,19 @@ def apply_changes(lib: Library, changes: ChangeSet) -> Generator[Progress, None,
             raise DiskFullError(
                 f"The disk holding the library ({lib.dir}) is full: free some space and run"
                 " the index again (everything indexed so far is kept).") from exc
+        if is_not_writable(exc):
+            raise PhotofindError(
+                f"Cannot write to {_unwritable(lib)} (permission denied): fix its permissions"
+                " and run the index again (everything indexed so far is kept).") from exc
         raise
+
+
+def _unwritable(lib: Library) -> str:
+    """The library file (or the folder) that refuses writes, as best it can be told."""
+    for path in (lib.dir, *sorted(lib.dir.glob("*.sqlite3*"))):
+        if not os.access(path, os.W_OK):
+            return str(path)
+    return f"the library {lib.dir}"
 
 
 def _apply_changes(lib: Library, changes: ChangeSet) -> Generator[Progress, None, IndexReport]:

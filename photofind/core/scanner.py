@@ -143,8 +143,12 @@ class Entry:
     problem: str | None = None
 
 
-def walk(root: Path, skip: Path | None = None) -> Iterator[Entry]:
+def walk(root: Path, skip: Path | None = None, unreadable: set[str] | None = None
+         ) -> Iterator[Entry]:
     """Yield the photo files under root.
+
+    Folders that exist but cannot be listed are added to ``unreadable``: what
+    they held is unknown, not gone.
 
     A name that is not valid UTF-8 cannot be stored or shown as it is: it is
     yielded with its odd bytes escaped (``\\xff``), numbered where that
@@ -164,6 +168,8 @@ def walk(root: Path, skip: Path | None = None) -> Iterator[Entry]:
                 entries = list(it)
         except OSError as exc:
             log.warning("cannot read folder %s: %s", shown_folder, exc.strerror or exc)
+            if unreadable is not None and not isinstance(exc, FileNotFoundError):
+                unreadable.add(folder)
             continue
         shown_names = _shown_names([e.name for e in entries])
         for entry in entries:
@@ -250,8 +256,9 @@ def scan(catalog: Catalog, roots: list[Root], library_dir: Path | None = None) -
         changes.places[root.id] = place_of(os.stat(root.path))
         known = catalog.photos_in_root(root.id)
         remap = remaps.setdefault(root.id, {})
-        gone = _diff(changes, root, known, walk(Path(root.path), library_dir), remap)
-        missing.extend((root, row) for row in gone)
+        unreadable: set[str] = set()
+        gone = _diff(changes, root, known, walk(Path(root.path), library_dir, unreadable), remap)
+        missing.extend((root, row) for row in _keep_unreadable(changes, unreadable, gone))
     _settle_missing(changes, missing, remaps)
     return changes
 
@@ -268,9 +275,11 @@ def scan_folders(catalog: Catalog, folders: dict[Root, list[str]],
         remap = remaps.setdefault(root.id, {})
         for folder in dirs:
             known = catalog.photos_in_root(root.id, under=folder)
-            found = walk(Path(folder), library_dir) if os.path.isdir(folder) else iter(())
+            unreadable: set[str] = set()
+            found = walk(Path(folder), library_dir, unreadable) if os.path.isdir(folder) \
+                else iter(())
             gone = _diff(changes, root, known, found, remap)
-            missing.extend((root, row) for row in gone)
+            missing.extend((root, row) for row in _keep_unreadable(changes, unreadable, gone))
     _settle_missing(changes, missing, remaps)
     return changes
 
@@ -354,6 +363,17 @@ def _absent_folder(root: Root, row: PhotoRow, remap: dict[int, int]) -> str | No
     if dev == expected or remap.get(expected) == dev:
         return None
     return below if rootrules.same(folder, root.path) else folder
+
+
+def _keep_unreadable(changes: ChangeSet, unreadable: set[str], missing: list[PhotoRow]
+                     ) -> list[PhotoRow]:
+    """Rows not found because their folder could not be listed stay as they are."""
+    if not unreadable:
+        return missing
+    prefixes = tuple(folder.rstrip(os.sep) + os.sep for folder in unreadable)
+    gone = [row for row in missing if not row.path.startswith(prefixes)]
+    changes.unchanged += len(missing) - len(gone)
+    return gone
 
 
 def _match_moves(changes: ChangeSet, missing: list[PhotoRow]) -> None:

@@ -4,6 +4,7 @@ Run photofind with ``PHOTOFIND_DECODE_HOOK=photofind.testing.hostile:evil_decode
 and a file whose name contains one of these words makes its decoder:
 ``segfault`` crash, ``hang`` sleep forever, ``balloon`` allocate without
 bound, ``killapp`` kill the whole photofind process (the main one).
+``gated_decoder`` paces decodes for the crash test.
 """
 
 from __future__ import annotations
@@ -13,20 +14,37 @@ import signal
 import time
 
 HOOK = "photofind.testing.hostile:evil_decoder"
-SLOW_HOOK = "photofind.testing.hostile:slow_decoder"
-LOG_ENV = "PHOTOFIND_HOOK_LOG"
+GATE_HOOK = "photofind.testing.hostile:gated_decoder"
+LOG_ENV = "PHOTOFIND_HOOK_LOG"  # a file that gets one line per decode let through
+GATE_ENV = "PHOTOFIND_HOOK_GATE"  # a file holding how many decodes may pass, in all
 
 
-def slow_decoder(path: str) -> None:
-    """Take 250 ms a file and log each decode (to count work redone after kills)."""
-    time.sleep(0.25)
-    log = os.environ.get(LOG_ENV)
-    if log:
-        fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, b"x\n")
-        finally:
-            os.close(fd)
+def gated_decoder(path: str) -> None:
+    """Let a decode start only while fewer than the gate's number are logged.
+
+    The crash test hands out decodes this way, so that each run it kills has
+    done exactly the work it was given, however fast the machine is. A decoder
+    whose photofind died while it waited goes on, unlogged, as a real one would.
+    """
+    import fcntl
+    import multiprocessing
+
+    spawner = multiprocessing.parent_process()  # (it may have died before this call)
+    parent = spawner.pid if spawner is not None else os.getppid()
+    while os.getppid() == parent:
+        with open(os.environ[LOG_ENV], "a+b") as log:
+            fcntl.flock(log, fcntl.LOCK_EX)
+            log.seek(0)
+            done = log.read().count(b"\n")
+            try:
+                with open(os.environ[GATE_ENV], "rb") as gate:
+                    allowed = int(gate.read() or 0)
+            except (OSError, ValueError):
+                allowed = 0
+            if done < allowed:
+                log.write(b"x\n")
+                return
+        time.sleep(0.02)
 
 
 def evil_decoder(path: str) -> None:

