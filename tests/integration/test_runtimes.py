@@ -233,3 +233,29 @@ def test_a_bad_runtime_or_a_taken_export_folder_is_one_sentence(cli: Cli, tmp_pa
     assert taken.returncode == 1 and "already exists" in taken.stderr
     assert "Traceback" not in taken.stderr
     assert (tmp_path / "taken" / "photo.jpg").read_bytes() == b"mine"
+
+
+def test_the_int8_image_tower_is_stored_under_its_own_model_id(cli: Cli, tmp_path: Path) -> None:
+    from photofind.testing.samples import make_sample_library
+
+    photos = make_sample_library(tmp_path / "Pictures", per_class=1, large=0)
+    int8 = {"PHOTOFIND_IMAGE_INT8": "1"}
+    report = json.loads(cli.run("index", str(tmp_path / "Pictures"), "--json",
+                                extra_env=int8).stdout)
+    assert report["embedded"] == len(photos)
+    status = json.loads(cli.run("status", "--json", extra_env=int8).stdout)
+    assert status["model"] == cli.model + "#int8-image"
+    fp32 = cli.index()  # the fp32 vectors are another space: embedded anew, not mixed
+    assert fp32["embedded"] == len(photos)
+    import sqlite3
+
+    db = sqlite3.connect(cli.library / "catalog.sqlite3")
+    models = dict(db.execute("SELECT model, COUNT(*) FROM embeddings GROUP BY model"))
+    assert models == {cli.model: len(photos), cli.model + "#int8-image": len(photos)}
+    for env in (int8, {}):
+        hits = json.loads(cli.run("search", "a red circle", "-n", "3", "--json",
+                                  extra_env=env).stdout)
+        assert any("red-circle" in h["path"] for h in hits)
+    on_torch = cli.run("search", "a red circle", "--runtime", "torch", check=False,
+                       extra_env=int8)
+    assert on_torch.returncode == 1 and "ONNX Runtime option" in on_torch.stderr
