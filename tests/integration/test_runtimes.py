@@ -176,8 +176,20 @@ sys.exit(code)
 '''
 
 
-def test_an_onnx_model_indexes_and_answers_with_torch_poisoned(toy_onnx: str, tmp_path: Path
-                                                               ) -> None:
+def in_hf_cache(folder: Path, cache: Path, repo: str) -> None:
+    """``folder`` as the Hugging Face cache holds a downloaded repo."""
+    base = cache / ("models--" + repo.replace("/", "--"))
+    (base / "refs").mkdir(parents=True)
+    (base / "refs" / "main").write_text("0" * 40)
+    shutil.copytree(folder, base / "snapshots" / ("0" * 40))
+
+
+@pytest.mark.parametrize("source", ["local-dir", "hf-hub"])
+def test_an_onnx_model_indexes_and_answers_with_torch_poisoned(toy_onnx: str, tmp_path: Path,
+                                                               source: str) -> None:
+    """An ONNX folder (our export, or Immich's layout in the Hugging Face cache
+    as `hf-hub:immich-app/...` downloads it) needs no torch: with torch and
+    open_clip made to fail on import, index, search, similar and status work."""
     from photofind.testing.samples import make_sample_library
 
     for name in ("torch", "open_clip"):
@@ -186,7 +198,13 @@ def test_an_onnx_model_indexes_and_answers_with_torch_poisoned(toy_onnx: str, tm
     photos = make_sample_library(tmp_path / "Pictures", per_class=2, large=0)
     marker = tmp_path / "torch-imported"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PHOTOFIND_")}
-    env.update(PHOTOFIND_LIBRARY=str(tmp_path / "library"), PHOTOFIND_MODEL=toy_onnx,
+    spec = toy_onnx
+    if source == "hf-hub":
+        spec = "hf-hub:immich-app/ViT-toy__photofind-tests"
+        immich = immich_layout(folder_of(toy_onnx), tmp_path / "immich")
+        in_hf_cache(immich, tmp_path / "hub", spec.removeprefix("hf-hub:"))
+        env["HF_HUB_CACHE"] = str(tmp_path / "hub")
+    env.update(PHOTOFIND_LIBRARY=str(tmp_path / "library"), PHOTOFIND_MODEL=spec,
                HF_HUB_OFFLINE="1", TORCH_MARKER=str(marker),
                PYTHONPATH=os.pathsep.join([str(tmp_path / "poison"), str(REPO)]))
 
