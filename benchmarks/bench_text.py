@@ -20,7 +20,7 @@ def main() -> None:
     import open_clip
     import torch
 
-    from photofind.core.embedder import encode_text_short, quantize_text
+    from photofind.core.model.torch_runtime import encode_text_short, quantize_text
 
     torch.set_num_threads(args.threads)
     model = open_clip.create_model("ViT-B-32", pretrained=None).eval()

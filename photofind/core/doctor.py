@@ -31,7 +31,7 @@ MIN_SQLITE = (3, 24, 0)  # upsert
 
 def status_report(lib: Library) -> dict[str, Any]:
     """Photos, failures, folders and their state, model and device."""
-    from photofind.core.embedder import resolve_device
+    from photofind.core.model.loading import planned
 
     counts = lib.catalog.counts_by_root()
     roots = []
@@ -44,12 +44,13 @@ def status_report(lib: Library) -> dict[str, Any]:
     for _, reason in lib.catalog.failures():
         failures[reason] = failures.get(reason, 0) + 1
     try:
-        device = resolve_device(lib.settings.device)
-    except PhotofindError:
-        device = f"{lib.settings.device} (unavailable)"
+        runtime, device, engine = planned(lib.settings)
+    except PhotofindError as exc:
+        runtime, device, engine = lib.settings.runtime, lib.settings.device, str(exc)
     return {"photos": sum(c[0] for c in counts.values()),
             "failed": sum(c[1] for c in counts.values()),
-            "model": lib.model, "device": device, "roots": roots, "failures": failures}
+            "model": lib.model, "device": device, "runtime": runtime, "engine": engine,
+            "roots": roots, "failures": failures}
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,7 @@ def _thumbs_check(lib: Library) -> Check:
 
 
 def _model_check(lib: Library) -> Check:
-    from photofind.core.embedder import model_problem
+    from photofind.core.model.sources import model_problem
 
     problem = model_problem(lib.model)
     return Check("model", problem is None, f"{lib.model}: {problem or 'available offline'}")

@@ -18,7 +18,6 @@ import errno
 import logging
 import os
 import sqlite3
-import threading
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
@@ -27,11 +26,12 @@ from photofind.core.catalog import Catalog, Root, database_problem, salvage_root
 from photofind.core.config import Settings
 from photofind.core.errors import LibraryBusyError, PhotofindError
 from photofind.core.libfiles import LibraryFiles, move_aside
+from photofind.core.model.loading import ModelSlot, model_id
 from photofind.core.thumbs import ThumbStore
 from photofind.core.vectorcache import VectorCache
 
 if TYPE_CHECKING:
-    from photofind.core.embedder import Embedder
+    from photofind.core.model.encoder import Encoder
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ class Library:
     def __init__(self, settings: Settings, *, writer: bool) -> None:
         self.settings = settings
         self.dir = settings.library
-        self.model = settings.model
+        self.model = model_id(settings.model, settings.image_int8)  # what vectors are stored under
         self.files = LibraryFiles(self.dir)
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
@@ -131,9 +131,7 @@ class Library:
             self.catalog.add_root(root)
         self.vectors = VectorCache(self.catalog, self.files, self.model, saves=writer)
         self._thumbs: ThumbStore | None = None
-        self._embedder: Embedder | None = None
-        self._loading: threading.Thread | None = None
-        self._load_error: BaseException | None = None
+        self._model_slot = ModelSlot(settings)
 
     def _take_lock(self) -> None:
         if self.read_only:
@@ -215,45 +213,21 @@ class Library:
             self._thumbs = ThumbStore(path, read_only=self.read_only)
         return self._thumbs
 
-    def embedder(self) -> Embedder:
-        """The model, loaded on first use (this is where torch is imported)."""
-        if self._loading is not None:
-            self._loading.join()
-            self._loading = None
-            if self._load_error is not None:
-                error, self._load_error = self._load_error, None
-                raise error
-        if self._embedder is None:
-            self._embedder = self._load_model()
-        return self._embedder
-
-    def _load_model(self) -> Embedder:
-        from photofind.core.embedder import Embedder
-
-        return Embedder(self.model, self.settings.device)
+    def embedder(self) -> Encoder:
+        """The model, loaded on first use (see core/model/loading.py)."""
+        return self._model_slot.get()
 
     def load_model_soon(self) -> None:
-        """Start loading the model in a thread; ``embedder()`` waits for it. Work
-        that needs no model (decoding, loading the index) overlaps the seconds
-        torch and open_clip take to import."""
-        if self._embedder is not None or self._loading is not None:
-            return
-
-        def load() -> None:
-            try:
-                self._embedder = self._load_model()
-            except BaseException as exc:  # raised again by embedder() in the caller
-                self._load_error = exc
-        self._loading = threading.Thread(target=load, name="photofind-model-load", daemon=True)
-        self._loading.start()
+        """Start loading the model in a thread; ``embedder()`` waits for it."""
+        self._model_slot.load_soon()
 
     @property
     def model_loaded(self) -> bool:
-        return self._embedder is not None
+        return self._model_slot.loaded
 
-    def use_embedder(self, embedder: Embedder) -> None:
+    def use_embedder(self, embedder: Encoder) -> None:
         """Share a model loaded elsewhere (the GUI loads it once for every thread)."""
-        self._embedder = embedder
+        self._model_slot.use(embedder)
 
     # --- roots -------------------------------------------------
     def add_root(self, path: str) -> tuple[Root, str | None]:
