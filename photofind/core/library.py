@@ -97,6 +97,7 @@ class Library:
         self._loading: threading.Thread | None = None
         self._load_error: BaseException | None = None
         self._vectors: VectorIndex | None = None
+        self._shared = False  # _vectors is another library's (share_vectors)
         self.covered_seq = 0
         self.vectors_dirty = False
 
@@ -309,6 +310,16 @@ class Library:
         self.vectors_dirty = True
         self.save_vectors()
         return len(self._vectors)
+
+    def share_vectors(self, index: VectorIndex | None) -> None:
+        """Search ``index``, another library object's for this model that its
+        writer keeps current, instead of loading a copy (the window's query
+        thread reads the indexing thread's); None: load our own again."""
+        if index is None and self._vectors is not None and self._shared:
+            self._vectors = None
+        elif index is not None:
+            self._vectors = index
+        self._shared = index is not None
 
     def catch_up(self) -> None:
         """Add what the catalog stored since the index last saw it (after each batch)."""
