@@ -220,33 +220,6 @@ def test_quitting_while_indexing_is_quick_and_the_next_start_resumes(  # type: i
     catalog.close()
 
 
-def test_a_model_that_cannot_load_leaves_a_useful_app(qtbot, open_window: OpenWindow,  # type: ignore[no-untyped-def]
-                                                      library_copy: Path, monkeypatch,
-                                                      indexed: IndexedLibrary) -> None:
-    from photofind.core import embedder
-    from photofind.core.errors import ModelUnavailableError
-
-    message = "Could not download the weights for the model (is this machine offline?)."
-
-    def offline(*args, **kwargs):  # type: ignore[no-untyped-def]
-        raise ModelUnavailableError(message)
-    monkeypatch.setattr(embedder, "_load", offline)
-    window = open_window(library_copy)
-    qtbot.waitUntil(lambda: window.banner.isVisible(), timeout=30_000)
-    assert message in window.banner.text()
-    assert not window.search.isEnabled()
-    assert "unavailable" in window.search.placeholderText()
-    hits = wait_for_results(qtbot, window)  # browsing works
-    assert len(hits) == len(indexed.photos)
-    red_circle = next(h for h in hits if classes(indexed, [h]) == [("red", "circle")])
-    window.find_similar(red_circle)  # stored vectors need no model
-    hits = wait_for_results(qtbot, window)
-    assert classes(indexed, hits[:1]) == [("red", "circle")]
-    cli = indexed.cli.json("similar", red_circle.info.path, "-n", "5")  # the same ranking
-    assert [h.info.path for h in hits[:5]] == [r["path"] for r in cli]
-
-
-
 def test_switching_models_reembeds_while_the_old_one_answers(  # type: ignore[no-untyped-def]
         qtbot, open_window: OpenWindow, library_copy: Path, tmp_path: Path, toy_model: str,
         indexed: IndexedLibrary) -> None:
