@@ -73,18 +73,19 @@ CREATE TABLE index_manifest(
 # Schema steps, oldest first: step i takes a catalog from version i to i + 1.
 # Append new steps at the end (never edit a released one); a catalog whose
 # version is above len(_MIGRATIONS) was written by a newer photofind.
-_MIGRATIONS: list[str] = [
-    _SCHEMA,
-    # Saved searches ("My albums" in the window; core/savedsearches.py).
-    """CREATE TABLE saved_searches(
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        name TEXT NOT NULL UNIQUE,
-        query_text TEXT NOT NULL,
-        image_path TEXT,
-        cutoff INTEGER NOT NULL,
-        created_at REAL NOT NULL
-    )""",
-]
+_MIGRATIONS: list[str] = [_SCHEMA]
+
+# Saved searches ("My albums" in the window; core/savedsearches.py).
+_MIGRATIONS.append("""
+CREATE TABLE saved_searches(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL UNIQUE,
+    query_text TEXT NOT NULL,
+    image_path TEXT,
+    cutoff INTEGER NOT NULL,
+    created_at REAL NOT NULL
+);
+""")
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 Vector = npt.NDArray[np.float32]
