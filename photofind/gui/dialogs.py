@@ -192,6 +192,7 @@ class SaveAlbumDialog(QDialog):
     def __init__(self, summary: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Save as album — photofind")
+        self.setMinimumWidth(440)
         form = QFormLayout(self)
         self.name = QLineEdit()
         self.name.setPlaceholderText("A name for these photos")

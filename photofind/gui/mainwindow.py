@@ -111,7 +111,7 @@ class MainWindow(QMainWindow):
         self.sidebar.set_section(ALL, "Library", [Entry(ALL, "", "All photos")])
         self.sidebar.set_section(SMART, "Smart albums", [], "(none yet)")
         self.sidebar.set_section(SAVED, "My albums", [],
-                                 "Search, then “Save as album”")
+                                 "none yet: search, then Save as album")
         content = QWidget(self)
         layout = QVBoxLayout(content)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -136,7 +136,7 @@ class MainWindow(QMainWindow):
         self.splitter.addWidget(self.sidebar)
         self.splitter.addWidget(content)
         self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([220, 980])
+        self.splitter.setSizes([240, 960])
         self.splitter.setCollapsible(1, False)
         self.setCentralWidget(self.splitter)
         shown = prefs.stored_bool(self.store, prefs.SIDEBAR, True)
@@ -390,8 +390,12 @@ class MainWindow(QMainWindow):
         if self.shown_serial == self.serial and self.model.total() \
                 and self.stack.currentIndex() == MESSAGE:
             self.stack.setCurrentIndex(GRID)
-        self.status.show_count(self.model.total(), self.model.total_before_cutoff(),
-                               self.query.ranks())
+        if self.query.album:
+            self.count_label.setText(f"{self.model.total():,} photos labelled"
+                                     f" “{self.query.album}”, most likely first")
+        else:
+            self.status.show_count(self.model.total(), self.model.total_before_cutoff(),
+                                   self.query.ranks())
 
     def _show_message(self, text: str) -> None:
         if self.status_info is not None and not self.status_info["roots"]:
@@ -414,7 +418,7 @@ class MainWindow(QMainWindow):
             "(none yet)" if smart is not None else "(not in this build)")
         self.sidebar.set_section(SAVED, "My albums", [
             Entry(SAVED, str(s.id), s.name, None, _describe_saved(s), editable=True)
-            for s in saved], "Search, then “Save as album”")
+            for s in saved], "none yet: search, then Save as album")
 
     # --- model, status, progress -----------------------------------------
     def open_settings(self) -> SettingsDialog:

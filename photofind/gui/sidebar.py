@@ -12,6 +12,7 @@ from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtGui import QAction, QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QHeaderView,
     QMenu,
     QTreeWidget,
     QTreeWidgetItem,
@@ -45,6 +46,10 @@ class Sidebar(QTreeWidget):
         self.setRootIsDecorated(True)
         self.setUniformRowHeights(True)
         self.setMinimumWidth(180)
+        self.header().setStretchLastSection(False)
+        self.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.header().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        self.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -87,7 +92,6 @@ class Sidebar(QTreeWidget):
             note = QTreeWidgetItem(section, [empty, ""])
             note.setFlags(Qt.ItemFlag.NoItemFlags)
         self.blockSignals(False)
-        self.resizeColumnToContents(1)
 
     def entries(self, key: str) -> list[Entry]:
         section = self._sections.get(key)

@@ -101,20 +101,14 @@ class PhotoView(QWidget):
         painter.drawPixmap(rect, self.pixmap, QRectF(self.pixmap.rect()))
         location = self.location
         if location is not None and not self.heat.isNull():
-            painter.setOpacity(0.55)
             painter.drawImage(rect, self.heat)
-            painter.setOpacity(1.0)
             sx, sy = rect.width() / location.width, rect.height() / location.height
             x0, y0, x1, y1 = location.box
-            pen = QPen(QColor(255, 255, 255), 3)
-            painter.setPen(pen)
-            painter.drawRect(QRectF(QPointF(rect.x() + x0 * sx, rect.y() + y0 * sy),
-                                    QPointF(rect.x() + x1 * sx, rect.y() + y1 * sy)))
-            pen.setColor(QColor(220, 30, 30))
-            pen.setWidth(1)
-            painter.setPen(pen)
-            painter.drawRect(QRectF(QPointF(rect.x() + x0 * sx, rect.y() + y0 * sy),
-                                    QPointF(rect.x() + x1 * sx, rect.y() + y1 * sy)))
+            box = QRectF(QPointF(rect.x() + x0 * sx, rect.y() + y0 * sy),
+                         QPointF(rect.x() + x1 * sx, rect.y() + y1 * sy)).adjusted(2, 2, -2, -2)
+            for colour, width in ((QColor(0, 0, 0), 5), (QColor(255, 230, 0), 2)):
+                painter.setPen(QPen(colour, width))
+                painter.drawRect(box)
 
     def wheelEvent(self, event: QWheelEvent) -> None:
         steps = event.angleDelta().y() / 120
@@ -124,14 +118,15 @@ class PhotoView(QWidget):
 
 
 def _heat_image(location: Location) -> QImage:
-    """The grid as a small translucent image (red where the words are)."""
+    """The grid as a small translucent shade: dark where the words are not, clear
+    where they are (a spotlight reads on a photo of any colour)."""
     grid = location.grid
     rows, cols = grid.shape
     image = QImage(cols, rows, QImage.Format.Format_ARGB32)
     for r in range(rows):
         for c in range(cols):
-            v = float(grid[r, c])
-            image.setPixelColor(c, r, QColor(255, int(200 * (1 - v)), 0, int(255 * v)))
+            v = min(1.0, max(0.0, float(grid[r, c])))
+            image.setPixelColor(c, r, QColor(0, 0, 30, int(200 * (1 - v))))
     return image
 
 
@@ -194,10 +189,7 @@ class Viewer(QDialog):
         if self.where.isChecked():
             self.where_dropped.emit()
         self.hit, self.words = hit, words
-        text = describe(hit).replace("\n", "  ·  ")
-        if hit.labels:
-            text += "\nLabels: " + ", ".join(hit.labels)
-        self.info.setText(text)
+        self.info.setText(describe(hit).replace("\n", "  ·  "))
         self.view.show_message("Loading…")
         self.view.set_zoom(1.0)
         self.spinner.hide()

@@ -97,6 +97,10 @@ def test_save_a_search_as_an_album_and_reopen_it(qtbot, open_window: OpenWindow,
     assert str(new) in [h.info.path for h in wait_for_results(qtbot, again)]
     qtbot.keyClick(again.sidebar, Qt.Key.Key_Delete)  # remove it
     qtbot.waitUntil(lambda: saved_names(again) == [], timeout=10_000)
+    qtbot.keyClick(again, Qt.Key.Key_B, Qt.KeyboardModifier.ControlModifier)  # collapse
+    assert not again.sidebar.isVisible()
+    qtbot.keyClick(again, Qt.Key.Key_F6)  # F6 brings it back, with the focus
+    assert again.sidebar.isVisible() and again.sidebar.hasFocus()
 
 
 def test_an_album_keeps_its_image_term_and_cutoff(qtbot, open_window: OpenWindow,  # type: ignore[no-untyped-def]

@@ -93,6 +93,8 @@ def test_dropping_a_file_or_image_data_finds_look_alikes(qtbot, open_window: Ope
     hits = wait_for_results(qtbot, window)
     assert classes(indexed, hits[:3]) == [("blue", "square")] * 3
     assert window.chip.isVisible() and "my blue square.png" in window.chip.text()
+    # its picture on the chip is decoded in a worker process, then shown
+    qtbot.waitUntil(lambda: not window.chip.icon().isNull(), timeout=30_000)
 
     temp = set(Path(tempfile.gettempdir()).glob("photofind-query-*"))
     data = QMimeData()  # as a web browser drags an image: pixels, no file
