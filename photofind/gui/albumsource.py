@@ -59,10 +59,6 @@ def _core(name: str) -> ModuleType | None:
         return None
 
 
-def available() -> bool:
-    return _core("albums") is not None
-
-
 def label_counts(lib: Library) -> list[tuple[str, int]] | None:
     """Labels that have photos with their counts, most photos first (None:
     this build has no classification)."""

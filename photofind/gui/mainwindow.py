@@ -111,7 +111,7 @@ class MainWindow(QMainWindow):
         self.sidebar.set_section(ALL, "Library", [Entry(ALL, "", "All photos")])
         self.sidebar.set_section(SMART, "Smart albums", [], "(none yet)")
         self.sidebar.set_section(SAVED, "My albums", [],
-                                 "none yet: search, then Save as album")
+                                 "none yet (Ctrl+S saves a search)")
         content = QWidget(self)
         layout = QVBoxLayout(content)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -418,7 +418,7 @@ class MainWindow(QMainWindow):
             "(none yet)" if smart is not None else "(not in this build)")
         self.sidebar.set_section(SAVED, "My albums", [
             Entry(SAVED, str(s.id), s.name, None, _describe_saved(s), editable=True)
-            for s in saved], "none yet: search, then Save as album")
+            for s in saved], "none yet (Ctrl+S saves a search)")
 
     # --- model, status, progress -----------------------------------------
     def open_settings(self) -> SettingsDialog:

@@ -138,9 +138,6 @@ class SearchBar(QToolBar):
     def by_date(self) -> bool:
         return self.order.currentIndex() == 1
 
-    def text(self) -> str:
-        return self.edit.text()
-
     def focus(self) -> None:
         self.edit.setFocus()
         self.edit.selectAll()

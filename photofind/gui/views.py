@@ -173,10 +173,6 @@ class Grid(QListView):
             self.setGridSize(spread)
         self.scheduleDelayedItemsLayout()
 
-    def columns(self) -> int:
-        return max(1, (self.viewport().width() - 2 * self.spacing())
-                   // max(1, self.gridSize().width() + self.spacing()))
-
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
         self._spread()
