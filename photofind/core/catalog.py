@@ -330,7 +330,8 @@ class Catalog:
         """Every readable photo, newest first (capture date, else file time)."""
         rows = self.db.execute(
             f"{_INFO} WHERE p.status = 'ok' ORDER BY COALESCE(p.taken_at,"
-            " strftime('%Y-%m-%dT%H:%M:%S', p.mtime_ns / 1e9, 'unixepoch', 'localtime'))"
+            " strftime('%Y-%m-%dT%H:%M:%S', p.mtime_ns / 1000000000, 'unixepoch',"
+            " 'localtime'))"
             " DESC, p.id DESC")
         return [PhotoInfo(r[0], r[1], bool(r[2]), *r[3:]) for r in rows]
 
