@@ -329,6 +329,8 @@ class Queries(QObject):
                 if serial != self._latest_query:
                     return  # a newer query came in meanwhile
             path = None
+            hits: list[Hit] = []
+            error = ""
             try:
                 if image is not None:
                     fd, path = tempfile.mkstemp(prefix="photofind-query-", suffix=".png")
@@ -337,12 +339,13 @@ class Queries(QObject):
                     query_now = dataclasses.replace(query, image_path=path)
                 else:
                     query_now = query
-                self.results.emit(serial, self._answer(lib, query_now), "")
+                hits = self._answer(lib, query_now)
             except PhotofindError as exc:
-                self.results.emit(serial, [], str(exc))
+                error = str(exc)
             finally:
                 if path is not None:
-                    os.unlink(path)
+                    os.unlink(path)  # gone before the answer is shown
+            self.results.emit(serial, hits, error)
         self._jobs.put(("query", job))
 
     def ask_status(self) -> None:

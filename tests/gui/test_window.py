@@ -14,9 +14,9 @@ from PySide6.QtGui import QDropEvent, QGuiApplication, QImage
 from PySide6.QtWidgets import QFileDialog
 
 from photofind.core.catalog import Catalog
+from photofind.gui.data import Hit
 from photofind.gui.mainwindow import MainWindow
 from photofind.gui.models import ResultsModel
-from photofind.gui.workers import Hit
 from photofind.testing.samples import make_sample_library, save_picture
 from photofind.testing.shapes import draw_picture
 from tests.conftest import IndexedLibrary
