@@ -28,7 +28,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMenu,
-    QPushButton,
     QSplitter,
     QStackedWidget,
     QVBoxLayout,
@@ -38,16 +37,17 @@ from PySide6.QtWidgets import (
 from photofind.core.config import PHOTO_EXTENSIONS, Settings, parse_model_spec
 from photofind.core.errors import PhotofindError
 from photofind.gui import prefs
+from photofind.gui.albums import ALL, Albums, describe_search
 from photofind.gui.albumsource import Location
 from photofind.gui.data import Hit, Query
 from photofind.gui.dialogs import FoldersDialog, ProblemsDialog, SaveAlbumDialog, SettingsDialog
 from photofind.gui.filemanager import show_in_folder
 from photofind.gui.models import HitRole, ResultsModel
-from photofind.gui.searchbar import SearchBar, cutoff_text
+from photofind.gui.searchbar import SearchBar
 from photofind.gui.sidebar import Entry, Sidebar
 from photofind.gui.statuspanel import StatusPanel
 from photofind.gui.viewer import Viewer
-from photofind.gui.views import Grid, PixmapCache
+from photofind.gui.views import EmptyPage, Grid, PixmapCache
 from photofind.gui.workers import (
     Engine,
     Locator,
@@ -61,11 +61,9 @@ from photofind.gui.workers import (
 if TYPE_CHECKING:
     from photofind.core.embedder import Download
     from photofind.core.indexer import Progress
-    from photofind.core.savedsearches import SavedSearch
 
 EMPTY, GRID, MESSAGE = range(3)
 CHIP_PX = 64  # the chip's picture, decoded at this size
-ALL, SMART, SAVED = "all", "smart", "saved"  # the sidebar's sections
 
 
 class MainWindow(QMainWindow):
@@ -92,7 +90,6 @@ class MainWindow(QMainWindow):
         self.shown_serial = 0
         self.status_info: dict[str, object] | None = None
         self.indexing = False
-        self.saved: list[SavedSearch] = []
         self.folders: FoldersDialog | None = None
         self.viewer: Viewer | None = None
         self.where_serial = 0
@@ -108,10 +105,7 @@ class MainWindow(QMainWindow):
         self.size_slider, self.cutoff = self.bar.size_slider, self.bar.cutoff
 
         self.sidebar = Sidebar(self)
-        self.sidebar.set_section(ALL, "Library", [Entry(ALL, "", "All photos")])
-        self.sidebar.set_section(SMART, "Smart albums", [], "(none yet)")
-        self.sidebar.set_section(SAVED, "My albums", [],
-                                 "none yet (Ctrl+S saves a search)")
+        self.albums = Albums(self.sidebar)
         content = QWidget(self)
         layout = QVBoxLayout(content)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -123,7 +117,9 @@ class MainWindow(QMainWindow):
         self.banner.hide()
         layout.addWidget(self.banner)
         self.stack = QStackedWidget(self)
-        self.stack.addWidget(self._empty_page())
+        empty = EmptyPage(self)
+        empty.add_clicked.connect(self._add_folder_dialog)
+        self.stack.addWidget(empty)
         self.grid = Grid(self.model, self.cache, self)
         self.grid.set_tile(self.size_slider.value())
         self.stack.addWidget(self.grid)
@@ -151,27 +147,6 @@ class MainWindow(QMainWindow):
         self.refresh = QTimer(self)  # re-run the query when the library changed
         self.refresh.setSingleShot(True)
         self.refresh.setInterval(800)
-
-    def _empty_page(self) -> QWidget:
-        page = QWidget(self)
-        layout = QVBoxLayout(page)
-        layout.addStretch()
-        title = QLabel("<h2>Find your photos by what is in them</h2>", page)
-        text = QLabel("Add a folder of photos to begin. photofind reads them on this computer"
-                      " (nothing is uploaded), then you can type what you are looking for,"
-                      " such as <i>grandma's birthday cake</i>, or drop a picture here to find"
-                      " others like it.", page)
-        text.setWordWrap(True)
-        text.setFixedWidth(560)
-        text.setMinimumHeight(text.heightForWidth(560))  # centred labels get one line's height
-        button = QPushButton("Add a folder…", page)
-        button.clicked.connect(self._add_folder_dialog)
-        for widget in (title, text, button):
-            layout.addWidget(widget, 0, Qt.AlignmentFlag.AlignHCenter)
-            if isinstance(widget, QLabel):
-                widget.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        layout.addStretch()
-        return page
 
     def _connect(self) -> None:
         bar = self.bar
@@ -202,7 +177,7 @@ class MainWindow(QMainWindow):
         self.queries.model_ready.connect(self._model_ready)
         self.queries.model_failed.connect(self._model_failed)
         self.queries.status.connect(self._status)
-        self.queries.albums.connect(self._albums)
+        self.queries.albums.connect(self.albums.fill)
         self.queries.problem.connect(self.show_banner)
         self.engine.progress.connect(self._progress)
         self.engine.changed.connect(lambda _: self._library_changed())
@@ -318,42 +293,31 @@ class MainWindow(QMainWindow):
 
     def open_entry(self, entry: Entry) -> None:
         """A sidebar entry: the whole library, a smart album or a saved search."""
+        found = self.albums.query_of(entry)
+        if found is None:
+            return
+        self.query, cutoff = found
         self.pasted = None
         self.bar.hide_chip()
-        if entry.section == SMART:
-            self.search.clear()
-            self.query = Query(album=entry.key)
-        elif entry.section == SAVED:
-            saved = next((s for s in self.saved if str(s.id) == entry.key), None)
-            if saved is None:
-                return
-            self.search.setText(saved.text)
-            self.query = Query(saved.text, saved.image_path,
-                               os.path.basename(saved.image_path or ""))
-            if saved.image_path:
-                self.bar.show_chip(self.query.label, None)
-                self.previews.request(saved.image_path, CHIP_PX)
-            self.cutoff.setValue(saved.cutoff)
-        else:
-            self.search.clear()
-            self.query = Query()
+        self.search.setText(self.query.text)
+        if self.query.image_path:
+            self.bar.show_chip(self.query.label, None)
+            self.previews.request(self.query.image_path, CHIP_PX)
+        if cutoff is not None:
+            self.cutoff.setValue(cutoff)
         self._ask()
         self.sidebar.select(entry.section, entry.key)
 
     def save_as_album(self) -> SaveAlbumDialog | None:
         """Keep the current search (words, image, cut-off) as an album."""
-        if not (self.query.text.strip() or self.query.image_path) or self.pasted is not None:
-            if self.pasted is not None:
-                self.show_banner("A pasted picture is not kept anywhere, so it cannot be"
-                                 " saved as an album; save the picture as a file and drop"
-                                 " that instead.")
+        if self.pasted is not None:
+            self.show_banner("A pasted picture is not kept anywhere, so it cannot be saved"
+                             " as an album; save the picture as a file and drop that instead.")
             return None
         query, cutoff = self.query, self.cutoff.value()
-        parts = [f"Words: <i>{query.text.strip()}</i>"] if query.text.strip() else []
-        if query.image_path:
-            parts.append(f"like {os.path.basename(query.image_path)}")
-        parts.append(f"cut-off {cutoff_text(cutoff)}")
-        dialog = SaveAlbumDialog(", ".join(parts), self)
+        if not (query.text.strip() or query.image_path):
+            return None
+        dialog = SaveAlbumDialog(describe_search(query.text, query.image_path, cutoff), self)
         dialog.save_wanted.connect(lambda name: self.queries.save_album(name, query, cutoff))
         dialog.open()
         return dialog
@@ -408,17 +372,6 @@ class MainWindow(QMainWindow):
         self.queries.ask_status()
         self.queries.ask_albums()
         self.refresh.start()
-
-    # --- albums ---------------------------------------------------------------
-    def _albums(self, smart: list[tuple[str, int]] | None, saved: list[SavedSearch]) -> None:
-        self.saved = saved
-        self.sidebar.set_section(SMART, "Smart albums", [
-            Entry(SMART, label, label, count, f"{count:,} photos labelled “{label}”")
-            for label, count in smart or []],
-            "(none yet)" if smart is not None else "(not in this build)")
-        self.sidebar.set_section(SAVED, "My albums", [
-            Entry(SAVED, str(s.id), s.name, None, _describe_saved(s), editable=True)
-            for s in saved], "none yet (Ctrl+S saves a search)")
 
     # --- model, status, progress -----------------------------------------
     def open_settings(self) -> SettingsDialog:
@@ -614,14 +567,6 @@ class MainWindow(QMainWindow):
             self.search_for_image_data(source, "pasted picture")
             return True
         return False
-
-
-def _describe_saved(saved: SavedSearch) -> str:
-    parts = [f"“{saved.text}”"] if saved.text.strip() else []
-    if saved.image_path:
-        parts.append(f"like {os.path.basename(saved.image_path)}")
-    parts.append(f"cut-off {cutoff_text(saved.cutoff)}")
-    return ", ".join(parts)
 
 
 def _image_source(mime: QMimeData) -> str | QImage | None:

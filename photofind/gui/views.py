@@ -1,4 +1,5 @@
-"""The thumbnail grid: a QListView in icon mode, a delegate that paints a
+"""The thumbnail grid (and the page shown instead while there is no folder):
+a QListView in icon mode, a delegate that paints a
 placeholder at once and the thumbnail when it arrives, and a RAM cache of
 pixmaps in front of the background loader (calibre's cover grid, in small).
 The cache keeps each thumbnail scaled to the current tile size, so painting
@@ -13,10 +14,13 @@ from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt,
 from PySide6.QtGui import QImage, QKeyEvent, QPainter, QPalette, QPixmap, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QLabel,
     QListView,
+    QPushButton,
     QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -182,3 +186,29 @@ class Grid(QListView):
             self.activated_photo.emit(self.currentIndex().row())
             return
         super().keyPressEvent(event)
+
+
+class EmptyPage(QWidget):
+    """What a new library shows: what photofind does, and a button to begin."""
+
+    add_clicked = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.addStretch()
+        title = QLabel("<h2>Find your photos by what is in them</h2>", self)
+        text = QLabel("Add a folder of photos to begin. photofind reads them on this computer"
+                      " (nothing is uploaded), then you can type what you are looking for,"
+                      " such as <i>grandma's birthday cake</i>, or drop a picture here to find"
+                      " others like it.", self)
+        text.setWordWrap(True)
+        text.setFixedWidth(560)
+        text.setMinimumHeight(text.heightForWidth(560))  # centred labels get one line's height
+        button = QPushButton("Add a folder…", self)
+        button.clicked.connect(self.add_clicked)
+        for widget in (title, text, button):
+            layout.addWidget(widget, 0, Qt.AlignmentFlag.AlignHCenter)
+            if isinstance(widget, QLabel):
+                widget.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        layout.addStretch()

@@ -10,8 +10,9 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QLabel, QLineEdit
 
+from photofind.gui.albums import SAVED, SMART
 from photofind.gui.dialogs import SaveAlbumDialog
-from photofind.gui.mainwindow import SAVED, SMART, MainWindow
+from photofind.gui.mainwindow import MainWindow
 from photofind.testing.samples import make_sample_library, save_picture
 from photofind.testing.shapes import draw_picture
 from tests.conftest import IndexedLibrary
