@@ -236,7 +236,8 @@ class MainWindow(QMainWindow):
     def focus_results(self) -> None:
         """From the search box (Down, Tab): the first result, ready for Enter."""
         if self.stack.currentIndex() != GRID or not self.model.rowCount():
-            return
+            (self.sidebar if self.sidebar.isVisible() else self.bar.order).setFocus()
+            return  # no results: Tab goes on, not round in circles
         self.grid.setFocus()
         if not self.grid.currentIndex().isValid():
             self.grid.setCurrentIndex(self.model.index(0))

@@ -593,6 +593,8 @@ class Previews(QObject):
         return image, ""
 
     def _kill_pool(self) -> None:
+        """A decode that hangs: the executor cannot cancel a running call, so its
+        process is killed (the next request starts a new one)."""
         pool, self._pool = self._pool, None
         if pool is not None:
             for process in list(getattr(pool, "_processes", {}).values()):
