@@ -88,6 +88,18 @@ _MIGRATIONS: list[str] = [
     "ALTER TABLE photos ADD COLUMN ctime_ns INTEGER;"
     "ALTER TABLE photos ADD COLUMN content_hash TEXT",
 ]
+
+# Saved searches ("My albums" in the window; core/savedsearches.py).
+_MIGRATIONS.append("""
+CREATE TABLE saved_searches(
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL UNIQUE,
+    query_text TEXT NOT NULL,
+    image_path TEXT,
+    cutoff INTEGER NOT NULL,
+    created_at REAL NOT NULL
+);
+""")
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 Vector = npt.NDArray[np.float32]
@@ -433,7 +445,8 @@ class Catalog:
         """Every readable photo, newest first (capture date, else file time)."""
         rows = self.db.execute(
             f"{_INFO} WHERE p.status = 'ok' ORDER BY COALESCE(p.taken_at,"
-            " strftime('%Y-%m-%dT%H:%M:%S', p.mtime_ns / 1e9, 'unixepoch', 'localtime'))"
+            " strftime('%Y-%m-%dT%H:%M:%S', p.mtime_ns / 1000000000, 'unixepoch',"
+            " 'localtime'))"
             " DESC, p.id DESC")
         return [PhotoInfo(r[0], r[1], bool(r[2]), *r[3:]) for r in rows]
 

@@ -32,6 +32,7 @@ class VectorCache:
         self._index: VectorIndex | None = None
         self.covered_seq = 0  # the highest embedding seq the index holds
         self.dirty = False
+        self._shared = False  # _index is another cache's (share)
 
     def index(self) -> VectorIndex | None:
         """The HNSW index for this model, loaded, caught up and reconciled
@@ -80,6 +81,16 @@ class VectorCache:
         self.dirty = True
         self.save()
         return len(self._index)
+
+    def share(self, index: VectorIndex | None) -> None:
+        """Search ``index``, another cache's for this model that its writer keeps
+        current, instead of loading a copy (the window's query thread reads the
+        indexing thread's); None: load our own again on the next ``index()``."""
+        if index is None and self._shared:
+            self._index = None
+        elif index is not None:
+            self._index = index
+        self._shared = index is not None
 
     def catch_up(self) -> None:
         """Add what the catalog stored since the index last saw it (after each batch)."""

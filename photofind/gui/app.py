@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
+    from photofind.gui import prefs
     from photofind.gui.mainwindow import MainWindow
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -45,17 +46,17 @@ def main(argv: list[str] | None = None) -> int:
     app.setOrganizationName("photofind")
     app.setApplicationName("photofind")
     store = QSettings()
-    saved = {key: str(store.value(key, "") or "") for key in ("model", "device", "threads",
-                                                            "runtime")}
-    if saved["threads"] not in ("", "0") and "PHOTOFIND_THREADS" not in os.environ:
-        os.environ["PHOTOFIND_THREADS"] = saved["threads"]
+    saved = {key: str(store.value(key, "") or "")
+             for key in (prefs.MODEL, prefs.DEVICE, prefs.THREADS, prefs.RUNTIME)}
+    if saved[prefs.THREADS] not in ("", "0") and "PHOTOFIND_THREADS" not in os.environ:
+        os.environ["PHOTOFIND_THREADS"] = saved[prefs.THREADS]
     try:
         settings = Settings.resolve(args.library, args.model or os.environ.get("PHOTOFIND_MODEL")
-                                    or saved["model"] or None,
+                                    or saved[prefs.MODEL] or None,
                                     args.device or os.environ.get("PHOTOFIND_DEVICE")
-                                    or saved["device"] or None,
+                                    or saved[prefs.DEVICE] or None,
                                     args.runtime or os.environ.get("PHOTOFIND_RUNTIME")
-                                    or saved["runtime"] or None)
+                                    or saved[prefs.RUNTIME] or None)
     except PhotofindError as exc:
         print(f"photofind: {exc}", file=sys.stderr)
         return 1

@@ -1,4 +1,4 @@
-"""The app's dialogs: Folders, Problems, Preview and Settings.
+"""The app's dialogs: Folders, Problems, Settings and Save as album.
 
 They show plain data handed to them (the query thread fetches it) and send
 the user's decisions back through signals; none touches the library itself.
@@ -7,20 +7,10 @@ the user's decisions back through signals; none touches the library itself.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Sequence
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt, QUrl, Signal
-from PySide6.QtGui import (
-    QDesktopServices,
-    QGuiApplication,
-    QImage,
-    QKeySequence,
-    QPixmap,
-    QShortcut,
-)
+from PySide6.QtCore import QSettings, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -37,15 +27,15 @@ from PySide6.QtWidgets import (
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
+    QWidget,
 )
 
 from photofind.core.roots import resolved
-from photofind.core.watcher import WatchConfig
-from photofind.gui.models import describe
-from photofind.gui.workers import Hit
+from photofind.gui import prefs
+from photofind.gui.prefs import stored_int, watch_config
 
 
-def _table(headers: list[str], parent: Any) -> QTableWidget:
+def _table(headers: list[str], parent: QWidget | None) -> QTableWidget:
     table = QTableWidget(0, len(headers), parent)
     table.setHorizontalHeaderLabels(headers)
     table.verticalHeader().hide()
@@ -73,7 +63,7 @@ class FoldersDialog(QDialog):
     add_requested = Signal(str)
     remove_requested = Signal(str)
 
-    def __init__(self, parent: Any = None) -> None:
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Folders — photofind")
         self.resize(680, 340)
@@ -116,7 +106,7 @@ class FoldersDialog(QDialog):
 class ProblemsDialog(QDialog):
     """Files that could not be read, with the reason for each."""
 
-    def __init__(self, parent: Any = None) -> None:
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Problems — photofind")
         self.resize(720, 360)
@@ -137,120 +127,14 @@ class ProblemsDialog(QDialog):
         _fill(self.table, [(path, reason) for path, reason in failures])
 
 
-def show_in_folder(path: str) -> None:
-    """Select the file in the platform's file manager where possible."""
-    if sys.platform == "win32":
-        subprocess.Popen(["explorer", "/select,", os.path.normpath(path)])
-    elif sys.platform == "darwin":
-        subprocess.Popen(["open", "-R", path])
-    else:
-        url = QUrl.fromLocalFile(path).toString()
-        try:  # the freedesktop file-manager interface (Nautilus, Dolphin, Nemo ...)
-            subprocess.run(
-                ["gdbus", "call", "--session", "--dest", "org.freedesktop.FileManager1",
-                 "--object-path", "/org/freedesktop/FileManager1", "--method",
-                 "org.freedesktop.FileManager1.ShowItems", f"['{url}']", ""],
-                check=True, capture_output=True, timeout=3)
-        except (OSError, subprocess.SubprocessError):
-            QDesktopServices.openUrl(QUrl.fromLocalFile(os.path.dirname(path)))
-
-
-class PreviewDialog(QDialog):
-    """A large view of one photo (decoded in the background) and its actions."""
-
-    find_similar = Signal(object)  # Hit
-    wants_image = Signal(str, int)  # path, size in device pixels
-
-    def __init__(self, parent: Any = None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle("Preview — photofind")
-        self.resize(900, 720)
-        self.hit: Hit | None = None
-        layout = QVBoxLayout(self)
-        self.image = QLabel("Loading…")
-        self.image.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.image.setMinimumSize(320, 240)
-        layout.addWidget(self.image, 1)
-        self.info = QLabel()
-        self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.info.setWordWrap(True)
-        layout.addWidget(self.info)
-        row = QHBoxLayout()
-        for text, slot in (("Open", self._open), ("Show in folder", self._show),
-                           ("Copy path", self._copy), ("Find similar", self._similar)):
-            button = QPushButton(text)
-            button.clicked.connect(slot)
-            row.addWidget(button)
-        row.addStretch()
-        close = QPushButton("Close")
-        close.clicked.connect(self.reject)
-        row.addWidget(close)
-        layout.addLayout(row)
-        QShortcut(QKeySequence(Qt.Key.Key_Space), self, self.reject)
-
-    def show_hit(self, hit: Hit) -> None:
-        self.hit = hit
-        self.info.setText(describe(hit).replace("\n", "  ·  "))
-        self.image.setPixmap(QPixmap())
-        self.image.setText("Loading…")
-        ratio = self.devicePixelRatioF()
-        self.wants_image.emit(hit.info.path, int(max(self.image.width(), self.image.height())
-                                                  * ratio))
-
-    def image_ready(self, path: str, image: QImage, error: str) -> None:
-        if self.hit is None or path != self.hit.info.path:
-            return
-        if image.isNull():
-            self.image.setText(f"Cannot show this photo ({error or 'unreadable'}).")
-            return
-        pixmap = QPixmap.fromImage(image)
-        ratio = self.devicePixelRatioF()
-        target = self.image.size() * ratio
-        if pixmap.width() > target.width() or pixmap.height() > target.height():
-            pixmap = pixmap.scaled(target, Qt.AspectRatioMode.KeepAspectRatio,
-                                   Qt.TransformationMode.SmoothTransformation)  # never enlarged
-        pixmap.setDevicePixelRatio(ratio)
-        self.image.setPixmap(pixmap)
-
-    def _open(self) -> None:
-        if self.hit:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(self.hit.info.path))
-
-    def _show(self) -> None:
-        if self.hit:
-            show_in_folder(self.hit.info.path)
-
-    def _copy(self) -> None:
-        if self.hit:
-            QGuiApplication.clipboard().setText(self.hit.info.path)
-
-    def _similar(self) -> None:
-        if self.hit:
-            self.find_similar.emit(self.hit)
-            self.accept()
-
-
-def stored_int(store: QSettings, key: str, default: int) -> int:
-    """An integer setting (QSettings hands back strings from an INI file)."""
-    try:
-        return int(str(store.value(key, default) or default))
-    except ValueError:
-        return default
-
-
-def watch_config(store: QSettings) -> WatchConfig:
-    """The watched-folder options the Settings dialog keeps."""
-    return WatchConfig(reconcile_every=60.0 * stored_int(store, "rescan_minutes", 30),
-                       force_polling=str(store.value("force_polling", "false")) == "true")
-
-
 class SettingsDialog(QDialog):
     """Model, runtime, device and CPU threads, kept in QSettings. A new model is
     switched to in the background; device and threads apply at the next start."""
 
     model_changed = Signal(str)
 
-    def __init__(self, settings: QSettings, current_model: str, parent: Any = None) -> None:
+    def __init__(self, settings: QSettings, current_model: str,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings — photofind")
         self.store = settings
@@ -260,16 +144,16 @@ class SettingsDialog(QDialog):
         self.model.setPlaceholderText("ViT-B-32/laion2b_s34b_b79k (the default)")
         self.device = QComboBox()
         self.device.addItems(["auto", "cpu", "cuda"])
-        self.device.setCurrentText(str(settings.value("device", "auto")))
+        self.device.setCurrentText(str(settings.value(prefs.DEVICE, "auto")))
         self.runtime = QComboBox()
         self.runtime.addItems(["auto", "onnx", "torch"])
-        self.runtime.setCurrentText(str(settings.value("runtime", "auto")))
+        self.runtime.setCurrentText(str(settings.value(prefs.RUNTIME, "auto")))
         self.runtime.setToolTip("auto: torch on a CUDA or Metal GPU when it is installed,"
                                 " otherwise ONNX Runtime on the CPU (the same vectors)")
         self.threads = QSpinBox()
         self.threads.setRange(0, os.cpu_count() or 1)
         self.threads.setSpecialValueText("one per core")
-        self.threads.setValue(stored_int(settings, "threads", 0))
+        self.threads.setValue(stored_int(settings, prefs.THREADS, 0))
         self.rescan = QSpinBox()
         self.rescan.setRange(5, 24 * 60)
         self.rescan.setSuffix(" min")
@@ -300,9 +184,39 @@ class SettingsDialog(QDialog):
         model = self.model.text().strip()
         if model and model != self.current_model:
             self.model_changed.emit(model)
-        self.store.setValue("device", self.device.currentText())
-        self.store.setValue("runtime", self.runtime.currentText())
-        self.store.setValue("threads", self.threads.value())
-        self.store.setValue("rescan_minutes", self.rescan.value())
-        self.store.setValue("force_polling", "true" if self.polling.isChecked() else "false")
+        self.store.setValue(prefs.DEVICE, self.device.currentText())
+        self.store.setValue(prefs.RUNTIME, self.runtime.currentText())
+        self.store.setValue(prefs.THREADS, self.threads.value())
+        self.store.setValue(prefs.RESCAN_MINUTES, self.rescan.value())
+        prefs.store_bool(self.store, prefs.FORCE_POLLING, self.polling.isChecked())
         self.accept()
+
+
+class SaveAlbumDialog(QDialog):
+    """Name a search to keep it as an album (its words, its image, its cut-off)."""
+
+    save_wanted = Signal(str)
+
+    def __init__(self, summary: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Save as album — photofind")
+        self.setMinimumWidth(440)
+        form = QFormLayout(self)
+        self.name = QLineEdit()
+        self.name.setPlaceholderText("A name for these photos")
+        about = QLabel(f"{summary}<br>The album follows your photos: new ones that match"
+                       " appear in it by themselves.")
+        about.setWordWrap(True)
+        form.addRow(about)
+        form.addRow("Name", self.name)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save
+                                        | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.accepted.connect(self._save)
+        self.buttons.rejected.connect(self.reject)
+        form.addRow(self.buttons)
+
+    def _save(self) -> None:
+        name = " ".join(self.name.text().split())
+        if name:
+            self.save_wanted.emit(name)
+            self.accept()

@@ -1,63 +1,69 @@
-"""The main window: search box, thumbnail grid, status bar, drag and drop.
+"""The main window: it puts the parts together and runs the queries.
 
-It owns the workers (``gui/workers.py``) and turns their signals into what a
-person sees; every widget lives on the GUI thread. The search box takes the
-CLI's query syntax; an image query (find similar, a dropped or pasted
-picture) shows as a chip beside it and combines with the text.
+The parts each have one job: the search bar (``searchbar.py``), the status
+bar (``statuspanel.py``), the sidebar of albums (``sidebar.py``), the grid
+(``views.py``) and the viewer (``viewer.py``). The window owns the workers
+(``workers.py``), turns the parts' signals into queries and the workers'
+answers into what a person sees; every widget lives on the GUI thread.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from typing import Any
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QMimeData, QSettings, QSize, Qt, QTimer
+from PySide6.QtCore import QMimeData, QPoint, QSettings, Qt, QTimer
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
     QDragEnterEvent,
     QDropEvent,
     QGuiApplication,
-    QIcon,
     QImage,
-    QImageReader,
     QKeySequence,
     QPixmap,
 )
 from PySide6.QtWidgets import (
-    QComboBox,
     QLabel,
-    QLineEdit,
     QMainWindow,
     QMenu,
-    QProgressBar,
-    QPushButton,
-    QSlider,
+    QSplitter,
     QStackedWidget,
-    QToolBar,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from photofind.core.config import PHOTO_EXTENSIONS, Settings, parse_model_spec
 from photofind.core.errors import PhotofindError
-from photofind.core.indexer import Progress
-from photofind.core.model.sources import Download
-from photofind.gui.dialogs import (
-    FoldersDialog,
-    PreviewDialog,
-    ProblemsDialog,
-    SettingsDialog,
-    stored_int,
-    watch_config,
-)
+from photofind.gui import prefs
+from photofind.gui.albums import ALL, Albums, describe_search
+from photofind.gui.albumsource import Location
+from photofind.gui.data import Hit, Query
+from photofind.gui.dialogs import FoldersDialog, ProblemsDialog, SaveAlbumDialog, SettingsDialog
+from photofind.gui.filemanager import show_in_folder
 from photofind.gui.models import HitRole, ResultsModel
-from photofind.gui.views import Grid, PixmapCache
-from photofind.gui.workers import Engine, Hit, Previews, Queries, Query, ThumbLoader
+from photofind.gui.searchbar import SearchBar
+from photofind.gui.sidebar import Entry, Sidebar
+from photofind.gui.statuspanel import StatusPanel
+from photofind.gui.viewer import Viewer
+from photofind.gui.views import EmptyPage, Grid, PixmapCache
+from photofind.gui.workers import (
+    Engine,
+    Locator,
+    Previews,
+    Queries,
+    SharedIndex,
+    SharedModel,
+    ThumbLoader,
+)
 
-DEBOUNCE_MS = 250
+if TYPE_CHECKING:
+    from photofind.core.indexer import Progress
+    from photofind.core.model.sources import Download
+
 EMPTY, GRID, MESSAGE = range(3)
+CHIP_PX = 64  # the chip's picture, decoded at this size
 
 
 class MainWindow(QMainWindow):
@@ -68,61 +74,40 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("photofind")
         self.resize(1200, 800)
         self.setAcceptDrops(True)
-        self.engine = Engine(settings, watch_config(self.store))
-        self.queries = Queries(settings, self.engine)
+        self.models = SharedModel(settings)
+        self.shared_index = SharedIndex()
+        self.engine = Engine(settings, self.models, self.shared_index,
+                             prefs.watch_config(self.store))
+        self.queries = Queries(settings, self.models, self.shared_index)
         self.loader = ThumbLoader(settings.library)
         self.previews = Previews()
+        self.locator = Locator(settings, self.models)
         self.model = ResultsModel(self)
         self.cache = PixmapCache(self.loader)
         self.query = Query()
         self.pasted: QImage | None = None  # a pasted or dropped picture (not a file)
         self.serial = 0
         self.shown_serial = 0
-        self.status_info: dict[str, Any] | None = None
+        self.status_info: dict[str, object] | None = None
         self.indexing = False
-        self.failed_count = 0
         self.folders: FoldersDialog | None = None
-        self.preview: PreviewDialog | None = None
+        self.viewer: Viewer | None = None
+        self.where_serial = 0
         self._build()
         self._connect()
 
     # --- layout ---------------------------------------------------------
     def _build(self) -> None:
-        bar = QToolBar("Search", self)
-        bar.setMovable(False)
-        self.addToolBar(bar)
-        self.chip = QToolButton(self)
-        self.chip.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        self.chip.setIconSize(QSize(28, 28))
-        self.chip.setToolTip("Searching for photos like this one; click to remove it")
-        self.chip.hide()
-        self.chip_action = bar.addWidget(self.chip)
-        self.chip_action.setVisible(False)
-        self.search = QLineEdit(self)
-        self.search.setClearButtonEnabled(True)
-        self.search.setPlaceholderText("Loading the model…")
-        self.search.setMinimumWidth(360)
-        bar.addWidget(self.search)
-        self.similar_action = QAction("Find similar", self)
-        self.similar_action.setShortcut(QKeySequence("Ctrl+Shift+F"))
-        self.similar_action.setToolTip("Find photos like the selected one (Ctrl+Shift+F)")
-        bar.addAction(self.similar_action)
-        bar.addSeparator()
-        self.order = QComboBox(self)
-        self.order.addItems(["Best match", "Newest first"])
-        self.order.setToolTip("Order the matching photos by relevance or by date")
-        bar.addWidget(self.order)
-        self.cutoff = self._slider(bar, "Cut-off", (0, 30), stored_int(self.store, "cutoff", 0),
-                                   "Relevance cut-off: right shows only the closest matches")
-        self.size_slider = self._slider(bar, "Size", (96, 256),
-                                        stored_int(self.store, "tile", 160),
-                                        "Thumbnail size (Ctrl+plus, Ctrl+minus)")
-        bar.addSeparator()
-        self.folders_action = bar.addAction("Folders…")
-        self.settings_action = bar.addAction("Settings…")
+        self.bar = SearchBar(self, prefs.stored_int(self.store, prefs.CUTOFF, 0),
+                             prefs.stored_int(self.store, prefs.TILE, 160))
+        self.addToolBar(self.bar)
+        self.search, self.chip = self.bar.edit, self.bar.chip
+        self.size_slider, self.cutoff = self.bar.size_slider, self.bar.cutoff
 
-        central = QWidget(self)
-        layout = QVBoxLayout(central)
+        self.sidebar = Sidebar(self)
+        self.albums = Albums(self.sidebar)
+        content = QWidget(self)
+        layout = QVBoxLayout(content)
         layout.setContentsMargins(0, 0, 0, 0)
         self.banner = QLabel(self)
         self.banner.setWordWrap(True)
@@ -132,7 +117,9 @@ class MainWindow(QMainWindow):
         self.banner.hide()
         layout.addWidget(self.banner)
         self.stack = QStackedWidget(self)
-        self.stack.addWidget(self._empty_page())
+        empty = EmptyPage(self)
+        empty.add_clicked.connect(self._add_folder_dialog)
+        self.stack.addWidget(empty)
         self.grid = Grid(self.model, self.cache, self)
         self.grid.set_tile(self.size_slider.value())
         self.stack.addWidget(self.grid)
@@ -141,107 +128,74 @@ class MainWindow(QMainWindow):
         self.message.setWordWrap(True)
         self.stack.addWidget(self.message)
         layout.addWidget(self.stack, 1)
-        self.setCentralWidget(central)
+        self.splitter = QSplitter(self)
+        self.splitter.addWidget(self.sidebar)
+        self.splitter.addWidget(content)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([240, 960])
+        self.splitter.setCollapsible(1, False)
+        self.setCentralWidget(self.splitter)
+        shown = prefs.stored_bool(self.store, prefs.SIDEBAR, True)
+        self.sidebar.setVisible(shown)
+        self.bar.sidebar_action.setChecked(shown)
+        self.setTabOrder(self.search, self.grid)
 
-        status = self.statusBar()
-        self.count_label = QLabel(self)
-        self.progress_label = QLabel(self)
-        self.progress_bar = QProgressBar(self)
-        self.progress_bar.setMaximumWidth(160)
-        self.progress_bar.hide()
-        self.pause_button = QPushButton("Pause indexing", self)
-        self.pause_button.setCheckable(True)
-        self.pause_button.setFlat(True)
-        self.device_label = QLabel("model: loading…", self)
-        self.problems_button = QPushButton(self)
-        self.problems_button.setFlat(True)
-        self.problems_button.hide()
-        status.addWidget(self.count_label, 1)
-        for widget in (self.progress_label, self.progress_bar, self.pause_button,
-                       self.problems_button, self.device_label):
-            status.addPermanentWidget(widget)
-        self.debounce = QTimer(self)
-        self.debounce.setSingleShot(True)
-        self.debounce.setInterval(DEBOUNCE_MS)
-        self.download: Download | None = None
-        self.download_timer = QTimer(self)
-        self.download_timer.setInterval(500)
-        self.download_timer.timeout.connect(self._download_tick)
+        self.status = StatusPanel(self.statusBar())
+        self.count_label = self.status.count_label
+        self.progress_label, self.progress_bar = self.status.progress_label, \
+            self.status.progress_bar
         self.refresh = QTimer(self)  # re-run the query when the library changed
         self.refresh.setSingleShot(True)
         self.refresh.setInterval(800)
-        self.search.setEnabled(False)
-
-    def _slider(self, bar: QToolBar, label: str, span: tuple[int, int], value: int,
-                tip: str) -> QSlider:
-        slider = QSlider(Qt.Orientation.Horizontal, self)
-        slider.setRange(*span)
-        slider.setValue(value)
-        slider.setMaximumWidth(110)
-        slider.setToolTip(tip)
-        bar.addWidget(QLabel(f" {label} ", self))
-        bar.addWidget(slider)
-        return slider
-
-    def _empty_page(self) -> QWidget:
-        page = QWidget(self)
-        layout = QVBoxLayout(page)
-        layout.addStretch()
-        title = QLabel("<h2>Find your photos by what is in them</h2>", page)
-        text = QLabel("Add a folder of photos to begin. photofind reads them on this computer"
-                      " (nothing is uploaded), then you can type what you are looking for,"
-                      " such as <i>grandma's birthday cake</i>, or drop a picture here to find"
-                      " others like it.", page)
-        text.setWordWrap(True)
-        text.setFixedWidth(560)
-        text.setMinimumHeight(text.heightForWidth(560))  # centred labels get one line's height
-        button = QPushButton("Add a folder…", page)
-        button.clicked.connect(self._add_folder_dialog)
-        for widget in (title, text, button):
-            layout.addWidget(widget, 0, Qt.AlignmentFlag.AlignHCenter)
-            if isinstance(widget, QLabel):
-                widget.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        layout.addStretch()
-        return page
 
     def _connect(self) -> None:
-        self.search.textEdited.connect(lambda _: self.debounce.start())
-        self.search.returnPressed.connect(self.run_query)
-        self.debounce.timeout.connect(self.run_query)
+        bar = self.bar
+        bar.query_edited.connect(self.run_query)
+        bar.submitted.connect(self.run_query)
+        bar.chip_removed.connect(self.clear_image_query)
+        bar.view_changed.connect(self._apply_view)
+        bar.tile_changed.connect(self.grid.set_tile)
+        bar.edit.to_results.connect(self.focus_results)
+        bar.similar_action.triggered.connect(self.find_similar_to_selection)
+        bar.save_action.triggered.connect(self.save_as_album)
+        bar.sidebar_action.toggled.connect(self.show_sidebar)
+        bar.folders_action.triggered.connect(self.open_folders)
+        bar.settings_action.triggered.connect(self.open_settings)
         self.refresh.timeout.connect(self.run_query)
-        self.chip.clicked.connect(self.clear_image_query)
-        self.similar_action.triggered.connect(self.find_similar_to_selection)
-        self.folders_action.triggered.connect(self.open_folders)
-        self.settings_action.triggered.connect(self.open_settings)
-        self.order.currentIndexChanged.connect(lambda _: self._apply_view())
-        self.cutoff.valueChanged.connect(lambda _: self._apply_view())
-        self.size_slider.valueChanged.connect(self._set_tile)
-        self.grid.activated_photo.connect(self.open_preview)
+        self.grid.activated_photo.connect(self.open_viewer)
         self.grid.customContextMenuRequested.connect(self._context_menu)
-        self.pause_button.toggled.connect(self._pause)
-        self.problems_button.clicked.connect(self.open_problems)
+        self.sidebar.chosen.connect(self.open_entry)
+        self.sidebar.rename_wanted.connect(
+            lambda entry, name: self.queries.rename_album(int(entry.key), name))
+        self.sidebar.remove_wanted.connect(
+            lambda entry: self.queries.remove_album(int(entry.key)))
+        self.status.pause_toggled.connect(self.engine.set_paused)
+        self.status.problems_clicked.connect(self.open_problems)
         self.loader.loaded.connect(self._thumb_loaded)
         self.queries.results.connect(self._results)
         self.queries.model_downloading.connect(self._downloading)
         self.queries.model_ready.connect(self._model_ready)
         self.queries.model_failed.connect(self._model_failed)
         self.queries.status.connect(self._status)
+        self.queries.albums.connect(self.albums.fill)
+        self.queries.problem.connect(self.show_banner)
         self.engine.progress.connect(self._progress)
         self.engine.changed.connect(lambda _: self._library_changed())
         self.engine.roots_changed.connect(self._library_changed)
         self.engine.problem.connect(self.show_banner)
         self.engine.model_switched.connect(self._model_switched)
+        self.previews.ready.connect(self._picture_ready)
+        self.locator.located.connect(self._located)
         for keys, slot in (("Ctrl+F", self.focus_search), ("Ctrl+L", self.focus_search),
                            ("Ctrl++", lambda: self._step_tile(16)),
                            ("Ctrl+=", lambda: self._step_tile(16)),
                            ("Ctrl+-", lambda: self._step_tile(-16)),
                            ("Ctrl+C", self.copy_paths), ("Ctrl+V", self.paste),
-                           ("Space", self.toggle_preview)):
+                           ("Space", self.toggle_viewer), ("F6", self.focus_sidebar)):
             action = QAction(self)
             action.setShortcut(QKeySequence(keys))
             action.triggered.connect(slot)
             self.addAction(action)
-        self.previews.ready.connect(self._preview_ready)
 
     # --- lifecycle --------------------------------------------------------
     def start(self) -> None:
@@ -249,9 +203,10 @@ class MainWindow(QMainWindow):
         self.engine.start()
         self.queries.start()
         self.queries.ask_status()
+        self.queries.ask_albums()
         self.run_query()
         self.focus_search()
-        pending = str(self.store.value("pending_model", "") or "")
+        pending = str(self.store.value(prefs.PENDING_MODEL, "") or "")
         if pending and pending != self.settings.model:  # a switch the last run left unfinished
             self.switch_model(pending)
 
@@ -261,57 +216,112 @@ class MainWindow(QMainWindow):
 
     def shutdown(self) -> None:
         """Stop every worker: the batch in flight is committed, nothing is lost."""
-        self.debounce.stop()
+        self.bar.debounce.stop()
         self.refresh.stop()
-        self.store.setValue("tile", self.size_slider.value())
-        self.store.setValue("cutoff", self.cutoff.value())
+        self.store.setValue(prefs.TILE, self.size_slider.value())
+        self.store.setValue(prefs.CUTOFF, self.cutoff.value())
+        prefs.store_bool(self.store, prefs.SIDEBAR, self.bar.sidebar_action.isChecked())
         self.engine.stop()
+        self.locator.stop()
         self.queries.stop()
         self.loader.stop()
         self.previews.stop()
-        if self.preview is not None:
-            self.preview.close()
+        if self.viewer is not None:
+            self.viewer.close()
+
+    # --- focus ----------------------------------------------------------------
+    def focus_search(self) -> None:
+        self.bar.focus()
+
+    def focus_results(self) -> None:
+        """From the search box (Down, Tab): the first result, ready for Enter."""
+        if self.stack.currentIndex() != GRID or not self.model.rowCount():
+            (self.sidebar if self.sidebar.isVisible() else self.bar.order).setFocus()
+            return  # no results: Tab goes on, not round in circles
+        self.grid.setFocus()
+        if not self.grid.currentIndex().isValid():
+            self.grid.setCurrentIndex(self.model.index(0))
+
+    def focus_sidebar(self) -> None:
+        self.show_sidebar(True)
+        self.sidebar.setFocus()
+
+    def show_sidebar(self, shown: bool) -> None:
+        self.bar.sidebar_action.setChecked(shown)
+        self.sidebar.setVisible(shown)
 
     # --- queries ------------------------------------------------------------
-    def focus_search(self) -> None:
-        self.search.setFocus()
-        self.search.selectAll()
-
     def run_query(self) -> None:
-        self.debounce.stop()
-        self.query = Query(self.search.text(), self.query.image_path, self.query.label)
+        self.bar.debounce.stop()
+        text = self.search.text()
+        if text.strip() or self.query.image_path or self.pasted is not None:
+            self.query = Query(text, self.query.image_path, self.query.label)
+        else:
+            self.query = dataclasses.replace(self.query, text="", image_path=None, label="")
         if self.query.text.strip() and not self.queries.model_loaded:
             return  # the box is disabled until the model is there
+        self._ask()
+
+    def _ask(self) -> None:
         self.serial += 1  # a pasted picture goes along, combined with the words typed
         self.queries.ask(self.serial, self.query, self.pasted)
+        self.bar.save_action.setEnabled(bool(self.query.text.strip() or self.query.image_path))
+        if not self.query.ranks():
+            self.sidebar.select(ALL, "")
+        elif not self.query.album:
+            self.sidebar.clearSelection()
 
     def search_for_image(self, path: str, label: str, icon: QPixmap | None = None) -> None:
         """A similar query: the image shows as a chip; the text stays and combines."""
         self.query = Query(self.search.text(), path, label)
         self.pasted = None
-        self._show_chip(label, icon)
-        self.serial += 1
-        self.queries.ask(self.serial, self.query)
+        self.bar.show_chip(label, icon)
+        if icon is None:  # a file from outside: its picture is decoded in a worker process
+            self.previews.request(path, CHIP_PX)
+        self._ask()
 
     def search_for_image_data(self, image: QImage, label: str) -> None:
-        self._show_chip(label, QPixmap.fromImage(image))
+        self.bar.show_chip(label, QPixmap.fromImage(image))
         self.query = Query(self.search.text(), None, label)
         self.pasted = image
-        self.serial += 1
-        self.queries.ask(self.serial, self.query, image)
+        self._ask()
 
     def clear_image_query(self) -> None:
         self.query = Query(self.search.text())
         self.pasted = None
-        self.chip.hide()
-        self.chip_action.setVisible(False)
+        self.bar.hide_chip()
         self.run_query()
 
-    def _show_chip(self, label: str, icon: QPixmap | None) -> None:
-        self.chip.setText(f"like {label}  ✕")
-        self.chip.setIcon(QIcon(icon) if icon is not None else QIcon())
-        self.chip.show()
-        self.chip_action.setVisible(True)
+    def open_entry(self, entry: Entry) -> None:
+        """A sidebar entry: the whole library, a smart album or a saved search."""
+        found = self.albums.query_of(entry)
+        if found is None:
+            return
+        self.query, cutoff = found
+        self.pasted = None
+        self.bar.hide_chip()
+        self.search.setText(self.query.text)
+        if self.query.image_path:
+            self.bar.show_chip(self.query.label, None)
+            self.previews.request(self.query.image_path, CHIP_PX)
+        if cutoff is not None:
+            self.cutoff.setValue(cutoff)
+        self._ask()
+        self.sidebar.select(entry.section, entry.key)
+
+    def save_as_album(self) -> SaveAlbumDialog | None:
+        """Keep the current search (words, image, cut-off) as an album."""
+        if self.pasted is not None:
+            self.show_banner("A pasted picture is not kept anywhere, so it cannot be saved"
+                             " as an album; save the picture as a file and drop that instead.")
+            return None
+        query, cutoff = self.query, self.cutoff.value()
+        if not (query.text.strip() or query.image_path):
+            return None
+        dialog = SaveAlbumDialog(describe_search(query.text, query.image_path, cutoff), self)
+        dialog.save_wanted.connect(lambda name: self.queries.save_album(name, query, cutoff))
+        dialog.open()
+        return dialog
 
     def find_similar_to_selection(self) -> None:
         index = self.grid.currentIndex()
@@ -331,28 +341,26 @@ class MainWindow(QMainWindow):
         self._apply_view(keep=True)
         if error:
             self._show_message(error)
-        elif not hits:
+        elif not self.model.total():
             self._show_message("No photos yet: indexing will fill this in." if
-                               not (self.query.text or self.query.image_path)
-                               else "Nothing matches.")
+                               not self.query.ranks() else "Nothing matches.")
         else:
             self.stack.setCurrentIndex(GRID)
-        self._update_count()
 
     def _apply_view(self, keep: bool = False) -> None:
-        by_date = self.order.currentIndex() == 1
-        cutoff = self.cutoff.value() / 100.0
+        cutoff = 0.0 if self.query.album else self.bar.cutoff_band()
+        by_date = self.bar.by_date()
         if not keep or (cutoff, by_date) != (self.model.cutoff, self.model.by_date):
             self.model.set_view(cutoff, by_date)
-        self._update_count()
-
-    def _update_count(self) -> None:
-        total, before = self.model.total(), self.model.total_before_cutoff()
-        if self.query.text.strip() or self.query.image_path or self.query.label:
-            extra = f" (of {before:,}: move the cut-off left for more)" if total < before else ""
-            self.count_label.setText(f"{total:,} matches{extra}")
+        if self.shown_serial == self.serial and self.model.total() \
+                and self.stack.currentIndex() == MESSAGE:
+            self.stack.setCurrentIndex(GRID)
+        if self.query.album:
+            self.count_label.setText(f"{self.model.total():,} photos labelled"
+                                     f" “{self.query.album}”, most likely first")
         else:
-            self.count_label.setText(f"{total:,} photos, newest first")
+            self.status.show_count(self.model.total(), self.model.total_before_cutoff(),
+                                   self.query.ranks())
 
     def _show_message(self, text: str) -> None:
         if self.status_info is not None and not self.status_info["roots"]:
@@ -363,6 +371,7 @@ class MainWindow(QMainWindow):
 
     def _library_changed(self) -> None:
         self.queries.ask_status()
+        self.queries.ask_albums()
         self.refresh.start()
 
     # --- model, status, progress -----------------------------------------
@@ -380,55 +389,34 @@ class MainWindow(QMainWindow):
         except PhotofindError as exc:
             self.show_banner(str(exc))
             return
-        self.store.setValue("pending_model", spec)
+        self.store.setValue(prefs.PENDING_MODEL, spec)
         self.engine.switch_model(spec)
         self.statusBar().showMessage(f"Re-reading your photos for {spec}; searches use"
                                      f" {self.settings.model} until that is done.", 10_000)
 
-    def _model_switched(self, settings: Settings, embedder: Any) -> None:
-        self.settings = settings
-        self.queries.switch(settings, embedder)
-        self.store.setValue("model", settings.model)
-        self.store.remove("pending_model")
-        self.statusBar().showMessage(f"Now searching with {settings.model}.", 10_000)
+    def _model_switched(self, model: str) -> None:
+        self.settings = dataclasses.replace(self.settings, model=model)
+        self.store.setValue(prefs.MODEL, model)
+        self.store.remove(prefs.PENDING_MODEL)
+        self.statusBar().showMessage(f"Now searching with {model}.", 10_000)
         self._library_changed()
 
     def _downloading(self, download: Download) -> None:
-        """First run: the weights download while the window is usable; show how far."""
-        self.download = download
         self.search.setPlaceholderText("Downloading the model (first run only)…")
-        self.download_timer.start()
-        self._download_tick()
+        self.status.show_download(download)
 
-    def _download_tick(self) -> None:
-        if self.download is None:
-            return
-        done, total = self.download.done() / 1e6, (self.download.total or 0) / 1e6
-        of = f" of {total:,.0f} MB" if total else " MB"
-        self.progress_label.setText(f"downloading the model: {done:,.0f}{of}")
-        self.progress_bar.setRange(0, int(total) if total else 0)  # busy bar without a size
-        self.progress_bar.setValue(int(done))
-        self.progress_bar.show()
-
-    def _download_finished(self) -> None:
-        if self.download is not None:
-            self.download = None
-            self.download_timer.stop()
-            self.progress_label.setText("")
-            self.progress_bar.hide()
+    @property
+    def download(self) -> Download | None:
+        return self.status.download
 
     def _model_ready(self, engine: str) -> None:
-        self._download_finished()
-        self.device_label.setText(f"model: {engine}")
-        self.search.setEnabled(True)
-        self.search.setPlaceholderText(
-            "Describe what you are looking for: beach + sunset - people")
+        self.status.show_model(engine)
+        self.bar.model_ready()
         self.focus_search()
 
     def _model_failed(self, message: str) -> None:
-        self._download_finished()
-        self.device_label.setText("model: not loaded")
-        self.search.setPlaceholderText("Text search is unavailable: the model is not loaded")
+        self.status.show_model(None)
+        self.bar.model_missing()
         self.show_banner(f"{message} Until then, browsing and “Find similar” on indexed photos"
                          " still work, and new photos are not indexed.")
 
@@ -436,11 +424,10 @@ class MainWindow(QMainWindow):
         self.banner.setText(text)
         self.banner.show()
 
-    def _status(self, status: dict[str, Any]) -> None:
+    def _status(self, status: dict[str, object]) -> None:
         self.status_info = status
-        self.failed_count = int(status["failed"])
-        self.problems_button.setText(_plural(self.failed_count, "problem"))
-        self.problems_button.setVisible(self.failed_count > 0)
+        failed = status["failed"]
+        self.status.show_failed(failed if isinstance(failed, int) else 0)
         if not status["roots"]:
             self.stack.setCurrentIndex(EMPTY)
         elif self.stack.currentIndex() == EMPTY:
@@ -450,31 +437,14 @@ class MainWindow(QMainWindow):
 
     def _progress(self, progress: Progress | None) -> None:
         self.indexing = progress is not None
-        if progress is None or progress.total == 0:
-            self.progress_label.setText("")
-            self.progress_bar.hide()
-            return
-        eta = f", {_duration(progress.eta_s)} left" if progress.eta_s else ""
-        self.progress_label.setText(f"indexing {progress.done:,}/{progress.total:,}"
-                                    f" ({progress.rate:.1f}/s{eta})")
-        self.progress_bar.setRange(0, progress.total)
-        self.progress_bar.setValue(progress.done)
-        self.progress_bar.show()
-
-    def _pause(self, paused: bool) -> None:
-        self.engine.set_paused(paused)
-        self.pause_button.setText("Resume indexing" if paused else "Pause indexing")
+        self.status.show_progress(progress)
 
     # --- grid ---------------------------------------------------------------
     def _thumb_loaded(self, photo_id: int, image: QImage) -> None:
         self.cache.put(photo_id, image)
         row = self.model.row_of(photo_id)
         if row is not None:
-            index = self.model.index(row)
-            self.grid.update(index)
-
-    def _set_tile(self, size: int) -> None:
-        self.grid.set_tile(size)
+            self.grid.update(self.model.index(row))
 
     def _step_tile(self, step: int) -> None:
         self.size_slider.setValue(self.size_slider.value() + step)
@@ -489,12 +459,10 @@ class MainWindow(QMainWindow):
             QGuiApplication.clipboard().setText("\n".join(h.info.path for h in hits))
 
     def context_actions(self, hit: Hit) -> list[QAction]:
-        from photofind.gui.dialogs import show_in_folder
-
         actions = []
         for text, slot in (("Find similar", lambda: self.find_similar(hit)),
-                           ("Preview", lambda: self.open_preview(self.model.row_of(hit.info.id)
-                                                                 or 0)),
+                           ("Preview", lambda: self.open_viewer(self.model.row_of(hit.info.id)
+                                                                or 0)),
                            ("Show in folder", lambda: show_in_folder(hit.info.path)),
                            ("Copy path", self.copy_paths)):
             action = QAction(text, self)
@@ -502,7 +470,7 @@ class MainWindow(QMainWindow):
             actions.append(action)
         return actions
 
-    def _context_menu(self, pos: Any) -> None:
+    def _context_menu(self, pos: QPoint) -> None:
         index = self.grid.indexAt(pos)
         if not index.isValid():
             return
@@ -510,26 +478,47 @@ class MainWindow(QMainWindow):
         menu.addActions(self.context_actions(index.data(HitRole)))
         menu.exec(self.grid.viewport().mapToGlobal(pos))
 
-    # --- preview --------------------------------------------------------------
-    def open_preview(self, row: int) -> None:
+    # --- viewer --------------------------------------------------------------
+    def open_viewer(self, row: int) -> None:
         if not 0 <= row < self.model.rowCount():
             return
-        if self.preview is None:
-            self.preview = PreviewDialog(self)
-            self.preview.wants_image.connect(self.previews.request)
-            self.preview.find_similar.connect(self.find_similar)
-        self.preview.show()
-        self.preview.show_hit(self.model.hit(row))
+        if self.viewer is None:
+            self.viewer = Viewer(self)
+            self.viewer.wants_image.connect(self.previews.request)
+            self.viewer.find_similar.connect(self.find_similar)
+            self.viewer.step.connect(self._viewer_step)
+            self.viewer.where_wanted.connect(self._where)
+            self.viewer.where_dropped.connect(self.locator.cancel)
+        self.grid.setCurrentIndex(self.model.index(row))
+        self.viewer.show()
+        self.viewer.show_hit(self.model.hit(row), self.query.words())
 
-    def toggle_preview(self) -> None:
-        if self.preview is not None and self.preview.isVisible():
-            self.preview.hide()
+    def _viewer_step(self, step: int) -> None:
+        row = self.grid.currentIndex().row() + step
+        if 0 <= row < self.model.total():
+            while row >= self.model.rowCount() and self.model.canFetchMore(self.grid.rootIndex()):
+                self.model.fetchMore(self.grid.rootIndex())
+            self.open_viewer(row)
+
+    def toggle_viewer(self) -> None:
+        if self.viewer is not None and self.viewer.isVisible():
+            self.viewer.hide()
         elif self.grid.currentIndex().isValid():
-            self.open_preview(self.grid.currentIndex().row())
+            self.open_viewer(self.grid.currentIndex().row())
 
-    def _preview_ready(self, path: str, image: QImage, error: str) -> None:
-        if self.preview is not None:
-            self.preview.image_ready(path, image, error)
+    def _where(self, path: str, words: str) -> None:
+        self.where_serial = self.locator.request(path, words)
+
+    def _located(self, serial: int, location: Location | None, error: str) -> None:
+        if serial == self.where_serial and self.viewer is not None:
+            self.viewer.location_ready(location, error)
+
+    def _picture_ready(self, path: str, size: int, image: QImage, error: str) -> None:
+        if size == CHIP_PX:
+            if path == self.query.image_path and not image.isNull():
+                self.bar.set_chip_icon(QPixmap.fromImage(image))
+        elif self.viewer is not None:
+            self.viewer.image_ready(path, image, error)
 
     # --- folders and problems ---------------------------------------------------
     def open_folders(self) -> FoldersDialog:
@@ -573,23 +562,12 @@ class MainWindow(QMainWindow):
     def _query_from(self, mime: QMimeData) -> bool:
         source = _image_source(mime)
         if isinstance(source, str):
-            self.search_for_image(source, os.path.basename(source), _chip_icon(source))
+            self.search_for_image(source, os.path.basename(source))
             return True
         if isinstance(source, QImage):
             self.search_for_image_data(source, "pasted picture")
             return True
         return False
-
-
-def _chip_icon(path: str) -> QPixmap:
-    """A small picture of a dropped file for the chip. Decoded at that size (a
-    12-megapixel JPEG in full would hold up the GUI thread for a noticeable moment)."""
-    reader = QImageReader(path)
-    reader.setAutoTransform(True)
-    size = reader.size()
-    if size.isValid():
-        reader.setScaledSize(size.scaled(QSize(64, 64), Qt.AspectRatioMode.KeepAspectRatio))
-    return QPixmap.fromImage(reader.read())
 
 
 def _image_source(mime: QMimeData) -> str | QImage | None:
@@ -604,16 +582,3 @@ def _image_source(mime: QMimeData) -> str | QImage | None:
         if not image.isNull():
             return image
     return None
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n:,} {word}" + ("" if n == 1 else "s")
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
-

@@ -3,12 +3,15 @@
 It holds ``Hit`` records (id, path, date, size, score), never images; the
 grid asks the thumbnail cache for pixels while painting. Rows are exposed in
 pages (``fetchMore``), so a 100,000-photo listing lays out at once. The
-relevance cut-off and the date ordering are views over the same hits.
+relevance cut-off and the date ordering are views over the same hits; the
+automatic cut-off (``clear_matches_floor``) keeps the photos whose score
+stands out from the rest of the library.
 """
 
 from __future__ import annotations
 
 import os
+import statistics
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,12 +19,13 @@ from PySide6.QtCore import (
     QAbstractListModel,
     QMimeData,
     QModelIndex,
+    QObject,
     QPersistentModelIndex,
     Qt,
     QUrl,
 )
 
-from photofind.gui.workers import Hit
+from photofind.gui.data import Hit
 
 PAGE = 300
 IdRole = Qt.ItemDataRole.UserRole + 1
@@ -49,19 +53,43 @@ def describe(hit: Hit) -> str:
         lines.append(human_size(info.size))
     if hit.score is not None:
         lines.append(f"match {hit.score:.3f}")
+    if hit.labels:
+        lines.append("labels: " + ", ".join(hit.labels))
     if not info.online:
         lines.append("on a drive that is not connected")
     return "\n".join(lines)
 
 
+AUTO_SPAN = 0.10  # the automatic cut-off keeps the top tenth of the best-to-median span
+
+
+def clear_matches_floor(scores: list[float]) -> float:
+    """The lowest score that still stands out as a clear match.
+
+    Every photo is ranked, so the median score is the library's background
+    and the best score the clearest match; clear matches lie in the top
+    ``AUTO_SPAN`` of the distance between the two. The measure is relative,
+    so it holds for trained CLIP (scores 0.15-0.35) as for the toy model
+    (-0.7-1.0). On the toy library (20 colour-shape queries, 6 photos each)
+    it keeps 95% of the exact matches at 93% precision
+    (tests/gui/test_cutoff.py); a span of 0.2 keeps 98% at 73%.
+    """
+    if len(scores) < 3:
+        return min(scores, default=0.0)
+    best = max(scores)
+    return best - AUTO_SPAN * (best - statistics.median(scores))
+
+
 class ResultsModel(QAbstractListModel):
-    def __init__(self, parent: Any = None) -> None:
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._all: list[Hit] = []
         self._hits: list[Hit] = []  # after cut-off and ordering
         self._shown = 0
         self._row_of: dict[int, int] = {}
-        self.cutoff = 0.0  # keep hits within this of the best score (0: keep all)
+        # Keep hits within this of the best score; None: the automatic floor
+        # (clear_matches_floor); 0: keep every hit.
+        self.cutoff: float | None = 0.0
         self.by_date = False
 
     # --- content ------------------------------------------------------
@@ -69,7 +97,7 @@ class ResultsModel(QAbstractListModel):
         self._all = hits
         self._refilter()
 
-    def set_view(self, cutoff: float, by_date: bool) -> None:
+    def set_view(self, cutoff: float | None, by_date: bool) -> None:
         self.cutoff, self.by_date = cutoff, by_date
         self._refilter()
 
@@ -77,8 +105,9 @@ class ResultsModel(QAbstractListModel):
         self.beginResetModel()
         hits = self._all
         scored = [h.score for h in hits if h.score is not None]
-        if scored and self.cutoff > 0:
-            floor = max(scored) - self.cutoff
+        if scored and self.cutoff != 0:
+            floor = clear_matches_floor(scored) if self.cutoff is None \
+                else max(scored) - self.cutoff
             hits = [h for h in hits if h.score is None or h.score >= floor]
         if self.by_date:
             hits = sorted(hits, key=lambda h: h.info.date, reverse=True)

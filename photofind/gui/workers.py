@@ -1,17 +1,25 @@
 """Every thread the GUI uses, and nothing else creates one.
 
-- ``Engine``: one thread that owns the writing library: it loads nothing
-  itself, waits for the model, then runs the core ``Watcher`` (reconcile,
-  index, follow the folders) with progress, pause, resume and stop; folder
-  changes run on it through ``Watcher.submit``.
+- ``SharedModel``: the one loaded model. The query thread loads it; the
+  indexing thread waits for it; a model switch replaces it for both.
+- ``SharedIndex``: the writer's in-memory vector index, which the query
+  thread searches instead of loading a copy of its own.
+- ``Engine``: one thread that owns the writing library: it waits for the
+  model, then runs the core ``Watcher`` (reconcile, index, follow the
+  folders) with progress, pause, resume and stop; folder changes run on it
+  through ``Watcher.submit``.
 - ``Queries``: one thread with its own read-only library that loads the model
-  once and answers searches, "similar" queries, the newest-first listing, the
-  Folders dialog's status and the Problems list. A newer query replaces one
-  still waiting, so typing never queues stale work.
+  once and answers searches, "similar" queries, the newest-first listing,
+  smart and saved albums, the Folders dialog's status and the Problems list.
+  A newer query replaces one still waiting, so typing never queues stale work.
 - ``ThumbLoader``: a small pool reading thumbnails from thumbs.sqlite3, last
   request first (the tiles painted last are the ones on screen), requests of
   an older result set dropped.
-- ``Previews``: one thread decoding large previews.
+- ``Previews``: one thread handing large previews and chip pictures to a
+  decode worker *process* (``previewdecode``): a damaged or hostile file
+  cannot take the window down.
+- ``Locator``: one thread computing "Where?" heatmaps, cancelled when the
+  viewer moves on.
 
 Workers hand plain data or ``QImage`` to the GUI thread through signals; only
 the GUI thread makes ``QPixmap`` or touches widgets.
@@ -19,44 +27,96 @@ the GUI thread makes ``QPixmap`` or touches widgets.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import functools
 import logging
+import multiprocessing
 import os
 import queue
 import tempfile
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
-from photofind.core.catalog import PhotoInfo
 from photofind.core.config import Settings
 from photofind.core.errors import PhotofindError
 from photofind.core.watcher import WatchConfig
+from photofind.gui import albumsource
+from photofind.gui.data import Hit, Query
+
+if TYPE_CHECKING:  # the lazy imports stay lazy: torch and friends load on a worker
+    from photofind.core.catalog import PhotoInfo
+    from photofind.core.indexer import Progress
+    from photofind.core.library import Library
+    from photofind.core.model.encoder import Encoder
+    from photofind.core.vectors import VectorIndex
+    from photofind.core.watcher import Watcher
+    from photofind.gui.previewdecode import Scaled
 
 log = logging.getLogger(__name__)
 
 SEARCH_LIMIT = 2000  # results a query fetches; the grid shows them in pages
+PREVIEW_TIMEOUT = 30.0  # seconds a preview may take to decode
 
 
-@dataclass(frozen=True)
-class Hit:
-    info: PhotoInfo
-    score: float | None  # None in the newest-first listing
+class SharedModel:
+    """The loaded model, owned here and used by every thread.
+
+    ``publish`` is called once the model loaded (or with None: it could not
+    be), and again when a model switch finished; ``wait`` blocks until then.
+    ``generation`` grows with every switch, so a thread knows to reopen its
+    library for the new model.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._cond = threading.Condition()
+        self._settings = settings
+        self._model: Encoder | None = None
+        self._settled = False
+        self.generation = 0
+
+    def publish(self, settings: Settings, model: Encoder | None, *, switch: bool = False
+                ) -> None:
+        with self._cond:
+            self._settings, self._model, self._settled = settings, model, True
+            if switch:
+                self.generation += 1
+            self._cond.notify_all()
+
+    def wait(self, stop: threading.Event) -> Encoder | None:
+        """The model once it is settled (None: it could not load, or stopping)."""
+        with self._cond:
+            while not self._settled and not stop.is_set():
+                self._cond.wait(0.2)
+            return self._model
+
+    def current(self) -> tuple[Settings, Encoder | None, int]:
+        with self._cond:
+            return self._settings, self._model, self.generation
 
 
-@dataclass(frozen=True)
-class Query:
-    """What the search box asks for: text (CLI syntax) and/or one image."""
+class SharedIndex:
+    """The writer's in-memory vector index for its model, once it is loaded."""
 
-    text: str = ""
-    image_path: str | None = None  # a file, in the library or not
-    label: str = ""  # how the chip names the image
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._shared: tuple[str, VectorIndex] | None = None
+
+    def publish(self, model: str, index: VectorIndex | None) -> None:
+        with self._lock:
+            self._shared = (model, index) if index is not None else None
+
+    def get(self, model: str) -> VectorIndex | None:
+        with self._lock:
+            if self._shared is not None and self._shared[0] == model:
+                return self._shared[1]
+            return None
 
 
 class Engine(QObject):
@@ -66,17 +126,18 @@ class Engine(QObject):
     changed = Signal(object)  # IndexReport counts: photos were added, removed ...
     roots_changed = Signal()
     problem = Signal(str)  # one sentence for the user
-    model_switched = Signal(object, object)  # new Settings, its loaded model
+    model_switched = Signal(str)  # the model the library now answers with
 
-    def __init__(self, settings: Settings, watch: WatchConfig | None = None) -> None:
+    def __init__(self, settings: Settings, models: SharedModel, index: SharedIndex,
+                 watch: WatchConfig | None = None) -> None:
         super().__init__()
         self.settings = settings
+        self.models = models
+        self.index = index
         self.watch = watch
-        self._model: Any = None
-        self._model_state = threading.Event()  # set once the model loaded or failed
         self._stop = threading.Event()
-        self._calls: queue.Queue[Callable[[Any], None]] = queue.Queue()
-        self._watcher: Any = None
+        self._calls: queue.Queue[Callable[[Library], None]] = queue.Queue()
+        self._watcher: Watcher | None = None
         self._handover = threading.Lock()  # calls queued here until the watcher takes them
         self._thread = threading.Thread(target=self._run, name="photofind-engine", daemon=True)
         self.paused = False
@@ -85,20 +146,15 @@ class Engine(QObject):
     def start(self) -> None:
         self._thread.start()
 
-    def use_model(self, embedder: Any) -> None:
-        """The model loaded (or None: it could not be); indexing may begin."""
-        self._model = embedder
-        self._model_state.set()
-
     def add_folder(self, path: str) -> None:
-        def call(lib: Any) -> None:
+        def call(lib: Library) -> None:
             _, note = lib.add_root(path)
             if note:
                 self.problem.emit(note)
         self._submit(call)
 
     def remove_folder(self, path: str) -> None:
-        def call(lib: Any) -> None:
+        def call(lib: Library) -> None:
             for root in lib.catalog.roots():
                 if root.path == path:
                     lib.remove_root(root)
@@ -115,20 +171,21 @@ class Engine(QObject):
 
     def set_paused(self, paused: bool) -> None:
         self.paused = paused
-        if self._watcher is not None:
-            (self._watcher.pause if paused else self._watcher.resume)()
+        watcher = self._watcher
+        if watcher is not None:
+            (watcher.pause if paused else watcher.resume)()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop after the batch in flight (it is committed) and wait for the thread."""
         self._stop.set()
-        self._model_state.set()
-        if self._watcher is not None:
-            self._watcher.stop()
+        watcher = self._watcher
+        if watcher is not None:
+            watcher.stop()
         if self._thread.is_alive():
             self._thread.join(timeout)
 
-    def _submit(self, call: Callable[[Any], None]) -> None:
-        def done(lib: Any) -> None:
+    def _submit(self, call: Callable[[Library], None]) -> None:
+        def done(lib: Library) -> None:
             try:
                 call(lib)
             finally:
@@ -136,7 +193,7 @@ class Engine(QObject):
         with self._handover:
             watcher = self._watcher
             if watcher is not None:
-                watcher.submit(lambda: done(watcher.lib))
+                watcher.submit(functools.partial(done, watcher.lib))
             else:
                 self._calls.put(done)
 
@@ -149,6 +206,8 @@ class Engine(QObject):
         except Exception:
             log.exception("the indexing thread failed")
             self.problem.emit("Indexing stopped after an internal error; see the log.")
+        finally:
+            self.index.publish("", None)
 
     def _session(self) -> None:
         """One library and one model, watched until stop() or a model switch."""
@@ -158,24 +217,28 @@ class Engine(QObject):
         target = self.switching_to
         settings = dataclasses.replace(self.settings, model=target) if target else self.settings
         with Library.open(settings, writer=True) as lib:
+            model: Encoder | None
             if target:
-                model = self._load(lib, target)
+                model = self._load(lib)
                 if model is None:
                     return  # the next session goes on with the current model
             else:
-                self._model_state.wait()
-                model = self._model
+                model = self.models.wait(self._stop)
                 if model is None or self._stop.is_set():
                     self._serve_calls(lib)  # no model: folders can change, nothing is embedded
                     return
+                self.index.publish(lib.model, lib.vectors.index())
             lib.use_embedder(model)
 
-            def progressed(progress: Any) -> None:
+            def progressed(progress: Progress | None) -> None:
+                if not target:  # the index exists once the first photo is stored
+                    self.index.publish(lib.model, lib.vectors.index())
                 self.progress.emit(progress)
                 if progress is None and target and self.switching_to == target \
                         and not _missing_vectors(lib, target):
-                    self.settings, self._model, self.switching_to = settings, model, None
-                    self.model_switched.emit(settings, model)
+                    self.settings, self.switching_to = settings, None
+                    self.models.publish(settings, model, switch=True)
+                    self.model_switched.emit(settings.model)
             watcher = Watcher(lib, self.watch, on_report=lambda r: self.changed.emit(r.counts()),
                               on_progress=progressed)
             if self.paused:
@@ -184,10 +247,13 @@ class Engine(QObject):
                 while not self._calls.empty():
                     watcher.submit(functools.partial(self._calls.get(), lib))
                 self._watcher = watcher
-            if not self._stop.is_set() and self.switching_to == target:
-                watcher.run()
+            try:
+                if not self._stop.is_set() and self.switching_to == target:
+                    watcher.run()
+            finally:
+                self.index.publish("", None)  # the library closes: its index goes with it
 
-    def _load(self, lib: Any, spec: str) -> Any:
+    def _load(self, lib: Library) -> Encoder | None:
         try:
             return lib.embedder()
         except PhotofindError as exc:
@@ -195,7 +261,7 @@ class Engine(QObject):
             self.problem.emit(f"Staying with the current model: {exc}")
             return None
 
-    def _serve_calls(self, lib: Any) -> None:
+    def _serve_calls(self, lib: Library) -> None:
         while not self._stop.is_set() and not self.switching_to:
             try:
                 call = self._calls.get(timeout=0.2)
@@ -207,10 +273,13 @@ class Engine(QObject):
                 self.problem.emit(str(exc))
 
 
-def _missing_vectors(lib: Any, model: str) -> bool:
+def _missing_vectors(lib: Library, model: str) -> bool:
     """Photos on connected drives that have no vector from ``model`` yet."""
     online = {r.id for r in lib.catalog.roots() if r.state == "online"}
     return any(row.root_id in online for row in lib.catalog.ok_photos_without_embedding(model))
+
+
+Job = Callable[["Library"], None]
 
 
 class Queries(QObject):
@@ -222,16 +291,19 @@ class Queries(QObject):
     results = Signal(int, object, str)  # query serial, list[Hit], error ("" if none)
     status = Signal(object)  # doctor.status_report()
     failures = Signal(object)  # [(path, reason)]
+    albums = Signal(object, object)  # smart albums [(label, count)] or None, saved [SavedSearch]
+    problem = Signal(str)  # one sentence for the user (a bad album name ...)
 
-    def __init__(self, settings: Settings, engine: Engine) -> None:
+    def __init__(self, settings: Settings, models: SharedModel, index: SharedIndex) -> None:
         super().__init__()
         self.settings = settings
-        self.engine = engine
-        self._jobs: queue.Queue[tuple[str, Callable[[Any], None]] | None] = queue.Queue()
+        self.models = models
+        self.index = index
+        self._jobs: queue.Queue[tuple[str, Job] | None] = queue.Queue()
         self._latest_query = 0
         self._serial_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="photofind-queries", daemon=True)
-        self._next: tuple[Settings, Any] | None = None  # a model to switch to
+        self._generation = 0
         self.model_loaded = False
 
     def start(self) -> None:
@@ -252,11 +324,13 @@ class Queries(QObject):
         with self._serial_lock:
             self._latest_query = serial
 
-        def job(lib: Any) -> None:
+        def job(lib: Library) -> None:
             with self._serial_lock:
                 if serial != self._latest_query:
                     return  # a newer query came in meanwhile
             path = None
+            hits: list[Hit] = []
+            error = ""
             try:
                 if image is not None:
                     fd, path = tempfile.mkstemp(prefix="photofind-query-", suffix=".png")
@@ -265,12 +339,13 @@ class Queries(QObject):
                     query_now = dataclasses.replace(query, image_path=path)
                 else:
                     query_now = query
-                self.results.emit(serial, self._answer(lib, query_now), "")
+                hits = self._answer(lib, query_now)
             except PhotofindError as exc:
-                self.results.emit(serial, [], str(exc))
+                error = str(exc)
             finally:
                 if path is not None:
-                    os.unlink(path)
+                    os.unlink(path)  # gone before the answer is shown
+            self.results.emit(serial, hits, error)
         self._jobs.put(("query", job))
 
     def ask_status(self) -> None:
@@ -281,21 +356,69 @@ class Queries(QObject):
     def ask_failures(self) -> None:
         self._jobs.put(("failures", lambda lib: self.failures.emit(lib.catalog.failures())))
 
-    def _answer(self, lib: Any, query: Query) -> list[Hit]:
+    def ask_albums(self) -> None:
+        """The sidebar's albums: smart ones with counts, and the saved searches."""
+        from photofind.core.savedsearches import saved_searches
+
+        self._jobs.put(("albums", lambda lib: self.albums.emit(
+            albumsource.label_counts(lib), saved_searches(lib.catalog))))
+
+    def save_album(self, name: str, query: Query, cutoff: int) -> None:
+        from photofind.core.savedsearches import save_search
+
+        self._album_change(lambda lib: save_search(lib.catalog, name, query.text,
+                                                   query.image_path, cutoff))
+
+    def rename_album(self, album_id: int, name: str) -> None:
+        from photofind.core.savedsearches import rename_search
+
+        self._album_change(lambda lib: rename_search(lib.catalog, album_id, name))
+
+    def remove_album(self, album_id: int) -> None:
+        from photofind.core.savedsearches import remove_search
+
+        self._album_change(lambda lib: remove_search(lib.catalog, album_id))
+
+    def _album_change(self, change: Callable[[Library], object]) -> None:
+        def job(lib: Library) -> None:
+            try:
+                change(lib)
+            except PhotofindError as exc:
+                self.problem.emit(str(exc))
+        self._jobs.put(("album", job))
+        self.ask_albums()
+
+    def _answer(self, lib: Library, query: Query) -> list[Hit]:
         from photofind.core.search import Searcher, Term, parse_query
 
+        if query.album:
+            ranked = albumsource.album(lib, query.album, SEARCH_LIMIT)
+            return self._with_labels(lib, ranked)
         if not query.text.strip() and not query.image_path:
-            return [Hit(info, None) for info in lib.catalog.newest_first()]
+            return self._with_labels(lib, [(info, None) for info in lib.catalog.newest_first()])
         terms = parse_query(query.text) if query.text.strip() else []
         if query.image_path:
             terms.insert(0, Term(1.0, "image", query.image_path))
-        lib.vectors.catch_up()  # what the engine wrote since the last query
+        self._follow_writer(lib)
         if lib.vectors.index() is None:
             raise PhotofindError("No photos are indexed yet: add a folder, and they appear"
                                  " here as indexing goes on.")
-        return [Hit(info, score) for info, score in Searcher(lib).ranked(terms, SEARCH_LIMIT)]
+        return self._with_labels(lib, Searcher(lib).ranked(terms, SEARCH_LIMIT))
 
-    def _load_model(self, lib: Any) -> None:
+    def _follow_writer(self, lib: Library) -> None:
+        """Search the writer's index when there is one, else catch up our own."""
+        shared = self.index.get(lib.model)
+        lib.vectors.share(shared)
+        if shared is None:
+            lib.vectors.catch_up()  # what the engine wrote since the last query
+
+    @staticmethod
+    def _with_labels(lib: Library, ranked: list[tuple[PhotoInfo, float]]
+                     | list[tuple[PhotoInfo, None]]) -> list[Hit]:
+        labels = albumsource.labels_of(lib, [info.id for info, _ in ranked])
+        return [Hit(info, score, tuple(labels.get(info.id, ()))) for info, score in ranked]
+
+    def _load_model(self, lib: Library) -> None:
         from photofind.core.model.sources import weights_download
 
         try:
@@ -305,24 +428,18 @@ class Queries(QObject):
             embedder = lib.embedder()
             embedder.text_vector("a photo")  # the text tower loads now, not on the first query
         except PhotofindError as exc:
-            self.engine.use_model(None)
+            self.models.publish(self.settings, None)
             self.model_failed.emit(str(exc))
             return
         except Exception:
             log.exception("loading the model failed")
-            self.engine.use_model(None)
+            self.models.publish(self.settings, None)
             self.model_failed.emit(f"The model {self.settings.model} could not be loaded;"
                                    " see the log for details.")
             return
         self.model_loaded = True
-        self.engine.use_model(embedder)
+        self.models.publish(self.settings, embedder)
         self.model_ready.emit(embedder.description)
-
-    def switch(self, settings: Settings, embedder: Any) -> None:
-        """Answer from now on with another model (the engine re-embedded for it)."""
-        def job(_: Any) -> None:
-            self._next = (settings, embedder)
-        self._jobs.put(("switch", job))
 
     def _run(self) -> None:
         from photofind.core.library import Library
@@ -333,17 +450,17 @@ class Queries(QObject):
                 item = self._jobs.get()
                 if item is None:
                     return
+                settings, embedder, generation = self.models.current()
+                if generation != self._generation and embedder is not None:
+                    self._generation, self.settings = generation, settings
+                    lib.close()  # a model switch finished: answer with the new model
+                    lib = Library.open(settings)
+                    lib.use_embedder(embedder)
+                    self.model_ready.emit(embedder.device)
                 try:
                     item[1](lib)
                 except Exception:
                     log.exception("the query thread failed on %s", item[0])
-                if self._next is not None:
-                    (self.settings, embedder), self._next = self._next, None
-                    lib.close()
-                    lib = Library.open(self.settings)
-                    lib.use_embedder(embedder)
-                    self.model_loaded = True
-                    self.model_ready.emit(embedder.description)
         finally:
             lib.close()
 
@@ -410,13 +527,15 @@ class ThumbLoader(QObject):
 
 
 class Previews(QObject):
-    """Large previews, decoded one at a time (the newest request wins)."""
+    """Pictures for the viewer and the search chip, decoded one at a time in a
+    worker process (the newest request of each kind wins)."""
 
-    ready = Signal(str, QImage, str)  # path, image, error
+    ready = Signal(str, int, QImage, str)  # path, size asked, image, error ("" if none)
 
     def __init__(self) -> None:
         super().__init__()
         self._jobs: queue.Queue[tuple[str, int] | None] = queue.Queue()
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
         self._thread = threading.Thread(target=self._run, name="photofind-preview", daemon=True)
         self._thread.start()
 
@@ -428,22 +547,146 @@ class Previews(QObject):
         self._thread.join(5)
 
     def _run(self) -> None:
-        from photofind.core.imaging import failure_reason, open_photo
+        try:
+            while True:
+                job = self._jobs.get()
+                pending = [job]
+                while job is not None and not self._jobs.empty():
+                    job = self._jobs.get()
+                    pending.append(job)
+                if None in pending:
+                    return
+                newest: dict[int, tuple[str, int]] = {}  # one per size: a chip and a preview
+                for item in pending:
+                    if item is not None:
+                        newest[item[1]] = item
+                for path, size in newest.values():
+                    image, error = self._decode(path, size)
+                    self.ready.emit(path, size, image, error)
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
 
-        while True:
-            job = self._jobs.get()
-            while job is not None and not self._jobs.empty():
-                job = self._jobs.get()  # only the newest request matters
-            if job is None:
-                return
-            path, size = job
-            try:
-                opened = open_photo(path, draft_size=size)
-                img = opened.image
-                img.thumbnail((size, size))
-                data = img.tobytes()
-                image = QImage(data, img.width, img.height, 3 * img.width,
-                               QImage.Format.Format_RGB888).copy()
-                self.ready.emit(path, image, "")
-            except Exception as exc:
-                self.ready.emit(path, QImage(), failure_reason(exc))
+    def _decode(self, path: str, size: int) -> tuple[QImage, str]:
+        from photofind.core.decodepool import memory_cap
+        from photofind.core.imaging import failure_reason
+        from photofind.gui.previewdecode import decode_scaled, limit_memory
+
+        if self._pool is None:
+            self._pool = concurrent.futures.ProcessPoolExecutor(
+                1, mp_context=multiprocessing.get_context("spawn"),
+                initializer=limit_memory, initargs=(memory_cap(1),))
+        future = self._pool.submit(decode_scaled, path, size)
+        try:
+            scaled: Scaled = future.result(PREVIEW_TIMEOUT)
+        except BrokenProcessPool:  # the file crashed the decoder; the next one gets a new one
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+            return QImage(), "the decoder crashed on this file"
+        except concurrent.futures.TimeoutError:
+            self._kill_pool()
+            return QImage(), "it took too long to decode"
+        except MemoryError:
+            return QImage(), "too large"
+        except Exception as exc:
+            return QImage(), failure_reason(exc)
+        image = QImage(scaled.rgb, scaled.width, scaled.height, 3 * scaled.width,
+                       QImage.Format.Format_RGB888).copy()
+        return image, ""
+
+    def _kill_pool(self) -> None:
+        """A decode that hangs: the executor cannot cancel a running call, so its
+        process is killed (the next request starts a new one)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            for process in list(getattr(pool, "_processes", {}).values()):
+                process.kill()
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+class Locator(QObject):
+    """"Where?": the heatmap of a text over one photo, on its own thread.
+
+    ``request`` replaces whatever was asked before; a run in progress is told
+    to stop at its next patch batch (``cancel``), and its late answer is never
+    emitted.
+    """
+
+    located = Signal(int, object, str)  # request serial, albumsource.Location, error
+
+    def __init__(self, settings: Settings, models: SharedModel) -> None:
+        super().__init__()
+        self.settings = settings
+        self.models = models
+        self._cond = threading.Condition()
+        self._wanted: tuple[int, str, str] | None = None
+        self._serial = 0
+        self._stopping = False
+        self.running: int | None = None  # the serial being computed now
+        self.cancelled_runs = 0  # runs stopped part-way because the user moved on
+        self._thread = threading.Thread(target=self._run, name="photofind-locate", daemon=True)
+        self._thread.start()
+
+    def request(self, path: str, text: str) -> int:
+        with self._cond:
+            self._serial += 1
+            self._wanted = (self._serial, path, text)
+            self._cond.notify_all()
+            return self._serial
+
+    def cancel(self) -> None:
+        with self._cond:
+            self._serial += 1
+            self._wanted = None
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._serial += 1
+            self._cond.notify_all()
+        self._thread.join(10)
+
+    def _moved_on(self, serial: int) -> bool:
+        with self._cond:
+            return serial != self._serial or self._stopping
+
+    def _run(self) -> None:
+        from photofind.core.library import Library
+
+        lib: Library | None = None
+        try:
+            while True:
+                with self._cond:
+                    while self._wanted is None and not self._stopping:
+                        self._cond.wait()
+                    if self._stopping:
+                        return
+                    assert self._wanted is not None
+                    (serial, path, text), self._wanted = self._wanted, None
+                    self.running = serial
+                settings, embedder, _ = self.models.current()
+                if lib is None or lib.model != settings.model:
+                    if lib is not None:
+                        lib.close()
+                    lib = Library.open(settings)
+                if embedder is not None:
+                    lib.use_embedder(embedder)
+                try:
+                    location = albumsource.locate(lib, path, text,
+                                                  functools.partial(self._moved_on, serial))
+                    error = ""
+                except albumsource.Cancelled:
+                    location, error = None, ""
+                except PhotofindError as exc:
+                    location, error = None, str(exc)
+                with self._cond:
+                    self.running = None
+                    current = serial == self._serial and not self._stopping
+                    if not current:
+                        self.cancelled_runs += 1
+                if current:
+                    self.located.emit(serial, location, error)
+        finally:
+            if lib is not None:
+                lib.close()
+

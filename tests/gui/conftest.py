@@ -19,7 +19,9 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from photofind.core.config import Settings
+from photofind.gui import prefs
 from photofind.gui.mainwindow import MainWindow
+from photofind.gui.searchbar import CUTOFF_MAX
 from tests.conftest import IndexedLibrary
 
 OpenWindow = Callable[..., MainWindow]
@@ -35,9 +37,11 @@ def open_window(qtbot, tmp_path: Path, toy_model: str) -> Iterator[OpenWindow]: 
 
     windows: list[MainWindow] = []
 
-    def make(library: Path, model: str = toy_model) -> MainWindow:
+    def make(library: Path, model: str = toy_model, cutoff: int = CUTOFF_MAX) -> MainWindow:
+        """``cutoff``: the slider's position (default: every ranked photo shows)."""
         store = QSettings(str(tmp_path / f"settings-{len(windows)}.ini"),
                           QSettings.Format.IniFormat)
+        store.setValue(prefs.CUTOFF, cutoff)
         window = MainWindow(Settings.resolve(str(library), model, "cpu"), store)
         qtbot.addWidget(window)
         window.show()

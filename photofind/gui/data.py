@@ -1,0 +1,34 @@
+"""Plain data the window's parts hand each other: a search result (``Hit``)
+and what the search box asks for (``Query``). No Qt, no threads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from photofind.core.catalog import PhotoInfo
+
+
+@dataclass(frozen=True)
+class Hit:
+    info: PhotoInfo
+    score: float | None  # None in the newest-first listing
+    labels: tuple[str, ...] = ()  # smart-album labels, best first
+
+
+@dataclass(frozen=True)
+class Query:
+    """What the search box asks for: text (CLI syntax) and/or one image,
+    or the photos of one smart album."""
+
+    text: str = ""
+    image_path: str | None = None  # a file, in the library or not
+    label: str = ""  # how the chip names the image
+    album: str = ""  # a smart album's label: its photos, most probable first
+
+    def ranks(self) -> bool:
+        """True when the answer is ranked by a score (not the newest-first listing)."""
+        return bool(self.text.strip() or self.image_path or self.label or self.album)
+
+    def words(self) -> str:
+        """The words of the query (what "Where?" looks for), or ""."""
+        return self.text.strip()
