@@ -35,14 +35,19 @@ def main(argv: list[str] | None = None) -> int:
               " (photofind --help) or run it in a desktop session.", file=sys.stderr)
         return 1
     from PySide6.QtCore import QSettings, QTimer
+    from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
+    from photofind.bundle import APP_ID, icon_path
     from photofind.gui.mainwindow import MainWindow
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName("photofind")
     app.setApplicationName("photofind")
+    app.setDesktopFileName(APP_ID)  # the desktop entry, and its icon, on Wayland
+    if (icon := icon_path()) is not None:
+        app.setWindowIcon(QIcon(str(icon)))
     store = QSettings()
     saved = {key: str(store.value(key, "") or "") for key in ("model", "device", "threads")}
     if saved["threads"] not in ("", "0") and "PHOTOFIND_THREADS" not in os.environ:
