@@ -19,7 +19,6 @@ def main() -> None:
     args = parser.parse_args()
     import open_clip
     import torch
-
     from photofind.core.embedder import encode_text_short, quantize_text
 
     torch.set_num_threads(args.threads)

@@ -35,8 +35,8 @@ def median_seconds(fn: Callable[[], object], warmup: int, repeat: int) -> float:
 def main(toy: str) -> None:
     import open_clip
     import torch
-
     from photofind.core.embedder import Embedder
+
     from photofind.core.imaging import model_pixels
     from photofind.testing import shapes
 

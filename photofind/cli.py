@@ -19,7 +19,7 @@ from typing import Any
 
 from photofind import __version__
 from photofind.core.catalog import Root
-from photofind.core.config import DEFAULT_MODEL, DEVICES, Settings
+from photofind.core.config import DEFAULT_MODEL, DEVICES, RUNTIMES, Settings
 from photofind.core.errors import PhotofindError
 from photofind.core.library import Library
 
@@ -37,6 +37,9 @@ def _global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
     parser.add_argument("--device", choices=DEVICES, default=default,
                         help="where the model runs (env PHOTOFIND_DEVICE; default auto: CUDA"
                              " when available, else CPU)")
+    parser.add_argument("--runtime", choices=RUNTIMES, default=default,
+                        help="what runs the model (env PHOTOFIND_RUNTIME; default auto: torch"
+                             " on CUDA or MPS when installed, else ONNX Runtime on the CPU)")
     parser.add_argument("-v", "--verbose", action="store_true",
                         default=argparse.SUPPRESS if suppress else False,
                         help="log what happens (on stderr)")
@@ -89,13 +92,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print as JSON")
     p = add("retry", "give the files that could not be read another chance, and index")
     p.add_argument("--json", action="store_true", help="print the counts as JSON")
+    _model_parser(add("model", "model tools: `photofind model export SPEC --out DIR`"))
     return parser
+
+
+def _model_parser(p: argparse.ArgumentParser) -> None:
+    tools = p.add_subparsers(dest="model_command", metavar="TOOL", required=True)
+    export = tools.add_parser("export", help="export an open_clip model to an ONNX folder"
+                              " (needs torch), checked against open_clip",
+                              description="Export an open_clip model (name/tag, hf-hub: or"
+                              " local-dir:) to an ONNX folder in the layout Immich publishes;"
+                              " the folder is written only if its vectors match open_clip's.")
+    export.add_argument("spec", metavar="SPEC")
+    export.add_argument("--out", required=True, metavar="DIR", help="the new folder")
 
 
 def _open_window(args: argparse.Namespace) -> int:
     import importlib
 
-    options = [f"--{name}={getattr(args, name)}" for name in ("library", "model", "device")
+    options = [f"--{name}={getattr(args, name)}" for name in ("library", "model", "device",
+                                                              "runtime")
                if getattr(args, name, None)]
     app = importlib.import_module("photofind.gui.app")  # Qt, only for the window
     return int(app.main(options))
@@ -132,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in (None, "gui"):
         return _open_window(args)
     try:
-        settings = Settings.resolve(args.library, args.model, args.device)
+        settings = Settings.resolve(args.library, args.model, args.device, args.runtime)
         return COMMANDS[args.command](settings, args)
     except PhotofindError as exc:
         print(f"photofind: {exc}", file=sys.stderr)
@@ -324,13 +340,28 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     print(f"library: {lib.dir}")
     print(f"photos:  {status['photos']} indexed, {status['failed']} could not be read")
-    print(f"model:   {status['model']}  (device: {status['device']})")
+    print(f"model:   {status['model']}  ({status['engine']})")
     if not status["roots"]:
         print("folders: none yet; add one with `photofind index FOLDER`")
     for root in status["roots"]:
         print(f"  {root['state']:<8} {root['photos']:>7} photos  {root['path']}")
     for reason, count in sorted(status["failures"].items(), key=lambda kv: -kv[1]):
         print(f"  {count:>6} x {reason}")
+    return 0
+
+
+def cmd_model(settings: Settings, args: argparse.Namespace) -> int:
+    from photofind.core.model.runtime import TORCH_MISSING, torch_installed
+
+    if not torch_installed():
+        raise PhotofindError(f"Exporting a model needs torch, but {TORCH_MISSING}.")
+    from photofind.core.model.export import export_onnx
+
+    out = Path(args.out).expanduser().resolve()
+    print(f"exporting {args.spec} to {out} (checking it against open_clip) ...",
+          file=sys.stderr)
+    export_onnx(args.spec, out)
+    print(f"exported {args.spec} to {out}; use it with --model local-dir:{out}")
     return 0
 
 
@@ -367,6 +398,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "failed": cmd_failed,
     "doctor": cmd_doctor,
     "retry": cmd_retry,
+    "model": cmd_model,
 }
 
 if __name__ == "__main__":  # pragma: no cover

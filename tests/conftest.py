@@ -1,4 +1,5 @@
-"""Shared fixtures: the cached toy CLIP, sample libraries, and a CLI runner."""
+"""Shared fixtures: the cached toy CLIP (and its ONNX export), sample libraries,
+and a CLI runner."""
 
 from __future__ import annotations
 
@@ -23,6 +24,15 @@ REPO = Path(__file__).resolve().parents[1]
 def toy_model() -> str:
     """A ``local-dir:`` spec for the toy CLIP (trained once, then cached)."""
     return f"local-dir:{toy_model_dir()}"
+
+
+@pytest.fixture(scope="session")
+def toy_onnx(toy_model: str) -> str:
+    """A ``local-dir:`` spec for the toy CLIP exported to ONNX (parity checked),
+    exported once and cached like the toy model itself."""
+    from photofind.core.model.export import exported_folder
+
+    return f"local-dir:{exported_folder(toy_model)}"
 
 
 @dataclass
@@ -78,13 +88,20 @@ class IndexedLibrary:
 
 @pytest.fixture(scope="session")
 def indexed(tmp_path_factory: pytest.TempPathFactory, toy_model: str) -> IndexedLibrary:
-    """A sample library indexed once for the read-only tests."""
-    base = tmp_path_factory.mktemp("indexed")
+    """A sample library indexed once for the read-only tests (default runtime)."""
+    return index_sample_library(tmp_path_factory, toy_model)
+
+
+def index_sample_library(tmp_path_factory: pytest.TempPathFactory, model: str,
+                         runtime: str | None = None) -> IndexedLibrary:
+    base = tmp_path_factory.mktemp(f"indexed-{runtime or 'auto'}")
     photos = make_sample_library(base / "Pictures", per_class=6)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PHOTOFIND_")}
-    env.update(PHOTOFIND_LIBRARY=str(base / "library"), PHOTOFIND_MODEL=toy_model,
+    env.update(PHOTOFIND_LIBRARY=str(base / "library"), PHOTOFIND_MODEL=model,
                PHOTOFIND_DEVICE="cpu", HF_HUB_OFFLINE="1")
-    cli = Cli(base / "library", toy_model, env)
+    if runtime:
+        env["PHOTOFIND_RUNTIME"] = runtime
+    cli = Cli(base / "library", model, env)
     report = cli.index(str(base / "Pictures"))
     assert report["added"] == len(photos), report
     return IndexedLibrary(cli, photos, base / "Pictures")

@@ -1,8 +1,9 @@
-"""Settings: where the library lives, which model and device to use.
+"""Settings: where the library lives, which model, runtime and device to use.
 
 Each setting comes from an explicit argument, else an environment variable
-(``PHOTOFIND_LIBRARY``, ``PHOTOFIND_MODEL``, ``PHOTOFIND_DEVICE``), else the
-default. The library folder defaults to the platform's user data folder.
+(``PHOTOFIND_LIBRARY``, ``PHOTOFIND_MODEL``, ``PHOTOFIND_DEVICE``,
+``PHOTOFIND_RUNTIME``, ``PHOTOFIND_IMAGE_INT8``), else the default. The library
+folder defaults to the platform's user data folder.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from photofind.core.errors import PhotofindError
 
 DEFAULT_MODEL = "ViT-B-32/laion2b_s34b_b79k"
 DEVICES = ("auto", "cpu", "cuda", "mps")
+RUNTIMES = ("auto", "onnx", "torch")
 
 # Extensions photofind treats as photos (lower case, with the dot).
 PHOTO_EXTENSIONS = frozenset(
@@ -30,10 +32,13 @@ class Settings:
     library: Path
     model: str
     device: str
+    runtime: str = "auto"  # auto: torch where CUDA/MPS pays, else ONNX Runtime on the CPU
+    image_int8: bool = False  # int8 image tower (ONNX): its own model id, never mixed
 
     @classmethod
     def resolve(
-        cls, library: str | None = None, model: str | None = None, device: str | None = None
+        cls, library: str | None = None, model: str | None = None, device: str | None = None,
+        runtime: str | None = None, image_int8: bool | None = None,
     ) -> Settings:
         lib = library or os.environ.get("PHOTOFIND_LIBRARY") or user_data_dir("photofind", False)
         spec = model or os.environ.get("PHOTOFIND_MODEL") or DEFAULT_MODEL
@@ -42,8 +47,16 @@ class Settings:
             raise PhotofindError(
                 f"Unknown device {dev!r}: choose one of {', '.join(DEVICES)}."
             )
+        run = (runtime or os.environ.get("PHOTOFIND_RUNTIME") or "auto").lower()
+        if run not in RUNTIMES:
+            raise PhotofindError(
+                f"Unknown runtime {run!r}: choose one of {', '.join(RUNTIMES)}."
+            )
+        if image_int8 is None:
+            image_int8 = os.environ.get("PHOTOFIND_IMAGE_INT8", "") not in ("", "0")
         parse_model_spec(spec)
-        return cls(library=Path(lib).expanduser().resolve(), model=spec, device=dev)
+        return cls(library=Path(lib).expanduser().resolve(), model=spec, device=dev,
+                   runtime=run, image_int8=image_int8)
 
 
 @dataclass(frozen=True)

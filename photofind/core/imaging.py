@@ -22,6 +22,9 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+# The decode path reads the model's geometry from the model package (numpy only).
+from photofind.core.model.preprocess import Preprocess as Preprocess
+
 THUMB_SIZE = 256
 PARTIAL_HASH_CHUNK = 64 * 1024
 # Only photo formats: never EPS, PDF, PSD or fonts, whatever the file claims.
@@ -29,17 +32,6 @@ PARTIAL_HASH_CHUNK = 64 * 1024
 PHOTO_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF", "HEIF", "AVIF")
 
 _formats: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Preprocess:
-    """The model's input geometry, taken from open_clip's preprocess config."""
-
-    size: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-    interpolation: str = "bicubic"
-    resize_mode: str = "shortest"
 
 
 @dataclass(frozen=True)

@@ -22,10 +22,11 @@ import numpy as np
 from photofind.core.attempts import QUARANTINE_AFTER, AttemptLog, Suspect
 from photofind.core.catalog import NewPhoto, Root
 from photofind.core.decodepool import DecodePool
-from photofind.core.embedder import Embedder, peek_preprocess
 from photofind.core.errors import DiskFullError, is_disk_full
 from photofind.core.imaging import Decoded, Failed, Preprocess
 from photofind.core.library import Library
+from photofind.core.model.encoder import Encoder
+from photofind.core.model.sources import peek_preprocess
 from photofind.core.scanner import ChangeSet, scan
 
 # Embedded photos between index-generation saves (the crash test sets it low).
@@ -178,20 +179,20 @@ def _decode_and_embed(lib: Library, jobs: list[_Job], report: IndexReport
         attempts.close()
 
 
-def _model_soon(lib: Library) -> tuple[Preprocess, Callable[[], Embedder]]:
+def _model_soon(lib: Library) -> tuple[Preprocess, Callable[[], Encoder]]:
     """The model's input geometry now, and the model itself when first needed.
 
     When the geometry can be read from the model's config file, the model loads
     in a thread while the decode workers start on the photos (seconds saved on
     every run); otherwise it loads here first.
     """
-    early = None if lib.model_loaded else peek_preprocess(lib.model)
+    early = None if lib.model_loaded else peek_preprocess(lib.settings.model)
     if early is None:
         embedder = lib.embedder()
         return embedder.preprocess, lambda: embedder
     lib.load_model_soon()
 
-    def get() -> Embedder:
+    def get() -> Encoder:
         embedder = lib.embedder()
         if embedder.preprocess != early:
             raise RuntimeError(f"{lib.model}: its config file and open_clip disagree on"
@@ -216,7 +217,7 @@ def _triage(suspects: dict[str, Suspect], jobs: list[_Job]
 
 
 def _embed_stream(lib: Library, stream: Iterator[tuple[_Job, Decoded | Failed]], total: int,
-                  embedder: Callable[[], Embedder], report: IndexReport) -> Iterator[Progress]:
+                  embedder: Callable[[], Encoder], report: IndexReport) -> Iterator[Progress]:
     batch_size = FIRST_BATCH  # until the model (and so its device) is known
     batch: list[tuple[_Job, Decoded]] = []
     failures: list[tuple[_Job, Failed]] = []
@@ -249,11 +250,11 @@ def _progress(done: int, total: int, embedded: int, start: float) -> Progress:
     return Progress(done, total, rate, eta)
 
 
-def _write(lib: Library, embedder: Callable[[], Embedder], batch: list[tuple[_Job, Decoded]],
+def _write(lib: Library, embedder: Callable[[], Encoder], batch: list[tuple[_Job, Decoded]],
            failures: list[tuple[_Job, Failed]], report: IndexReport) -> int:
     """Embed one batch and write it, with the batch's failures, in one transaction."""
     catalog = lib.catalog
-    vectors = embedder().encode_pixels(np.stack([d.pixels for _, d in batch])) \
+    vectors = embedder().encode_images(np.stack([d.pixels for _, d in batch])) \
         if batch else np.empty((0, 0), np.float32)
     reembed = [(job, vec) for (job, _), vec in zip(batch, vectors, strict=True)
                if job.reembed_only]

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -23,11 +22,12 @@ from typing import IO, TYPE_CHECKING, Any
 from photofind.core.catalog import Catalog, Manifest, Root, catalog_problem, salvage_roots
 from photofind.core.config import Settings
 from photofind.core.errors import LibraryBusyError, PhotofindError
+from photofind.core.model.loading import ModelSlot, model_id
 from photofind.core.thumbs import ThumbStore
 from photofind.core.vectors import VectorIndex
 
 if TYPE_CHECKING:
-    from photofind.core.embedder import Embedder
+    from photofind.core.model.encoder import Encoder
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class Library:
     def __init__(self, settings: Settings, *, writer: bool) -> None:
         self.settings = settings
         self.dir = settings.library
-        self.model = settings.model
+        self.model = model_id(settings.model, settings.image_int8)  # what vectors are stored under
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -93,9 +93,7 @@ class Library:
         for root in salvaged:
             self.catalog.add_root(root)
         self._thumbs: ThumbStore | None = None
-        self._embedder: Embedder | None = None
-        self._loading: threading.Thread | None = None
-        self._load_error: BaseException | None = None
+        self._model_slot = ModelSlot(settings)
         self._vectors: VectorIndex | None = None
         self.covered_seq = 0
         self.vectors_dirty = False
@@ -168,45 +166,21 @@ class Library:
                     made += 1
         return made
 
-    def embedder(self) -> Embedder:
-        """The model, loaded on first use (this is where torch is imported)."""
-        if self._loading is not None:
-            self._loading.join()
-            self._loading = None
-            if self._load_error is not None:
-                error, self._load_error = self._load_error, None
-                raise error
-        if self._embedder is None:
-            self._embedder = self._load_model()
-        return self._embedder
-
-    def _load_model(self) -> Embedder:
-        from photofind.core.embedder import Embedder
-
-        return Embedder(self.model, self.settings.device)
+    def embedder(self) -> Encoder:
+        """The model, loaded on first use (see core/model/loading.py)."""
+        return self._model_slot.get()
 
     def load_model_soon(self) -> None:
-        """Start loading the model in a thread; ``embedder()`` waits for it. Work
-        that needs no model (decoding, loading the index) overlaps the seconds
-        torch and open_clip take to import."""
-        if self._embedder is not None or self._loading is not None:
-            return
-
-        def load() -> None:
-            try:
-                self._embedder = self._load_model()
-            except BaseException as exc:  # raised again by embedder() in the caller
-                self._load_error = exc
-        self._loading = threading.Thread(target=load, name="photofind-model-load", daemon=True)
-        self._loading.start()
+        """Start loading the model in a thread; ``embedder()`` waits for it."""
+        self._model_slot.load_soon()
 
     @property
     def model_loaded(self) -> bool:
-        return self._embedder is not None
+        return self._model_slot.loaded
 
-    def use_embedder(self, embedder: Embedder) -> None:
+    def use_embedder(self, embedder: Encoder) -> None:
         """Share a model loaded elsewhere (the GUI loads it once for every thread)."""
-        self._embedder = embedder
+        self._model_slot.use(embedder)
 
     # --- roots and status -------------------------------------------------
     def add_root(self, path: str) -> tuple[Root, str | None]:
@@ -236,7 +210,7 @@ class Library:
         return len(ids)
 
     def status(self) -> dict[str, Any]:
-        from photofind.core.embedder import resolve_device
+        from photofind.core.model.loading import planned_description, planned_runtime
         from photofind.core.scanner import root_is_online
 
         counts = self.catalog.counts_by_root()
@@ -250,12 +224,14 @@ class Library:
         for _, reason in self.catalog.failures():
             failures[reason] = failures.get(reason, 0) + 1
         try:
-            device = resolve_device(self.settings.device)
-        except PhotofindError:
-            device = f"{self.settings.device} (unavailable)"
+            runtime, engine = planned_runtime(self.settings), planned_description(self.settings)
+            device = engine.rsplit(" on ", 1)[1].lower()
+        except PhotofindError as exc:
+            runtime, device, engine = self.settings.runtime, self.settings.device, str(exc)
         return {"photos": sum(c[0] for c in counts.values()),
                 "failed": sum(c[1] for c in counts.values()),
-                "model": self.model, "device": device, "roots": roots, "failures": failures}
+                "model": self.model, "device": device, "runtime": runtime, "engine": engine,
+                "roots": roots, "failures": failures}
 
     # --- the vector cache ------------------------------------------------
     def vectors(self) -> VectorIndex | None:

@@ -141,7 +141,7 @@ class Searcher:
             ((_, decoded),) = list(pool.run([path], str))
         if isinstance(decoded, Failed):
             raise PhotofindError(f"Cannot read {path} as an image ({decoded.reason}).")
-        return embedder.encode_pixels(decoded.pixels[None])[0], None
+        return embedder.encode_images(decoded.pixels[None])[0], None
 
     def nearest(self, vector: npt.NDArray[np.float32], limit: int,
                 exclude: set[int] | None = None, ef: int = EF_TEXT

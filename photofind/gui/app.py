@@ -21,6 +21,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--library", help="library folder (default: the user's data folder)")
     parser.add_argument("--model", help="model spec, as for the command line")
     parser.add_argument("--device", help="auto, cpu, cuda or mps")
+    parser.add_argument("--runtime", help="auto, onnx or torch")
     return parser.parse_args(argv)
 
 
@@ -49,14 +50,17 @@ def main(argv: list[str] | None = None) -> int:
     if (icon := icon_path()) is not None:
         app.setWindowIcon(QIcon(str(icon)))
     store = QSettings()
-    saved = {key: str(store.value(key, "") or "") for key in ("model", "device", "threads")}
+    saved = {key: str(store.value(key, "") or "") for key in ("model", "device", "threads",
+                                                            "runtime")}
     if saved["threads"] not in ("", "0") and "PHOTOFIND_THREADS" not in os.environ:
         os.environ["PHOTOFIND_THREADS"] = saved["threads"]
     try:
         settings = Settings.resolve(args.library, args.model or os.environ.get("PHOTOFIND_MODEL")
                                     or saved["model"] or None,
                                     args.device or os.environ.get("PHOTOFIND_DEVICE")
-                                    or saved["device"] or None)
+                                    or saved["device"] or None,
+                                    args.runtime or os.environ.get("PHOTOFIND_RUNTIME")
+                                    or saved["runtime"] or None)
     except PhotofindError as exc:
         print(f"photofind: {exc}", file=sys.stderr)
         return 1

@@ -244,7 +244,7 @@ def watch_config(store: QSettings) -> WatchConfig:
 
 
 class SettingsDialog(QDialog):
-    """Model, device and CPU threads, kept in QSettings. A new model is
+    """Model, runtime, device and CPU threads, kept in QSettings. A new model is
     switched to in the background; device and threads apply at the next start."""
 
     model_changed = Signal(str)
@@ -260,6 +260,11 @@ class SettingsDialog(QDialog):
         self.device = QComboBox()
         self.device.addItems(["auto", "cpu", "cuda"])
         self.device.setCurrentText(str(settings.value("device", "auto")))
+        self.runtime = QComboBox()
+        self.runtime.addItems(["auto", "onnx", "torch"])
+        self.runtime.setCurrentText(str(settings.value("runtime", "auto")))
+        self.runtime.setToolTip("auto: torch on a CUDA or Metal GPU when it is installed,"
+                                " otherwise ONNX Runtime on the CPU (the same vectors)")
         self.threads = QSpinBox()
         self.threads.setRange(0, os.cpu_count() or 1)
         self.threads.setSpecialValueText("one per core")
@@ -274,6 +279,7 @@ class SettingsDialog(QDialog):
         self.polling = QCheckBox("Poll every folder (when changes are not noticed)")
         self.polling.setChecked(watch.force_polling)
         form.addRow("Model", self.model)
+        form.addRow("Runtime", self.runtime)
         form.addRow("Device", self.device)
         form.addRow("CPU threads", self.threads)
         form.addRow("Rescan folders every", self.rescan)
@@ -294,6 +300,7 @@ class SettingsDialog(QDialog):
         if model and model != self.current_model:
             self.model_changed.emit(model)
         self.store.setValue("device", self.device.currentText())
+        self.store.setValue("runtime", self.runtime.currentText())
         self.store.setValue("threads", self.threads.value())
         self.store.setValue("rescan_minutes", self.rescan.value())
         self.store.setValue("force_polling", "true" if self.polling.isChecked() else "false")

@@ -41,9 +41,9 @@ from PySide6.QtWidgets import (
 )
 
 from photofind.core.config import PHOTO_EXTENSIONS, Settings, parse_model_spec
-from photofind.core.embedder import Download
 from photofind.core.errors import PhotofindError
 from photofind.core.indexer import Progress
+from photofind.core.model.sources import Download
 from photofind.gui.dialogs import (
     FoldersDialog,
     PreviewDialog,
@@ -417,9 +417,9 @@ class MainWindow(QMainWindow):
             self.progress_label.setText("")
             self.progress_bar.hide()
 
-    def _model_ready(self, device: str) -> None:
+    def _model_ready(self, engine: str) -> None:
         self._download_finished()
-        self.device_label.setText(f"model on {device.upper()}")
+        self.device_label.setText(f"model: {engine}")
         self.search.setEnabled(True)
         self.search.setPlaceholderText(
             "Describe what you are looking for: beach + sunset - people")

@@ -216,8 +216,8 @@ def _missing_vectors(lib: Any, model: str) -> bool:
 class Queries(QObject):
     """The query thread: the model, searches and library facts, one at a time."""
 
-    model_downloading = Signal(object)  # core.embedder.Download: a first download began
-    model_ready = Signal(str)  # the device
+    model_downloading = Signal(object)  # core.model.sources.Download: a first download began
+    model_ready = Signal(str)  # where it runs: "ONNX Runtime on CPU", "torch on CUDA"
     model_failed = Signal(str)  # why, in one sentence
     results = Signal(int, object, str)  # query serial, list[Hit], error ("" if none)
     status = Signal(object)  # Library.status()
@@ -294,7 +294,7 @@ class Queries(QObject):
         return [Hit(info, score) for info, score in Searcher(lib).ranked(terms, SEARCH_LIMIT)]
 
     def _load_model(self, lib: Any) -> None:
-        from photofind.core.embedder import weights_download
+        from photofind.core.model.sources import weights_download
 
         try:
             download = weights_download(self.settings.model)
@@ -314,7 +314,7 @@ class Queries(QObject):
             return
         self.model_loaded = True
         self.engine.use_model(embedder)
-        self.model_ready.emit(embedder.device)
+        self.model_ready.emit(embedder.description)
 
     def switch(self, settings: Settings, embedder: Any) -> None:
         """Answer from now on with another model (the engine re-embedded for it)."""
@@ -341,7 +341,7 @@ class Queries(QObject):
                     lib = Library.open(self.settings)
                     lib.use_embedder(embedder)
                     self.model_loaded = True
-                    self.model_ready.emit(embedder.device)
+                    self.model_ready.emit(embedder.description)
         finally:
             lib.close()
 

@@ -223,14 +223,13 @@ def test_quitting_while_indexing_is_quick_and_the_next_start_resumes(  # type: i
 def test_a_model_that_cannot_load_leaves_a_useful_app(qtbot, open_window: OpenWindow,  # type: ignore[no-untyped-def]
                                                       library_copy: Path, monkeypatch,
                                                       indexed: IndexedLibrary) -> None:
-    from photofind.core import embedder
     from photofind.core.errors import ModelUnavailableError
 
     message = "Could not download the weights for the model (is this machine offline?)."
 
     def offline(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise ModelUnavailableError(message)
-    monkeypatch.setattr(embedder, "_load", offline)
+    monkeypatch.setattr("photofind.core.model.loading.load_encoder", offline)
     window = open_window(library_copy)
     qtbot.waitUntil(lambda: window.banner.isVisible(), timeout=30_000)
     assert message in window.banner.text()
@@ -302,7 +301,7 @@ def test_a_first_download_shows_its_progress(qtbot, open_window: OpenWindow,  # 
                                              tmp_path: Path) -> None:
     """The weights growing in the Hugging Face cache show as a bar and megabytes
     (the download itself cannot run here: no network)."""
-    from photofind.core.embedder import Download
+    from photofind.core.model.sources import Download
 
     window = open_window(tmp_path / "library")
     qtbot.waitUntil(lambda: window.queries.model_loaded, timeout=60_000)  # (the toy model)
@@ -314,5 +313,5 @@ def test_a_first_download_shows_its_progress(qtbot, open_window: OpenWindow,  # 
     qtbot.waitUntil(lambda: "3 of 600 MB" in window.progress_label.text(), timeout=5_000)
     assert window.progress_bar.isVisible() and window.progress_bar.value() == 3
     assert "Downloading" in window.search.placeholderText()
-    window.queries.model_ready.emit("cpu")  # the download is done and the model loaded
+    window.queries.model_ready.emit("ONNX Runtime on CPU")  # the download is done and the model loaded
     assert not window.progress_bar.isVisible() and window.download is None

@@ -1,5 +1,6 @@
-"""Through the real CLI with the toy CLIP: search finds what the words and
-images say, and the stored embeddings are the ones open_clip would compute."""
+"""Through the real CLI with the toy CLIP, on both runtimes: search finds what
+the words and images say, and the stored embeddings are the ones open_clip
+would compute."""
 
 from __future__ import annotations
 
@@ -11,7 +12,22 @@ import numpy as np
 import pytest
 
 from photofind.testing.shapes import CLASSES, caption
-from tests.conftest import IndexedLibrary
+from tests.conftest import IndexedLibrary, index_sample_library
+
+
+@pytest.fixture(scope="module", params=["onnx", "torch"])
+def indexed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+            toy_model: str) -> IndexedLibrary:
+    """The sample library indexed through the CLI with ``--runtime`` onnx and torch."""
+    return index_sample_library(tmp_path_factory, toy_model, runtime=request.param)
+
+
+def encoder_for(indexed: IndexedLibrary):  # type: ignore[no-untyped-def]
+    from photofind.core.config import Settings
+    from photofind.core.model.loading import load_encoder
+
+    return load_encoder(Settings.resolve(str(indexed.cli.library), indexed.cli.model, "cpu",
+                                         indexed.cli.env["PHOTOFIND_RUNTIME"]))
 
 
 def truth(indexed: IndexedLibrary) -> dict[str, tuple[str, str]]:
@@ -92,13 +108,13 @@ def test_embeddings_match_open_clips_reference_path(indexed: IndexedLibrary, dra
     import torch
     from PIL import Image
 
-    from photofind.core.embedder import Embedder
     from photofind.core.imaging import Decoded, decode_file, register_heif
 
     register_heif()
     model, _, preprocess = open_clip.create_model_and_transforms(indexed.cli.model)
     model.eval()
-    embedder = Embedder(indexed.cli.model, "cpu")
+    embedder = encoder_for(indexed)
+    assert embedder.runtime == indexed.cli.env["PHOTOFIND_RUNTIME"]
     db = sqlite3.connect(indexed.cli.library / "catalog.sqlite3")
     stored = {path: unit(np.frombuffer(blob, np.float16).astype(np.float32)) for path, blob in
               db.execute("SELECT p.path, e.vec FROM photos p JOIN embeddings e"
@@ -117,7 +133,7 @@ def test_embeddings_match_open_clips_reference_path(indexed: IndexedLibrary, dra
         assert float(stored[str(photo.path)] @ ref) >= (0.99 if draft else 0.9999)
         full = decode_file(str(photo.path), embedder.preprocess, draft=False)
         assert isinstance(full, Decoded)
-        assert float(embedder.encode_pixels(full.pixels[None])[0] @ ref) >= 0.9999
+        assert float(embedder.encode_images(full.pixels[None])[0] @ ref) >= 0.9999
         checked += 1
     assert checked >= (2 if draft else 30)
 
@@ -129,12 +145,12 @@ def test_heic_embedded_thumbnail_keeps_embeddings_and_precision(toy_model: str,
     over those vectors ranks as well as over the full-decode ones."""
     import random
 
-    from photofind.core.embedder import Embedder
     from photofind.core.imaging import Decoded, decode_file, open_photo
+    from photofind.core.model.torch_runtime import TorchEncoder
     from photofind.testing.samples import save_picture
     from photofind.testing.shapes import draw_picture
 
-    embedder = Embedder(toy_model, "cpu")
+    embedder = TorchEncoder(toy_model, "cpu")
     rng = random.Random(3)
     fast, full = [], []
     for colour, shape in CLASSES:
@@ -144,11 +160,11 @@ def test_heic_embedded_thumbnail_keeps_embeddings_and_precision(toy_model: str,
         assert open_photo(str(path), draft_size=256, min_side=224).image.size == (320, 240)
         pair = [decode_file(str(path), embedder.preprocess, draft=d) for d in (True, False)]
         assert all(isinstance(d, Decoded) and (d.width, d.height) == (1600, 1200) for d in pair)
-        vecs = embedder.encode_pixels(np.stack([d.pixels for d in pair if isinstance(d, Decoded)]))
+        vecs = embedder.encode_images(np.stack([d.pixels for d in pair if isinstance(d, Decoded)]))
         assert float(vecs[0] @ vecs[1]) >= 0.99
         fast.append(vecs[0])
         full.append(vecs[1])
-    queries = embedder.encode_text([caption(c, s) for c, s in CLASSES])
+    queries = embedder.encode_texts([caption(c, s) for c, s in CLASSES])
     hits = [int(((queries @ np.stack(v).T).argmax(axis=1) == np.arange(len(CLASSES))).sum())
             for v in (fast, full)]
     assert hits[0] >= hits[1] and hits[0] >= len(CLASSES) - 2

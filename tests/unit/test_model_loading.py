@@ -9,10 +9,10 @@ import numpy as np
 import open_clip
 import torch
 
-from photofind.core.embedder import Embedder
+from photofind.core.model.torch_runtime import TorchEncoder
 
 
-def reference(spec: str, texts: list[str], pixels: np.ndarray, emb: Embedder
+def reference(spec: str, texts: list[str], pixels: np.ndarray, emb: TorchEncoder
               ) -> tuple[np.ndarray, np.ndarray]:
     model = open_clip.create_model(spec).eval()
     x = torch.from_numpy(pixels).permute(0, 3, 1, 2).float() / 255
@@ -26,15 +26,15 @@ def reference(spec: str, texts: list[str], pixels: np.ndarray, emb: Embedder
 
 
 def test_each_tower_loads_on_first_use_and_matches_open_clip(toy_model: str) -> None:
-    emb = Embedder(toy_model, "cpu", int8_text=False)
+    emb = TorchEncoder(toy_model, "cpu", int8_text=False)
     assert emb._towers is not None
     assert not emb._towers.loaded("text") and not emb._towers.loaded("visual")
     texts = ["a red circle", "a blue star"]
-    text = emb.encode_text(texts)
+    text = emb.encode_texts(texts)
     assert not emb._towers.loaded("visual")  # a text-only process never reads it
     pixels = np.random.default_rng(0).integers(0, 256, (3, emb.preprocess.size,
                                                         emb.preprocess.size, 3), np.uint8)
-    image = emb.encode_pixels(pixels)
+    image = emb.encode_images(pixels)
     assert emb._towers.loaded("visual")
     ref_text, ref_image = reference(toy_model, texts, pixels, emb)
     assert (text * ref_text).sum(1).min() >= 0.99999
@@ -50,9 +50,9 @@ def test_a_checkpoint_in_another_format_loads_through_open_clip(toy_model: str,
     state = load_file(str(folder / "open_clip_model.safetensors"))
     (folder / "open_clip_model.safetensors").unlink()
     torch.save(state, folder / "open_clip_pytorch_model.bin")
-    emb = Embedder(f"local-dir:{folder}", "cpu", int8_text=False)
+    emb = TorchEncoder(f"local-dir:{folder}", "cpu", int8_text=False)
     assert emb._towers is None
     pixels = np.zeros((1, emb.preprocess.size, emb.preprocess.size, 3), np.uint8)
     ref_text, ref_image = reference(toy_model, ["a green square"], pixels, emb)
-    assert float(emb.encode_text(["a green square"])[0] @ ref_text[0]) >= 0.99999
-    assert float(emb.encode_pixels(pixels)[0] @ ref_image[0]) >= 0.99999
+    assert float(emb.encode_texts(["a green square"])[0] @ ref_text[0]) >= 0.99999
+    assert float(emb.encode_images(pixels)[0] @ ref_image[0]) >= 0.99999

@@ -7,7 +7,7 @@ import open_clip
 import pytest
 import torch
 
-from photofind.core.embedder import encode_text_short
+from photofind.core.model.torch_runtime import TorchEncoder, encode_text_short
 
 QUERIES = ["dog", "two dogs in the snow", "grandma's birthday cake with candles at night",
            " ".join(["a very long caption that goes on"] * 20)]  # past the context: cut
@@ -32,15 +32,15 @@ def test_short_text_encoding_equals_encode_text(which: str, toy_model: str) -> N
 
 def test_repeated_queries_come_from_the_cache_and_the_cache_stays_small(toy_model: str,
                                                                          monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from photofind.core import embedder as module
+    from photofind.core.model import encoder as module
 
-    emb = module.Embedder(toy_model, "cpu")
+    emb = TorchEncoder(toy_model, "cpu")
     monkeypatch.setattr(module, "TEXT_CACHE_SIZE", 3)
     first = emb.text_vector("a red circle")
-    assert np.allclose(first, emb.encode_text(["a red circle"])[0], atol=1e-6)
+    assert np.allclose(first, emb.encode_texts(["a red circle"])[0], atol=1e-6)
     calls = []
-    monkeypatch.setattr(emb, "encode_text", lambda texts: calls.append(texts) or
-                        module.Embedder.encode_text(emb, texts))
+    monkeypatch.setattr(emb, "encode_texts", lambda texts: calls.append(texts) or
+                        TorchEncoder.encode_texts(emb, texts))
     assert emb.text_vector("a red circle") is first and not calls
     for text in ("a blue square", "a green star", "a red circle", "a pink heart"):
         emb.text_vector(text)
@@ -54,18 +54,17 @@ def test_int8_text_tower_keeps_the_toy_models_rankings(toy_model: str) -> None:
     every caption ranks drawn pictures exactly as the fp32 model does."""
     import random
 
-    from photofind.core.embedder import Embedder
     from photofind.core.imaging import model_pixels
     from photofind.testing.shapes import CLASSES, caption, draw_picture
 
-    int8, fp32 = Embedder(toy_model, "cpu"), Embedder(toy_model, "cpu", int8_text=False)
+    int8, fp32 = TorchEncoder(toy_model, "cpu"), TorchEncoder(toy_model, "cpu", int8_text=False)
     assert int8.int8_text and not fp32.int8_text
     rng = random.Random(11)
     pictures = np.stack([model_pixels(draw_picture(c, s, (160, 120), rng), fp32.preprocess)
                          for c, s in CLASSES for _ in range(2)])
-    images = fp32.encode_pixels(pictures)
+    images = fp32.encode_images(pictures)
     captions = [caption(c, s) for c, s in CLASSES]
-    a, b = int8.encode_text(captions), fp32.encode_text(captions)
+    a, b = int8.encode_texts(captions), fp32.encode_texts(captions)
     assert (a * b).sum(1).min() >= 0.999
     ranks_a, ranks_b = np.argsort(-(a @ images.T), axis=1), np.argsort(-(b @ images.T), axis=1)
     assert (ranks_a[:, :2] == ranks_b[:, :2]).all()

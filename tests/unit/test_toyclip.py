@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from photofind.core.embedder import Embedder
+from photofind.core.model.torch_runtime import TorchEncoder
 from photofind.core.imaging import model_pixels
 from photofind.testing import shapes, toyclip
 
@@ -27,7 +27,7 @@ def test_training_is_deterministic_from_its_seed(tmp_path: Path) -> None:
 
 
 def test_text_query_puts_the_named_shape_first(toy_model: str) -> None:
-    emb = Embedder(toy_model, "cpu")
+    emb = TorchEncoder(toy_model, "cpu")
     rng = random.Random(2024)  # pictures the model never saw
     pixels, labels = [], []
     for k, (colour, shape) in enumerate(shapes.CLASSES):
@@ -36,8 +36,8 @@ def test_text_query_puts_the_named_shape_first(toy_model: str) -> None:
             pixels.append(model_pixels(shapes.draw_picture(colour, shape, size, rng),
                                        emb.preprocess))
             labels.append(k)
-    images = emb.encode_pixels(np.stack(pixels))
-    texts = emb.encode_text([shapes.caption(c, s) for c, s in shapes.CLASSES])
+    images = emb.encode_images(np.stack(pixels))
+    texts = emb.encode_texts([shapes.caption(c, s) for c, s in shapes.CLASSES])
     truth = np.array(labels)
     top5 = np.argsort(-(texts @ images.T), axis=1)[:, :5]
     precision = np.mean(truth[top5] == np.arange(len(shapes.CLASSES))[:, None])

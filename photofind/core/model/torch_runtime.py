@@ -1,22 +1,21 @@
-"""CLIP through open_clip: model loading, device choice, batched encoding.
+"""The torch runtime: CLIP through open_clip on CUDA, MPS or the CPU.
 
-The only module that imports torch and open_clip, and only when a model is
-first needed, so the CLI's ``status`` and the GUI's window never wait for it.
-Weights come from the Hugging Face cache (downloaded on first use, safetensors
-preferred, ``torch.load`` only with ``weights_only``) or a ``local-dir:``
-folder. When they can be neither found nor downloaded the user gets one
-sentence saying what to download and where to put it.
+The only photofind module that imports torch and open_clip at run time (the
+exporter and the toy trainer do too), and only when a model is first loaded.
+Weights come from the Hugging Face cache (safetensors preferred, ``torch.load``
+only with ``weights_only``) or a ``local-dir:`` folder, copied in one tower at
+a time on first use. On the CPU the text tower runs only up to the end-of-text
+token and with int8 weights.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import threading
-from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -24,19 +23,22 @@ import numpy.typing as npt
 
 from photofind.core.config import ModelSpec, parse_model_spec
 from photofind.core.errors import ModelUnavailableError, PhotofindError
-from photofind.core.imaging import Preprocess
+from photofind.core.model.encoder import Encoder
+from photofind.core.model.preprocess import preprocess_from_config, unit_rows
+from photofind.core.model.runtime import cpu_threads, int8_text_default
+from photofind.core.model.sources import hub_reachable, in_hf_cache, offline_message
 
 log = logging.getLogger(__name__)
 
-TEXT_CACHE_SIZE = 256  # recent queries: retyping or paging costs no encoding
-
 
 def resolve_device(device: str) -> str:
-    """auto -> cuda when available, else cpu. MPS only when asked for."""
+    """auto -> CUDA, else Metal, else the CPU; an unavailable choice is an error."""
     import torch
 
     if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        if torch.cuda.is_available():
+            return "cuda"
+        return "mps" if torch.backends.mps.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
         raise PhotofindError("CUDA was asked for, but torch sees no CUDA device here.")
     if device == "mps" and not torch.backends.mps.is_available():
@@ -44,66 +46,42 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def physical_cores() -> int:
-    """Physical cores where we can tell (Linux), else the logical count."""
-    try:
-        with open("/proc/cpuinfo") as fh:
-            pairs = {(block.split("physical id")[1].split("\n")[0],
-                      block.split("core id")[1].split("\n")[0])
-                     for block in fh.read().split("\n\n") if "core id" in block}
-        if pairs:
-            return len(pairs)
-    except (OSError, IndexError):
-        pass
-    return os.cpu_count() or 1
+class TorchEncoder(Encoder):
+    """An open_clip model on one torch device."""
 
+    runtime = "torch"
 
-def cpu_threads() -> int:
-    """PHOTOFIND_THREADS when set, else one thread per physical core (more only
-    fight over the same floating-point units)."""
-    text = os.environ.get("PHOTOFIND_THREADS", "").strip()
-    if text.isdigit() and int(text) > 0:
-        return int(text)
-    return physical_cores()
-
-
-class Embedder:
-    """A loaded CLIP model on one device."""
-
-    def __init__(self, spec: str, device: str = "auto", int8_text: bool | None = None) -> None:
+    def __init__(self, spec: str, device: str = "auto", int8_text: bool | None = None,
+                 model_id: str | None = None) -> None:
         """``int8_text``: int8 weights for the text tower on the CPU (the default
         there): a query streams a quarter of the bytes (see quantize_text). Only
         query vectors change; stored image vectors do not depend on it."""
         import torch
 
+        super().__init__()
         self.spec = spec
+        self.model_id = model_id or spec
         self.device = resolve_device(device)
         if self.device == "cpu":
             torch.set_num_threads(cpu_threads())
             torch.set_flush_denormal(True)
-        self._model, self._tokenizer, cfg, self._towers = _load(parse_model_spec(spec), spec)
+        self._model, self._tokenizer, cfg, self._towers = load_open_clip(spec)
         self._model.to(self.device).eval()
-        if int8_text is None:  # PHOTOFIND_TEXT_INT8=0 keeps the text tower in fp32
-            int8_text = self.device == "cpu" and os.environ.get("PHOTOFIND_TEXT_INT8") != "0"
-        self.int8_text = int8_text
+        self.int8_text = int8_text_default(self.device) if int8_text is None else int8_text
         self._text_ready = False
         self._setup_lock = threading.Lock()
-        self.preprocess = _preprocess(cfg["size"], cfg)
-        if self.preprocess.resize_mode not in ("shortest", "squash"):
-            raise PhotofindError(
-                f"Model {spec} uses resize mode {self.preprocess.resize_mode!r},"
-                " which photofind does not support yet.")
+        self.preprocess = preprocess_from_config(cfg["size"], cfg, spec)
+        self.dim = output_dim(self._model)
         self._mean = torch.tensor(self.preprocess.mean).view(1, 3, 1, 1).to(self.device)
         self._std = torch.tensor(self.preprocess.std).view(1, 3, 1, 1).to(self.device)
-        self._text_cache: OrderedDict[str, npt.NDArray[np.float32]] = OrderedDict()
-        self._text_lock = threading.Lock()
 
     @property
-    def batch_size(self) -> int:
-        return 64 if self.device == "cuda" else 16
+    def logit_scale(self) -> float:
+        if self._towers is not None and not self._towers.loaded("text"):
+            return self._towers.scalar("logit_scale")
+        return float(self._model.logit_scale.detach().exp().item())
 
-    def encode_pixels(self, pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
-        """(B, S, S, 3) uint8 from imaging.model_pixels -> (B, D) unit vectors."""
+    def encode_images(self, pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
         import torch
 
         if self._towers is not None:
@@ -117,16 +95,16 @@ class Embedder:
         x = (x - self._mean) / self._std
         with torch.inference_mode(), self._autocast():
             feats = self._model.encode_image(x)
-        return _normalize(feats.float().cpu().numpy())
+        return unit_rows(feats.float().cpu().numpy())
 
-    def encode_text(self, texts: list[str]) -> npt.NDArray[np.float32]:
+    def encode_texts(self, texts: list[str]) -> npt.NDArray[np.float32]:
         import torch
 
         self._prepare_text()
         tokens = self._tokenizer(texts).to(self.device)
         with torch.inference_mode(), self._autocast():
             feats = encode_text_short(self._model, tokens)
-        return _normalize(feats.float().cpu().numpy())
+        return unit_rows(feats.float().cpu().numpy())
 
     def _prepare_text(self) -> None:
         """Text weights in (on first use: indexing never needs them), then int8."""
@@ -139,27 +117,26 @@ class Embedder:
                 quantize_text(self._model)
             self._text_ready = True
 
-    def text_vector(self, text: str) -> npt.NDArray[np.float32]:
-        """One query's unit vector, from a small LRU cache when it was asked before."""
-        with self._text_lock:
-            cached = self._text_cache.get(text)
-            if cached is not None:
-                self._text_cache.move_to_end(text)
-                return cached
-        vector: npt.NDArray[np.float32] = self.encode_text([text])[0]
-        vector.setflags(write=False)  # shared by every caller
-        with self._text_lock:
-            self._text_cache[text] = vector
-            while len(self._text_cache) > TEXT_CACHE_SIZE:
-                self._text_cache.popitem(last=False)
-        return vector
-
     def _autocast(self) -> Any:
         import torch
 
         if self.device == "cuda":
             return torch.autocast("cuda", dtype=torch.float16)
         return torch.autocast("cpu", enabled=False)
+
+
+def output_dim(model: Any) -> int:
+    """The embedding width, from the model's structure (no weights needed)."""
+    dim = getattr(getattr(model, "visual", None), "output_dim", None)
+    if isinstance(dim, int):
+        return dim
+    projection = getattr(model, "text_projection", None)
+    width = getattr(projection, "out_features", None)
+    if isinstance(width, int):
+        return width
+    if projection is not None and hasattr(projection, "shape"):
+        return int(projection.shape[-1])
+    raise PhotofindError("photofind cannot tell this model's embedding width.")
 
 
 def quantize_text(model: Any) -> None:
@@ -224,24 +201,33 @@ def _linear_attention(mha: Any) -> Any:
     return LinearSelfAttention()
 
 
-def encode_text_short(model: Any, tokens: Any) -> Any:
-    """``model.encode_text``, run only up to the last end-of-text token.
-
-    CLIP's text transformer is causal and pools at the end-of-text token (the
+def stops_at_eot(model: Any) -> bool:
+    """CLIP's own text tower: causal, pooled at the end-of-text token (the
     highest id, hence argmax pooling), so the padding after it cannot change
-    the result: a query of 8 tokens need not pay for 77. Positional embedding
-    and causal mask are sliced to match. Models with another text tower or
-    pooling take the standard path.
-    """
-    import torch
+    the result."""
     from open_clip.model import CLIP
+
+    return (type(model) is CLIP and getattr(model, "text_pool_type", None) == "argmax"
+            and getattr(model, "attn_mask", None) is not None)
+
+
+def encode_text_short(model: Any, tokens: Any) -> Any:
+    """``model.encode_text``, run only up to the last end-of-text token: a
+    query of 8 tokens need not pay for 77. Models with another text tower or
+    pooling take the standard path."""
+    if not stops_at_eot(model):
+        return model.encode_text(tokens)
+    return encode_text_prefix(model, tokens[:, :int(tokens.argmax(dim=-1).max()) + 1])
+
+
+def encode_text_prefix(model: Any, tokens: Any) -> Any:
+    """The text tower on the positions given (a prefix of the context that
+    holds every end token), with positional embedding and causal mask sliced
+    to match. Traceable: the exporter builds the ONNX text graph from it."""
+    import torch
     from open_clip.transformer import text_global_pool
 
-    if (type(model) is not CLIP or getattr(model, "text_pool_type", None) != "argmax"
-            or getattr(model, "attn_mask", None) is None):
-        return model.encode_text(tokens)
-    n = int(tokens.argmax(dim=-1).max()) + 1
-    tokens = tokens[:, :n]
+    n = tokens.shape[1]
     cast_dtype = model.token_embedding.weight.dtype
     x = model.token_embedding(tokens).to(cast_dtype)
     x = x + model.positional_embedding[:n].to(cast_dtype)
@@ -254,15 +240,11 @@ def encode_text_short(model: Any, tokens: Any) -> Any:
     return projection(x) if isinstance(projection, torch.nn.Linear) else x @ projection
 
 
-def _normalize(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    out: npt.NDArray[np.float32] = (x / np.maximum(norms, 1e-12)).astype(np.float32)
-    return out
-
-
-def _load(spec: ModelSpec, text: str) -> tuple[Any, Any, dict[str, Any], TowerWeights | None]:
+def load_open_clip(text: str) -> tuple[Any, Any, dict[str, Any], TowerWeights | None]:
+    """(model, tokenizer, preprocess config, per-tower weights or None) for a spec."""
     import open_clip
 
+    spec = parse_model_spec(text)
     if spec.kind == "local-dir":
         if not os.path.isfile(os.path.join(spec.name, "open_clip_config.json")):
             raise ModelUnavailableError(
@@ -280,10 +262,11 @@ def _load(spec: ModelSpec, text: str) -> tuple[Any, Any, dict[str, Any], TowerWe
                 f"Model {spec.name} has no pretrained weights {spec.pretrained!r};"
                 f" known tags: {', '.join(tags) or 'none'}.")
         name, pretrained = spec.name, spec.pretrained
-    repo = _hub_repo(spec, open_clip)
-    cached = repo is None or _in_hf_cache(repo)
-    if not cached and not _hub_reachable():
-        raise ModelUnavailableError(_offline_message(spec, text, repo))
+    repo = None if spec.kind == "local-dir" else (
+        spec.name if spec.kind == "hf-hub" else pretrained_repo(spec))
+    cached = repo is None or in_hf_cache(repo)
+    if not cached and not hub_reachable():
+        raise ModelUnavailableError(offline_message(spec, text, repo))
     previous = os.environ.get("HF_HUB_OFFLINE")
     if cached:  # no HEAD requests to the hub for files we already have
         os.environ["HF_HUB_OFFLINE"] = "1"
@@ -302,7 +285,7 @@ def _load(spec: ModelSpec, text: str) -> tuple[Any, Any, dict[str, Any], TowerWe
     except Exception as exc:
         logging.disable(logging.NOTSET)
         log.debug("model load failed", exc_info=True)
-        raise ModelUnavailableError(_offline_message(spec, text, repo)) from exc
+        raise ModelUnavailableError(offline_message(spec, text, repo)) from exc
     finally:
         logging.disable(logging.NOTSET)
         if previous is None:
@@ -310,38 +293,6 @@ def _load(spec: ModelSpec, text: str) -> tuple[Any, Any, dict[str, Any], TowerWe
         else:
             os.environ["HF_HUB_OFFLINE"] = previous
     return model, tokenizer, open_clip.get_model_preprocess_cfg(model), towers
-
-
-def peek_preprocess(spec_text: str) -> Preprocess | None:
-    """The model's input geometry from its config file alone (no torch), so
-    decoding can start while the model loads; None when only open_clip knows."""
-    import json
-
-    spec = parse_model_spec(spec_text)
-    path: str | None = None
-    if spec.kind == "local-dir":
-        path = os.path.join(spec.name, "open_clip_config.json")
-    elif spec.kind == "hf-hub":
-        from huggingface_hub import try_to_load_from_cache
-
-        found = try_to_load_from_cache(spec.name, "open_clip_config.json")
-        path = found if isinstance(found, str) else None
-    try:
-        with open(path or "", encoding="utf-8") as fh:
-            config = json.load(fh)
-        return _preprocess(config["model_cfg"]["vision_cfg"]["image_size"],
-                           config["preprocess_cfg"])
-    except (OSError, ValueError, KeyError, TypeError, IndexError):
-        return None
-
-
-def _preprocess(size: Any, cfg: dict[str, Any]) -> Preprocess:
-    """open_clip's preprocess settings (its defaults where a key is missing)."""
-    return Preprocess(size=int(size if isinstance(size, int) else size[0]),
-                      mean=tuple(float(x) for x in cfg["mean"]),  # type: ignore[arg-type]
-                      std=tuple(float(x) for x in cfg["std"]),  # type: ignore[arg-type]
-                      interpolation=str(cfg.get("interpolation") or "bicubic"),
-                      resize_mode=str(cfg.get("resize_mode") or "shortest"))
 
 
 def _weights_file(spec: ModelSpec, repo: str | None) -> str | None:
@@ -401,6 +352,16 @@ class TowerWeights:
     def loaded(self, tower: str) -> bool:
         return tower in self._loaded
 
+    def scalar(self, key: str) -> float:
+        """One scalar from the checkpoint (exp() applied to logit_scale)."""
+        import math
+
+        from safetensors import safe_open
+
+        with safe_open(self.path, "pt") as fh:
+            value = float(fh.get_tensor(key).float().item())
+        return math.exp(value) if key == "logit_scale" else value
+
     def ensure(self, tower: str) -> None:
         """Copy in the weights of "text" (and shared ones) or "visual", once."""
         import torch
@@ -417,105 +378,32 @@ class TowerWeights:
             self._loaded.add(tower)
 
 
-def model_problem(spec_text: str) -> str | None:
-    """Why the model could not be loaded without a download, or None.
 
-    Checks the local folder or the Hugging Face cache; loads nothing.
-    """
+
+def pretrained_repo(spec: ModelSpec) -> str | None:
+    """The Hugging Face repo that holds a pretrained tag's weights."""
     import open_clip
 
-    spec = parse_model_spec(spec_text)
-    if spec.kind == "local-dir":
-        folder = spec.name
-        if not os.path.isfile(os.path.join(folder, "open_clip_config.json")):
-            return f"{folder} has no open_clip_config.json"
-        if not any(n.endswith((".safetensors", ".bin", ".pth")) for n in os.listdir(folder)):
-            return f"{folder} has no weights file"
-        return None
-    repo = _hub_repo(spec, open_clip)
-    if repo and not _in_hf_cache(repo):
-        return f"weights not downloaded yet (https://huggingface.co/{repo})"
-    return None
-
-
-@dataclass(frozen=True)
-class Download:
-    """A first download of a model's weights into the Hugging Face cache."""
-
-    repo: str
-    folder: str  # the repo's blobs folder, where the file grows as *.incomplete
-    total: int | None  # bytes, when the hub said
-
-    def done(self) -> int:
-        """Bytes downloaded so far."""
-        try:
-            return sum(e.stat().st_size for e in os.scandir(self.folder)
-                       if e.name.endswith(".incomplete"))
-        except OSError:
-            return 0
-
-
-def weights_download(spec_text: str) -> Download | None:
-    """What loading ``spec_text`` will download, or None when nothing (a local
-    folder, weights already cached, or no way to reach the hub)."""
-    import open_clip
-
-    spec = parse_model_spec(spec_text)
-    repo = _hub_repo(spec, open_clip)
-    if not repo or _in_hf_cache(repo) or not _hub_reachable():
-        return None
-    from huggingface_hub import constants, get_hf_file_metadata, hf_hub_url
-
-    folder = os.path.join(constants.HF_HUB_CACHE, "models--" + repo.replace("/", "--"), "blobs")
-    try:
-        total = get_hf_file_metadata(hf_hub_url(repo, "open_clip_model.safetensors")).size
-    except Exception:  # the size is a nicety; the download itself reports real errors
-        total = None
-    return Download(repo, folder, total)
-
-
-def _hub_repo(spec: ModelSpec, open_clip: Any) -> str | None:
-    """The Hugging Face repo that holds the weights (None for a local folder)."""
-    if spec.kind == "local-dir":
-        return None
-    if spec.kind == "hf-hub":
-        return spec.name
     cfg = open_clip.get_pretrained_cfg(spec.name, spec.pretrained or "")
     repo = str(cfg.get("hf_hub") or "").strip("/")
     return repo or None
 
 
-def _in_hf_cache(repo: str) -> bool:
-    from huggingface_hub import try_to_load_from_cache
+def model_config(spec_text: str) -> dict[str, Any]:
+    """open_clip's model config (embed_dim, vision_cfg, text_cfg) for a spec."""
+    import open_clip
 
-    return any(
-        isinstance(try_to_load_from_cache(repo, name), str)
-        for name in ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
-    )
-
-
-def _hub_reachable() -> bool:
-    """A quick check (DNS plus one TCP connect), so an offline machine fails in
-    seconds rather than after a minute of download retries."""
-    import socket
-
-    if os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0"):
-        return False
-    host = (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").split("//")[-1]
-    try:
-        socket.create_connection((host.split("/")[0], 443), timeout=5).close()
-    except OSError:
-        return False
-    return True
-
-
-def _offline_message(spec: ModelSpec, text: str, repo: str | None) -> str:
-    cache = os.environ.get("HF_HUB_CACHE") or os.path.join(
-        os.environ.get("HF_HOME", os.path.expanduser("~/.cache/huggingface")), "hub")
+    spec = parse_model_spec(spec_text)
+    if spec.kind == "pretrained":
+        cfg = open_clip.get_model_config(spec.name)
+        if cfg is None:
+            raise PhotofindError(f"Unknown model {spec.name!r}: see open_clip's model list.")
+        return dict(cfg)
     if spec.kind == "local-dir":
-        return (f"Could not load the model in {spec.name}: it should hold open_clip_config.json"
-                " and open_clip_model.safetensors from the same model.")
-    return (f"Could not download the weights for {text} (is this machine offline?):"
-            f" download https://huggingface.co/{repo} (open_clip_config.json and"
-            f" open_clip_model.safetensors) into a folder and run with"
-            f" --model local-dir:/that/folder, or place it in the Hugging Face cache at {cache}.")
+        path = os.path.join(spec.name, "open_clip_config.json")
+    else:
+        from huggingface_hub import hf_hub_download
+
+        path = hf_hub_download(spec.name, "open_clip_config.json")
+    with open(path, encoding="utf-8") as fh:
+        return dict(json.load(fh)["model_cfg"])

@@ -1,0 +1,14 @@
+"""The model package: everything about CLIP models, behind one small interface.
+
+- encoder.py      the interface (Encoder) the indexer, search and GUI use
+- loading.py      settings -> an Encoder on its runtime; the slot that holds it
+- runtime.py      choosing the runtime (auto/onnx/torch), CPU threads
+- sources.py      specs -> files: local folders, the Hugging Face cache, downloads
+- preprocess.py   the input geometry and pixel normalisation, in numpy
+- tokenizer.py    CLIP's tokenizer without torch (tokenizer.json)
+- onnx_runtime.py ONNX Runtime (the only module that imports onnxruntime)
+- torch_runtime.py torch and open_clip (the only one that imports them to run)
+- export.py       open_clip -> an ONNX folder, parity checked
+
+Importing this package imports neither torch nor onnxruntime.
+"""

@@ -1,0 +1,239 @@
+"""Export an open_clip model to an ONNX folder (the layout in sources.py), with torch.
+
+Both towers go through torch's dynamo exporter with an example batch of 2 and
+a dynamic batch dimension (a batch-1 example fixes the graph at 1), with the
+multi-head-attention fast path off. CLIP's causal text tower is exported with
+a dynamic sequence length too, so the ONNX runtime can stop at the end-of-text
+token. Every export is checked before it is kept: 16 drawn pictures and 16
+captions must come out within cosine 0.99999 of open_clip's own encode_image
+and encode_text (through photofind's tokenizer and ONNX Runtime); a folder that
+fails is not written.
+
+``exported_folder`` is the cache the ONNX runtime uses for a model that has no
+ONNX folder yet: exported once (with a progress line), reused from then on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+import random
+import shutil
+import tempfile
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from photofind.core.errors import PhotofindError
+from photofind.core.model.sources import export_cache_folder, is_onnx_folder
+from photofind.core.model.tokenizer import write_clip_tokenizer
+
+log = logging.getLogger(__name__)
+
+PARITY = 0.99999
+OUTPUT = "embedding"  # Immich names both outputs so
+CAPTIONS = ["a dog", "two dogs playing in the snow", "a red circle", "a blue square",
+            "grandma's birthday cake with candles", "Sunset over the sea!", "东京的夜景",
+            "a photo of a cat 🐱", "", "an old black-and-white portrait, 1920s",
+            "city street at night, rain, neon", "a green star", "a yellow triangle",
+            "mountains", " ".join(["a very long caption that goes on"] * 20), "café"]
+
+
+def exported_folder(spec: str) -> Path:
+    """The cached ONNX export of an open_clip model, made on first use."""
+    from filelock import FileLock
+
+    folder = export_cache_folder(spec)
+    if is_onnx_folder(folder):
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(folder) + ".lock"):
+        if not is_onnx_folder(folder):  # another process may have made it meanwhile
+            log.warning("converting %s to ONNX once (this takes a minute or two); it is"
+                        " kept in %s", spec, folder)
+            shutil.rmtree(folder, ignore_errors=True)
+            export_onnx(spec, folder)
+    return folder
+
+
+def export_onnx(spec: str, out: Path) -> Path:
+    """Export ``spec`` into the folder ``out`` (new or empty), parity checked."""
+    import torch
+
+    from photofind.core.model.torch_runtime import load_open_clip, model_config, stops_at_eot
+
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise PhotofindError(f"{out} already exists and is not an empty folder.")
+    model, tokenizer, preprocess_cfg, towers = load_open_clip(spec)
+    if towers is not None:
+        towers.ensure("visual")
+        towers.ensure("text")
+    model.eval()
+    config = model_config(spec)
+    text_cfg = config.get("text_cfg") or {}
+    context = int(text_cfg.get("context_length") or 77)
+    short = stops_at_eot(model)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        (tmp / "visual").mkdir()
+        (tmp / "textual").mkdir()
+        if text_cfg.get("hf_tokenizer_name"):
+            _save_hf_tokenizer(str(text_cfg["hf_tokenizer_name"]), tmp / "textual")
+        else:
+            write_clip_tokenizer(tmp / "textual", context)
+        logit_scale = float(model.logit_scale.detach().exp().item())
+        config["photofind"] = {"logit_scale": logit_scale, "text_stops_at_eot": short,
+                               "exported_from": spec}
+        (tmp / "config.json").write_text(json.dumps(config, indent=2))
+        (tmp / "visual" / "preprocess_cfg.json").write_text(json.dumps(preprocess_cfg))
+        size = preprocess_cfg["size"]
+        side = int(size if isinstance(size, int) else size[0])
+        with _quiet(), _no_fast_path(torch):
+            _export(_tower(model, "image"), torch.randn(2, 3, side, side),
+                    tmp / "visual" / "model.onnx", "image", seq=False)
+            _export(_tower(model, "text", short), tokenizer(CAPTIONS[:2]).to(torch.int32),
+                    tmp / "textual" / "model.onnx", "text", seq=short)
+        check_parity(model, tokenizer, tmp)
+        if out.exists():
+            out.rmdir()
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def _tower(model: Any, which: str, short: bool = False) -> Any:
+    """One tower of a CLIP as a module whose output is the unit embedding."""
+    import torch
+
+    from photofind.core.model.torch_runtime import encode_text_prefix
+
+    class Tower(torch.nn.Module):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.model, self.which, self.short = model, which, short
+
+        def forward(self, x: Any) -> Any:
+            if self.which == "image":
+                feats = self.model.encode_image(x)
+            elif self.short:
+                feats = encode_text_prefix(self.model, x.long())
+            else:
+                feats = self.model.encode_text(x.long())
+            return torch.nn.functional.normalize(feats, dim=-1)
+
+    return Tower()
+
+
+def _export(module: Any, example: Any, path: Path, name: str, seq: bool) -> None:
+    import torch
+
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    shapes: dict[int, Any] = {0: batch}
+    if seq:
+        shapes[1] = torch.export.Dim("seq", min=2, max=int(example.shape[1]))
+    weights = sum(p.numel() * p.element_size() for p in module.parameters())
+    try:
+        program = torch.onnx.export(module, (example,), dynamo=True, input_names=[name],
+                                    output_names=["photofind_output"],
+                                    dynamic_shapes={"x": shapes}, verbose=False)
+        assert program is not None
+        proto = program.model_proto
+    except Exception as exc:
+        log.debug("export failed", exc_info=True)
+        raise PhotofindError(f"torch could not export the {name} tower to ONNX ({exc}).") \
+            from exc
+    _rename(proto.graph, OUTPUT, OUTPUT + "_inner")  # the embedding op's value has its name
+    _rename(proto.graph, "photofind_output", OUTPUT)
+    import onnx
+
+    onnx.save_model(proto, str(path), save_as_external_data=weights > 1_800_000_000,
+                    location=path.name + ".data")
+
+
+def _rename(graph: Any, old: str, new: str) -> None:
+    """Rename a value everywhere in a graph (node inputs and outputs, graph outputs)."""
+    for node in graph.node:
+        node.input[:] = [new if v == old else v for v in node.input]
+        node.output[:] = [new if v == old else v for v in node.output]
+    for value in [*graph.output, *graph.value_info]:
+        if value.name == old:
+            value.name = new
+
+
+def check_parity(model: Any, tokenizer: Any, folder: Path) -> float:
+    """The lowest cosine between the folder's vectors (ONNX Runtime, photofind's
+    tokenizer) and open_clip's; raises when below PARITY."""
+    import torch
+
+    from photofind.core.model.onnx_runtime import OnnxEncoder
+
+    onnx = OnnxEncoder(folder, "export-check", int8_text=False)
+    pixels = drawn_pictures(16, onnx.preprocess)
+    x = torch.from_numpy(pixels).permute(0, 3, 1, 2).float() / 255
+    x = (x - torch.tensor(onnx.preprocess.mean).view(1, 3, 1, 1)) \
+        / torch.tensor(onnx.preprocess.std).view(1, 3, 1, 1)
+    with torch.inference_mode():
+        images = model.encode_image(x).float().numpy()
+        texts = model.encode_text(tokenizer(CAPTIONS)).float().numpy()
+    got_images = onnx.encode_images(pixels)
+    got_texts = np.concatenate([onnx.encode_texts(CAPTIONS), onnx.encode_texts(CAPTIONS[:1])])
+    worst = min(_min_cosine(got_images, images),
+                _min_cosine(got_texts, np.concatenate([texts, texts[:1]])))
+    if worst < PARITY:
+        raise PhotofindError(f"The ONNX export does not match the torch model (cosine"
+                             f" {worst:.6f} < {PARITY}); nothing was written.")
+    return worst
+
+
+def drawn_pictures(n: int, pre: Any, seed: int = 7) -> npt.NDArray[np.uint8]:
+    """``n`` drawn pictures (shapes of many colours) at the model's input size."""
+    from photofind.core.imaging import model_pixels
+    from photofind.testing.shapes import CLASSES, draw_picture
+
+    rng = random.Random(seed)
+    return np.stack([model_pixels(draw_picture(*CLASSES[i % len(CLASSES)],
+                                               (rng.randint(120, 400), rng.randint(120, 400)),
+                                               rng), pre) for i in range(n)])
+
+
+def _min_cosine(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> float:
+    a = a / np.linalg.norm(a, axis=1, keepdims=True)
+    b = b / np.linalg.norm(b, axis=1, keepdims=True)
+    return float((a * b).sum(1).min())
+
+
+def _save_hf_tokenizer(name: str, folder: Path) -> None:
+    try:
+        from transformers import AutoTokenizer
+    except ImportError:
+        raise PhotofindError(f"This model's text tower uses the Hugging Face tokenizer {name};"
+                             " exporting it needs the transformers package.") from None
+    AutoTokenizer.from_pretrained(name).save_pretrained(str(folder))
+
+
+@contextlib.contextmanager
+def _no_fast_path(torch: Any) -> Iterator[None]:
+    """The fused attention kernel does not export; the plain one does."""
+    before = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        yield
+    finally:
+        torch.backends.mha.set_fastpath_enabled(before)
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """The exporter prints its progress and warns about its own internals."""
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield

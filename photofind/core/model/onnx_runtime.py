@@ -1,0 +1,173 @@
+"""The ONNX Runtime runtime: CLIP from an ONNX folder on the CPU, without torch.
+
+The only module that imports onnxruntime. Each tower's session is made on its
+first use, so a process that only answers text queries never loads the image
+tower. Folders exported by photofind take a dynamic batch and, for CLIP's
+causal text tower, a dynamic sequence length: a query runs only up to its
+end-of-text token (tokens after it cannot change the result). Folders from
+Immich's exporter have both fixed (batch 1, full context); they work too, a
+row at a time. Text weights are int8 on the CPU by default (dynamic
+quantisation, made once into the user cache); the image tower stays fp32
+unless int8 is asked for, and then its vectors live under their own model id.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from platformdirs import user_cache_dir
+
+from photofind.core.errors import PhotofindError
+from photofind.core.model.encoder import Encoder
+from photofind.core.model.preprocess import normalize, unit_rows
+from photofind.core.model.runtime import cpu_threads, int8_text_default
+from photofind.core.model.sources import onnx_preprocess
+from photofind.core.model.tokenizer import TextTokenizer
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LOGIT_SCALE = 100.0  # what trained CLIPs reach (open_clip clamps there)
+
+
+class OnnxEncoder(Encoder):
+    """An ONNX folder (see sources.py for its layout) on ONNX Runtime."""
+
+    runtime = "onnx"
+
+    def __init__(self, folder: Path, model_id: str, device: str = "cpu",
+                 int8_text: bool | None = None, int8_image: bool = False) -> None:
+        super().__init__()
+        if device not in ("auto", "cpu"):
+            raise PhotofindError(f"photofind runs ONNX Runtime on the CPU only; for {device}"
+                                 " use --runtime torch.")
+        self.folder = folder
+        self.model_id = model_id
+        self.device = "cpu"
+        self.int8_text = int8_text_default(self.device) if int8_text is None else int8_text
+        self.int8_image = int8_image
+        try:
+            config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+            self.preprocess = onnx_preprocess(folder)
+        except (OSError, ValueError) as exc:
+            raise PhotofindError(f"The ONNX model folder {folder} cannot be read ({exc}).") \
+                from exc
+        text_cfg = config.get("text_cfg") or {}
+        self.context_length = int(text_cfg.get("context_length") or 77)
+        self._clean = (text_cfg.get("tokenizer_kwargs") or {}).get("clean")
+        self.dim = int(config.get("embed_dim") or 0)
+        extra = config.get("photofind") or {}
+        self._logit_scale = float(extra.get("logit_scale") or DEFAULT_LOGIT_SCALE)
+        # The exporter says when the text tower may stop at the end token.
+        self._short_text = bool(extra.get("text_stops_at_eot"))
+        self._sessions: dict[str, Any] = {}
+        self._tokenizer: TextTokenizer | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def logit_scale(self) -> float:
+        return self._logit_scale
+
+    def encode_images(self, pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+        session = self._session("visual")
+        meta = session.get_inputs()[0]
+        x: npt.NDArray[Any] = np.ascontiguousarray(pixels, dtype=np.uint8) \
+            if meta.type == "tensor(uint8)" else normalize(pixels, self.preprocess)
+        return unit_rows(_run(session, meta, x))
+
+    def encode_texts(self, texts: list[str]) -> npt.NDArray[np.float32]:
+        session = self._session("textual")
+        meta = session.get_inputs()[0]
+        tokens = self._tokens(texts)
+        length = meta.shape[1] if len(meta.shape) > 1 else None
+        if isinstance(length, int):  # a fixed context: pad or cut to it
+            fixed = np.zeros((len(texts), length), dtype=np.int64)
+            fixed[:, :min(length, tokens.shape[1])] = tokens[:, :length]
+            tokens = fixed
+        elif self._short_text:  # causal, pooled at the end token: stop there
+            tokens = tokens[:, :int(tokens.argmax(axis=1).max()) + 1]
+        dtype = np.int32 if meta.type == "tensor(int32)" else np.int64
+        return unit_rows(_run(session, meta, tokens.astype(dtype)))
+
+    def _tokens(self, texts: list[str]) -> npt.NDArray[np.int64]:
+        with self._lock:
+            if self._tokenizer is None:
+                self._tokenizer = TextTokenizer(self.folder / "textual", self.context_length,
+                                                self._clean)
+        return self._tokenizer(texts)
+
+    def _session(self, tower: str) -> Any:
+        with self._lock:
+            session = self._sessions.get(tower)
+            if session is None:
+                path = self.folder / tower / "model.onnx"
+                if (self.int8_text if tower == "textual" else self.int8_image):
+                    path = int8_copy(path)
+                session = self._sessions[tower] = new_session(path)
+                if not self.dim:
+                    self.dim = int(session.get_outputs()[0].shape[-1])
+            return session
+
+
+def _run(session: Any, meta: Any, x: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
+    """One run, or a run per row for a graph fixed at batch 1."""
+    if not len(x):
+        return np.zeros((0, int(session.get_outputs()[0].shape[-1])), np.float32)
+    if meta.shape and meta.shape[0] == 1 and len(x) > 1:
+        return np.concatenate([_run(session, meta, x[i:i + 1]) for i in range(len(x))])
+    out = session.run(None, {meta.name: x})[0]
+    return np.asarray(out, dtype=np.float32).reshape(len(x), -1)
+
+
+def new_session(path: Path) -> Any:
+    """An ONNX Runtime session on the CPU, one thread per physical core."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = cpu_threads()
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3  # its warnings about unused initialisers are not ours
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own types for a broken file
+        raise PhotofindError(f"ONNX Runtime cannot load {path} ({exc}).") from exc
+
+
+def int8_copy(path: Path) -> Path:
+    """``path`` with int8 weights for its matrix products (onnxruntime's dynamic
+    quantisation), made once into the user cache, keyed by the source file."""
+    import onnxruntime as ort
+
+    stat = path.stat()
+    key = hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{ort.__version__}"
+                         .encode()).hexdigest()[:20]
+    cache = Path(user_cache_dir("photofind", False)) / "onnx-int8"
+    target = cache / f"{path.parent.name}-{key}.onnx"
+    if target.is_file():
+        return target
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    cache.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=target.stem, suffix=".onnx", dir=cache)
+    os.close(fd)
+    try:
+        log.info("making int8 weights for %s", path)
+        quantize_dynamic(str(path), tmp, weight_type=QuantType.QInt8,
+                         op_types_to_quantize=["MatMul", "Gemm"],
+                         use_external_data_format=stat.st_size > 1_500_000_000)
+        os.replace(tmp, target)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+    return target
+

@@ -1,0 +1,69 @@
+"""The model's input geometry and pixel normalisation, in numpy alone.
+
+``Preprocess`` is what the decode workers need to turn a photo into model-ready
+pixels (imaging.model_pixels); ``normalize`` is the step that follows on the
+embedding side, the same for both runtimes. Settings come from the model's own
+config (open_clip's ``preprocess_cfg``, or the ``preprocess_cfg.json`` of an
+ONNX folder), never from hard-coded constants.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from photofind.core.errors import PhotofindError
+
+RESIZE_MODES = ("shortest", "squash")
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """The model's input geometry, taken from open_clip's preprocess config."""
+
+    size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    interpolation: str = "bicubic"
+    resize_mode: str = "shortest"
+
+
+def preprocess_from_config(size: object, cfg: Mapping[str, object], what: str) -> Preprocess:
+    """open_clip's preprocess settings (its defaults where a key is missing).
+
+    ``size`` is an int or [h, w]; ``what`` names the model in the error a user
+    sees when it asks for a resize mode photofind does not reproduce.
+    """
+    side = size[0] if isinstance(size, list | tuple) else size
+    mean, std = cfg.get("mean"), cfg.get("std")
+    if not isinstance(side, int | float) or not isinstance(mean, list | tuple) \
+            or not isinstance(std, list | tuple) or len(mean) != 3 or len(std) != 3:
+        raise PhotofindError(f"The model {what} has no usable preprocessing settings.")
+    pre = Preprocess(size=int(side),
+                     mean=(float(mean[0]), float(mean[1]), float(mean[2])),
+                     std=(float(std[0]), float(std[1]), float(std[2])),
+                     interpolation=str(cfg.get("interpolation") or "bicubic"),
+                     resize_mode=str(cfg.get("resize_mode") or "shortest"))
+    if pre.resize_mode not in RESIZE_MODES:
+        raise PhotofindError(f"Model {what} uses resize mode {pre.resize_mode!r},"
+                             " which photofind does not support yet.")
+    return pre
+
+
+def normalize(pixels: npt.NDArray[np.uint8], pre: Preprocess) -> npt.NDArray[np.float32]:
+    """(N, H, W, 3) uint8 -> (N, 3, H, W) float32, scaled and standardised as
+    torchvision's ToTensor + Normalize do."""
+    x = np.asarray(pixels, dtype=np.float32) * np.float32(1.0 / 255.0)
+    x -= np.asarray(pre.mean, dtype=np.float32)
+    x /= np.asarray(pre.std, dtype=np.float32)
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+
+
+def unit_rows(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """Rows scaled to length 1 (a zero row stays zero)."""
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    out: npt.NDArray[np.float32] = (x / np.maximum(norms, 1e-12)).astype(np.float32)
+    return out
