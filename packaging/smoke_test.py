@@ -185,7 +185,7 @@ def ask_to_close(display: str, window: int) -> None:
 
 def window_check(exe: Path, env: dict[str, str], work: Path, shots: Path) -> float:
     """Open the window under Xvfb; return the seconds until it was shown."""
-    display = ":%d" % (90 + os.getpid() % 100)
+    display = f":{90 + os.getpid() % 100}"
     xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "1280x800x24", "-nolisten",
                              "tcp"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

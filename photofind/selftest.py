@@ -15,13 +15,13 @@ import random
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from photofind.bundle import bundled_model_dir
 from photofind.core.config import Settings
 from photofind.core.errors import PhotofindError
 from photofind.core.library import Library
+from photofind.core.search import Result, Searcher, parse_query
 
 PER_CLASS = 2
 # A working install ranks the toy pictures well above these; a broken tokenizer,
@@ -51,6 +51,10 @@ def _precision(truth: dict[str, tuple[str, str]], want: tuple[str, str],
     return sum(truth.get(path) == want for path in results) / max(len(results), 1)
 
 
+def _paths(results: list[Result]) -> list[str]:
+    return [str(Path(r.path).resolve()) for r in results]
+
+
 def _check(name: str, precisions: list[float], minimum: float) -> float:
     mean = sum(precisions) / len(precisions)
     if mean < minimum:
@@ -62,7 +66,6 @@ def _check(name: str, precisions: list[float], minimum: float) -> float:
 def run(work: Path, model: Path) -> str:
     """Index and search a drawn library under ``work``; return the summary of figures."""
     from photofind.core.indexer import run_index
-    from photofind.core.search import Searcher, parse_query
     from photofind.testing.samples import make_sample_library, save_picture
     from photofind.testing.shapes import CLASSES, caption, draw_picture
 
@@ -85,19 +88,13 @@ def run(work: Path, model: Path) -> str:
     rng = random.Random(99)
     with Library.open(settings) as lib:
         searcher = Searcher(lib)
-
-        def paths(query: Callable[[], list[object]]) -> list[str]:
-            return [str(Path(getattr(r, "path")).resolve()) for r in query()]
-
-        text = [_precision(truth, cls, paths(
-            lambda cls=cls: searcher.search(parse_query(caption(*cls)), PER_CLASS)))
-            for cls in CLASSES]
+        text = [_precision(truth, cls, _paths(
+            searcher.search(parse_query(caption(*cls)), PER_CLASS))) for cls in CLASSES]
         image = []
         for cls in CLASSES[::3]:
             probe = work / "probes" / f"{cls[0]}-{cls[1]}.png"
             save_picture(draw_picture(*cls, (320, 240), rng), probe, "PNG")
-            image.append(_precision(truth, cls, paths(
-                lambda p=probe: searcher.similar(str(p), PER_CLASS))))
+            image.append(_precision(truth, cls, _paths(searcher.similar(str(probe), PER_CLASS))))
         engine = _engine(lib)
     text_p = _check("text", text, MIN_TEXT_PRECISION)
     image_p = _check("image", image, MIN_IMAGE_PRECISION)

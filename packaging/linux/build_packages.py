@@ -88,8 +88,8 @@ def build_deb(bundle: Path, icons: Path, out: Path, work: Path) -> Path:
         path.write_text(REFRESH)
         path.chmod(0o755)
     deb = out / f"photofind_{__version__}_{arch}.deb"
-    subprocess.run(["dpkg-deb", "--root-owner-group", "-Zxz", "-z3", "--build", str(root), str(deb)],
-                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(["dpkg-deb", "--root-owner-group", "-Zxz", "-z3", "--build", str(root),
+                    str(deb)], check=True, stdout=subprocess.DEVNULL)
     return deb
 
 

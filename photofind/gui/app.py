@@ -46,9 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName("photofind")
     app.setApplicationName("photofind")
-    app.setDesktopFileName(APP_ID)  # the desktop entry, and its icon, on Wayland
+    QApplication.setDesktopFileName(APP_ID)  # the desktop entry, and its icon, on Wayland
     if (icon := icon_path()) is not None:
-        app.setWindowIcon(QIcon(str(icon)))
+        QApplication.setWindowIcon(QIcon(str(icon)))
     store = QSettings()
     saved = {key: str(store.value(key, "") or "") for key in ("model", "device", "threads",
                                                             "runtime")}

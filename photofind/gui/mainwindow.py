@@ -52,6 +52,7 @@ from photofind.gui.dialogs import (
     stored_int,
     watch_config,
 )
+from photofind.gui.firstrun import offer_model_folder
 from photofind.gui.models import HitRole, ResultsModel
 from photofind.gui.views import Grid, PixmapCache
 from photofind.gui.workers import Engine, Hit, Previews, Queries, Query, ThumbLoader
@@ -431,6 +432,7 @@ class MainWindow(QMainWindow):
         self.search.setPlaceholderText("Text search is unavailable: the model is not loaded")
         self.show_banner(f"{message} Until then, browsing and “Find similar” on indexed photos"
                          " still work, and new photos are not indexed.")
+        offer_model_folder(self)
 
     def show_banner(self, text: str) -> None:
         self.banner.setText(text)
