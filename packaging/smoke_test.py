@@ -6,6 +6,7 @@ out) and run from a folder outside the checkout, with a clean HOME and only the 
 PATH (no Python environment of ours):
 
 - ``photofind --version`` and ``photofind --self-test`` exit 0;
+- with no model yet and no network, indexing says in one sentence what to download;
 - ``index`` a drawn sample library with the bundled toy model, then ``search`` it: the
   top answers for a caption show that caption;
 - on Linux, the window opens under Xvfb with its icon (a screenshot is saved), and closes
@@ -125,6 +126,18 @@ def check_no_torch(exe: Path, install_dir: Path) -> None:
     bad = [m for m in modules if m.split(".")[0] in FORBIDDEN]
     if bad:
         raise Failed(f"the frozen archive holds {', '.join(sorted(bad)[:5])}")
+
+
+def check_offline_first_run(exe: Path, env: dict[str, str], work: Path) -> None:
+    """No model yet and no network: one sentence naming what to download, exit 1."""
+    offline = {**env, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([str(exe), "--library", str(work / "first-run"), "index",
+                           str(work / "photos")], env=offline, cwd=work, capture_output=True,
+                          text=True, timeout=300)
+    message = proc.stderr.strip()
+    if proc.returncode != 1 or "Traceback" in message or len(message.splitlines()) != 1 \
+            or "immich-app/" not in message:
+        raise Failed(f"offline first run exited {proc.returncode} with: {message[-2000:]}")
 
 
 def draw_photos(dest: Path) -> dict[str, str]:
@@ -259,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
             if model is None:
                 raise Failed("the bundle has no selftest-model folder")
             cold = index_and_search(exe, env, work, model)
+            check_offline_first_run(exe, env, work)
             window = None
             if sys.platform.startswith("linux") and not args.no_window:
                 window = window_check(exe, env, work, args.shots.resolve())
