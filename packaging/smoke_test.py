@@ -148,18 +148,20 @@ def draw_photos(dest: Path) -> dict[str, str]:
     return {str(p.path.resolve()): caption(p.colour, p.shape) for p in photos}
 
 
-def index_and_search(exe: Path, env: dict[str, str], work: Path, model: Path) -> float:
+def index_and_search(exe: Path, env: dict[str, str], work: Path, model: Path
+                     ) -> list[float]:
+    """Index drawn photos, search them in new processes; return each search's time."""
     truth = draw_photos(work / "photos")
     options = ["--library", str(work / "library"), "--model", f"local-dir:{model}"]
     run(exe, [*options, "index", str(work / "photos")], env, work)
-    cold = 0.0
+    times = []
     for query in sorted(set(truth.values()))[:3]:
         proc, took = run(exe, [*options, "search", query, "-n", "2", "--json"], env, work)
-        cold = cold or took
+        times.append(took)
         top = [truth.get(str(Path(r["path"]).resolve())) for r in json.loads(proc.stdout)]
         if top.count(query) < 1:
             raise Failed(f"search {query!r} answered {top}")
-    return cold
+    return times
 
 
 class _XClientMessage(ctypes.Structure):
@@ -271,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
             model = next(install_dir.rglob("selftest-model"), None)
             if model is None:
                 raise Failed("the bundle has no selftest-model folder")
-            cold = index_and_search(exe, env, work, model)
+            searches = index_and_search(exe, env, work, model)
             check_offline_first_run(exe, env, work)
             window = None
             if sys.platform.startswith("linux") and not args.no_window:
@@ -282,7 +284,9 @@ def main(argv: list[str] | None = None) -> int:
         mb = 1024 * 1024
         print(f"installer size:      {installer.stat().st_size / mb:.1f} MB  ({installer.name})")
         print(f"installed size:      {tree_size(install_dir) / mb:.1f} MB")
-        print(f"cold search:         {cold:.2f} s  (whole process, installed app)")
+        print(f"first search:        {searches[0]:.2f} s  (whole process; makes the int8 text"
+              " tower once)")
+        print(f"cold search:         {min(searches[1:]):.2f} s  (a new process, later searches)")
         if window is not None:
             print(f"time to window:      {window:.2f} s  (screenshot: {args.shots}/window.png)")
         print("smoke test ok")
