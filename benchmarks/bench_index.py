@@ -9,7 +9,7 @@ count for all three:
       preprocess, batches of 8, vectors kept.
 The corpus (200 camera-like 12 MP JPEGs, 4 HEIC, 4 PNG) is made once and cached.
 
-    python benchmarks/bench_index.py [--threads 2] [--device cpu]
+    python benchmarks/bench_index.py [--threads 2] [--device cpu] [--runtime onnx|torch]
 """
 
 from __future__ import annotations
@@ -23,19 +23,17 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import PHOTOFIND, corpus, model_spec, peak_rss_mb
+from common import PHOTOFIND, corpus, encoder, model_spec, peak_rss_mb, runtime_option, use_runtime
 
 
 def encoder_only(spec: str, device: str, n: int) -> float:
-    from photofind.core.embedder import Embedder
-
-    emb = Embedder(spec, device)
+    emb = encoder(spec, device)
     size = emb.preprocess.size
     batch = np.random.default_rng(0).integers(0, 256, (emb.batch_size, size, size, 3), np.uint8)
-    emb.encode_pixels(batch)  # warm-up
+    emb.encode_images(batch)  # warm-up
     done, start = 0, time.perf_counter()
     while done < n:
-        emb.encode_pixels(batch)
+        emb.encode_images(batch)
         done += len(batch)
     return done / (time.perf_counter() - start)
 
@@ -63,9 +61,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
+    runtime_option(parser)
     args = parser.parse_args()
     import torch
 
+    use_runtime(args.runtime)
     os.environ["PHOTOFIND_THREADS"] = str(args.threads)
     torch.set_num_threads(args.threads)
     folder = corpus()
@@ -84,7 +84,8 @@ def main() -> None:
     rate_c = naive(spec, args.device, files)
     rows.append(("(c) naive pipeline", rate_c, ""))
     print(f"{len(files)} files ({sum(p.stat().st_size for p in files) / 1e6:.0f} MB),"
-          f" ViT-B-32 random weights, {args.device}, {args.threads} threads")
+          f" ViT-B-32 random weights, {args.device}, runtime {args.runtime},"
+          f" {args.threads} threads")
     print(f"{'pipeline':<24} {'images/s':>9}")
     for name, rate, note in rows:
         print(f"{name:<24} {rate:9.2f}  {note}")

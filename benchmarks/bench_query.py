@@ -8,21 +8,53 @@ like CLIP's), ViT-B-32 with random weights, warm (model loaded), one run:
   image-like query vectors.
 
     python benchmarks/bench_query.py [--threads 2] [--device cpu] [--repeat 40]
+        [--runtime auto|onnx|torch]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
-from common import big_library, clustered_vectors, model_spec, percentiles, text_like
+from common import (
+    big_library,
+    clustered_vectors,
+    encoder,
+    model_spec,
+    percentiles,
+    runtime_option,
+    text_like,
+    use_runtime,
+)
 
 WORDS = ("dog", "beach", "sunset", "birthday cake", "snow", "mountain", "city at night",
          "grandma", "red car", "wedding", "forest path", "cat on a sofa")
+
+
+@contextlib.contextmanager
+def full_context(emb: Any) -> Iterator[None]:
+    """The encoder without the end-of-text shortcut: every query pays for the
+    whole context (the baseline)."""
+    if emb.runtime == "onnx":
+        saved, emb._short_text = emb._short_text, False
+        try:
+            yield
+        finally:
+            emb._short_text = saved
+        return
+    from photofind.core.model import torch_runtime
+
+    short = torch_runtime.encode_text_short
+    torch_runtime.encode_text_short = lambda model, tokens: model.encode_text(tokens)
+    try:
+        yield
+    finally:
+        torch_runtime.encode_text_short = short
 
 
 def timed(fn: Callable[[int], Any], repeat: int) -> tuple[float, float]:
@@ -49,9 +81,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeat", type=int, default=40)
+    runtime_option(parser)
     args = parser.parse_args()
+    use_runtime(args.runtime)
     os.environ["PHOTOFIND_THREADS"] = str(args.threads)
-    from photofind.core import embedder as embedder_module
     from photofind.core.config import Settings
     from photofind.core.library import Library
     from photofind.core.search import Searcher, Term, parse_query
@@ -66,14 +99,13 @@ def main() -> None:
         ours = lib.embedder()
         unique = lambda i: searcher.search(parse_query(f"{WORDS[i % 12]} {i}"), 20)  # noqa: E731
         rows = [("text query, photofind", *timed(unique, args.repeat))]
-        lib.use_embedder(embedder_module.Embedder(spec, args.device, int8_text=False))
+        fp32_encoder = encoder(spec, args.device, int8_text=False)
+        lib.use_embedder(fp32_encoder)
         fp32 = lambda i: searcher.search(parse_query(f"{WORDS[i % 12]} y{i}"), 20)  # noqa: E731
         rows.append(("text query, short path, fp32", *timed(fp32, args.repeat)))
-        short = embedder_module.encode_text_short
-        embedder_module.encode_text_short = lambda model, tokens: model.encode_text(tokens)
-        full = lambda i: searcher.search(parse_query(f"{WORDS[i % 12]} x{i}"), 20)  # noqa: E731
-        rows.append(("text query, open_clip (77, fp32)", *timed(full, args.repeat)))
-        embedder_module.encode_text_short = short
+        with full_context(fp32_encoder):
+            full = lambda i: searcher.search(parse_query(f"{WORDS[i % 12]} x{i}"), 20)  # noqa: E731
+            rows.append(("text query, full context (77, fp32)", *timed(full, args.repeat)))
         lib.use_embedder(ours)
         again = lambda i: searcher.search(parse_query("dog 3"), 20)  # noqa: E731
         rows.append(("text query, repeated (cached)", *timed(again, args.repeat)))

@@ -19,7 +19,8 @@ def main() -> None:
     args = parser.parse_args()
     import open_clip
     import torch
-    from photofind.core.embedder import encode_text_short, quantize_text
+
+    from photofind.core.model.torch_runtime import encode_text_short, quantize_text
 
     torch.set_num_threads(args.threads)
     model = open_clip.create_model("ViT-B-32", pretrained=None).eval()

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -22,6 +23,26 @@ from PIL import Image, ImageDraw
 CACHE = Path(os.environ.get("PHOTOFIND_BENCH_CACHE")
              or Path.home() / ".cache" / "photofind" / "bench")
 PHOTOFIND = [sys.executable, "-m", "photofind"]
+
+
+def runtime_option(parser: Any) -> None:
+    """--runtime auto|onnx|torch (default: PHOTOFIND_RUNTIME, else auto); the
+    choice is put in PHOTOFIND_RUNTIME so the photofind processes run follow it."""
+    parser.add_argument("--runtime", choices=("auto", "onnx", "torch"),
+                        default=os.environ.get("PHOTOFIND_RUNTIME") or "auto")
+
+
+def use_runtime(runtime: str) -> None:
+    os.environ["PHOTOFIND_RUNTIME"] = runtime
+
+
+def encoder(spec: str, device: str, int8_text: bool | None = None) -> Any:
+    """photofind's encoder for the model on the runtime PHOTOFIND_RUNTIME names."""
+    from photofind.core.config import Settings
+    from photofind.core.model.loading import load_encoder
+
+    return load_encoder(Settings.resolve(str(CACHE / "unused-library"), spec, device),
+                        int8_text=int8_text)
 
 
 def model_spec() -> str:

@@ -35,24 +35,24 @@ def median_seconds(fn: Callable[[], object], warmup: int, repeat: int) -> float:
 def main(toy: str) -> None:
     import open_clip
     import torch
-    from photofind.core.embedder import Embedder
 
     from photofind.core.imaging import model_pixels
+    from photofind.core.model.torch_runtime import TorchEncoder
     from photofind.testing import shapes
 
     print("torch", torch.__version__, "device", torch.cuda.get_device_name(0))
-    cpu, gpu = Embedder(toy, "cpu"), Embedder(toy, "cuda")
+    cpu, gpu = TorchEncoder(toy, "cpu"), TorchEncoder(toy, "cuda")
     rng = random.Random(5)
     pixels = np.stack([model_pixels(shapes.draw_picture(c, s, (400, 300), rng), cpu.preprocess)
                        for c, s in shapes.CLASSES for _ in range(3)])
-    a, b = cpu.encode_pixels(pixels), gpu.encode_pixels(pixels)
+    a, b = cpu.encode_images(pixels), gpu.encode_images(pixels)
     cos = (a * b).sum(1)
     print(f"toy images: cuda vs cpu cosine min {cos.min():.6f} median {np.median(cos):.6f}")
     texts = [shapes.caption(c, s) for c, s in shapes.CLASSES]
-    t = (cpu.encode_text(texts) * gpu.encode_text(texts)).sum(1)
+    t = (cpu.encode_texts(texts) * gpu.encode_texts(texts)).sum(1)
     print(f"toy texts:  cuda vs cpu cosine min {t.min():.6f}")
     labels = np.repeat(np.arange(len(shapes.CLASSES)), 3)
-    top = np.argsort(-(gpu.encode_text(texts) @ b.T), axis=1)[:, :3]
+    top = np.argsort(-(gpu.encode_texts(texts) @ b.T), axis=1)[:, :3]
     print(f"toy precision@3 on cuda: {np.mean(labels[top] == np.arange(20)[:, None]):.3f}")
 
     model = open_clip.create_model("ViT-B-32", pretrained=None).cuda().eval()
@@ -66,11 +66,11 @@ def main(toy: str) -> None:
     print(f"ViT-B-32 text query (77 tokens) fp16: p50 {seconds * 1e3:.2f} ms")
     side = gpu.preprocess.size
     pix = np.random.default_rng(0).integers(0, 256, (64, side, side, 3), dtype=np.uint8)
-    gpu.encode_pixels(pix[:8])
+    gpu.encode_images(pix[:8])
     start = time.perf_counter()
     for _ in range(5):
-        gpu.encode_pixels(pix)
-    print(f"toy Embedder.encode_pixels batch 64 incl. host->device: "
+        gpu.encode_images(pix)
+    print(f"toy TorchEncoder.encode_images batch 64 incl. host->device: "
           f"{5 * 64 / (time.perf_counter() - start):.0f} images/s")
 
 

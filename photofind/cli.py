@@ -358,9 +358,9 @@ def cmd_model(settings: Settings, args: argparse.Namespace) -> int:
     from photofind.core.model.export import export_onnx
 
     out = Path(args.out).expanduser().resolve()
-    print(f"exporting {args.spec} to {out} (checking it against open_clip) ...",
-          file=sys.stderr)
-    export_onnx(args.spec, out)
+    export_onnx(args.spec, out, lambda: print(
+        f"exporting {args.spec} to {out} (and checking it against open_clip) ...",
+        file=sys.stderr))
     print(f"exported {args.spec} to {out}; use it with --model local-dir:{out}")
     return 0
 

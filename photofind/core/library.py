@@ -210,7 +210,7 @@ class Library:
         return len(ids)
 
     def status(self) -> dict[str, Any]:
-        from photofind.core.model.loading import planned_description, planned_runtime
+        from photofind.core.model.loading import planned
         from photofind.core.scanner import root_is_online
 
         counts = self.catalog.counts_by_root()
@@ -224,8 +224,7 @@ class Library:
         for _, reason in self.catalog.failures():
             failures[reason] = failures.get(reason, 0) + 1
         try:
-            runtime, engine = planned_runtime(self.settings), planned_description(self.settings)
-            device = engine.rsplit(" on ", 1)[1].lower()
+            runtime, device, engine = planned(self.settings)
         except PhotofindError as exc:
             runtime, device, engine = self.settings.runtime, self.settings.device, str(exc)
         return {"photos": sum(c[0] for c in counts.values()),

@@ -23,8 +23,7 @@ from typing import Any
 import numpy as np
 from platformdirs import user_cache_dir
 
-from photofind.core.imaging import model_pixels
-from photofind.core.model.preprocess import Preprocess
+from photofind.core.imaging import Preprocess, model_pixels
 from photofind.testing import shapes
 
 IMAGE_SIZE = 48

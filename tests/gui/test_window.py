@@ -313,5 +313,6 @@ def test_a_first_download_shows_its_progress(qtbot, open_window: OpenWindow,  # 
     qtbot.waitUntil(lambda: "3 of 600 MB" in window.progress_label.text(), timeout=5_000)
     assert window.progress_bar.isVisible() and window.progress_bar.value() == 3
     assert "Downloading" in window.search.placeholderText()
-    window.queries.model_ready.emit("ONNX Runtime on CPU")  # the download is done and the model loaded
+    # the download is done and the model loaded
+    window.queries.model_ready.emit("ONNX Runtime on CPU")
     assert not window.progress_bar.isVisible() and window.download is None

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from photofind.core.model.torch_runtime import TorchEncoder
 from photofind.core.imaging import model_pixels
+from photofind.core.model.torch_runtime import TorchEncoder
 from photofind.testing import shapes, toyclip
 
 

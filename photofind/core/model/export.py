@@ -24,7 +24,7 @@ import random
 import shutil
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,15 +56,16 @@ def exported_folder(spec: str) -> Path:
     folder.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(folder) + ".lock"):
         if not is_onnx_folder(folder):  # another process may have made it meanwhile
-            log.warning("converting %s to ONNX once (this takes a minute or two); it is"
-                        " kept in %s", spec, folder)
             shutil.rmtree(folder, ignore_errors=True)
-            export_onnx(spec, folder)
+            export_onnx(spec, folder, lambda: log.warning(
+                "converting %s to ONNX once (this takes a minute or two); it is kept in %s",
+                spec, folder))
     return folder
 
 
-def export_onnx(spec: str, out: Path) -> Path:
-    """Export ``spec`` into the folder ``out`` (new or empty), parity checked."""
+def export_onnx(spec: str, out: Path, loaded: Callable[[], None] | None = None) -> Path:
+    """Export ``spec`` into the folder ``out`` (new or empty), parity checked;
+    ``loaded`` is called once the torch model is in, before the slow part."""
     import torch
 
     from photofind.core.model.torch_runtime import load_open_clip, model_config, stops_at_eot
@@ -76,6 +77,8 @@ def export_onnx(spec: str, out: Path) -> Path:
         towers.ensure("visual")
         towers.ensure("text")
     model.eval()
+    if loaded is not None:
+        loaded()
     config = model_config(spec)
     text_cfg = config.get("text_cfg") or {}
     context = int(text_cfg.get("context_length") or 77)

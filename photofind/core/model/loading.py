@@ -49,15 +49,16 @@ def planned_runtime(settings: Settings) -> str:
     return choose_runtime(settings.runtime, settings.device)
 
 
-def planned_description(settings: Settings) -> str:
-    """"ONNX Runtime on CPU", "torch on CUDA" ... without importing either."""
+def planned(settings: Settings) -> tuple[str, str, str]:
+    """(runtime, device, "ONNX Runtime on CPU" ...) for ``settings``, decided
+    without importing either runtime (so without loading anything)."""
     runtime = planned_runtime(settings)
     device = settings.device
     if runtime == "onnx":
         device = "cpu"
     elif device == "auto":
         device = ("mps" if sys.platform == "darwin" else "cuda") if gpu_present() else "cpu"
-    return describe(runtime, device)
+    return runtime, device, describe(runtime, device)
 
 
 def load_encoder(settings: Settings, int8_text: bool | None = None) -> Encoder:

@@ -137,6 +137,9 @@ def new_session(path: Path) -> Any:
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3  # its warnings about unused initialisers are not ours
+    # Idle pool threads sleep instead of spinning: the decode workers and the
+    # window's thread need those cores between batches.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own types for a broken file
@@ -162,11 +165,13 @@ def int8_copy(path: Path) -> Path:
     os.close(fd)
     try:
         log.info("making int8 weights for %s", path)
+        logging.disable(logging.WARNING)  # its advice on pre-processing, via the root logger
         quantize_dynamic(str(path), tmp, weight_type=QuantType.QInt8,
                          op_types_to_quantize=["MatMul", "Gemm"],
                          use_external_data_format=stat.st_size > 1_500_000_000)
         os.replace(tmp, target)
     finally:
+        logging.disable(logging.NOTSET)
         with contextlib.suppress(OSError):
             os.unlink(tmp)
     return target

@@ -1,0 +1,279 @@
+"""The two runtimes: ONNX exports that match open_clip, interchangeable vectors,
+int8 text that ranks as fp32 does, Immich's folder layout, and an ONNX model
+that answers with torch made impossible to import."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from photofind.core.config import Settings
+from photofind.core.errors import ModelUnavailableError, PhotofindError
+from photofind.core.model.onnx_runtime import OnnxEncoder
+from photofind.core.model.torch_runtime import TorchEncoder
+from photofind.testing.shapes import CLASSES, caption, draw_picture
+from tests.conftest import REPO, Cli
+
+
+def folder_of(spec: str) -> Path:
+    return Path(spec.split(":", 1)[1])
+
+
+def pictures(pre, per_class: int = 2, seed: int = 11) -> np.ndarray:  # type: ignore[no-untyped-def]
+    from photofind.core.imaging import model_pixels
+
+    rng = random.Random(seed)
+    return np.stack([model_pixels(draw_picture(c, s, (160, 120), rng), pre)
+                     for c, s in CLASSES for _ in range(per_class)])
+
+
+def test_the_export_matches_open_clip_on_drawn_pictures_and_captions(toy_model: str,
+                                                                      toy_onnx: str) -> None:
+    from photofind.core.model.export import PARITY, check_parity
+    from photofind.core.model.torch_runtime import load_open_clip
+
+    model, tokenizer, _, towers = load_open_clip(toy_model)
+    assert towers is not None
+    towers.ensure("visual")
+    towers.ensure("text")
+    assert check_parity(model, tokenizer, folder_of(toy_onnx)) >= PARITY
+    onnx = OnnxEncoder(folder_of(toy_onnx), toy_model)
+    for tower in ("visual", "textual"):  # a dynamic batch: the graph is not fixed at 2
+        batch = onnx._session(tower).get_inputs()[0].shape[0]
+        assert not isinstance(batch, int)
+
+
+def test_an_export_that_does_not_match_is_not_written(toy_model: str, toy_onnx: str,
+                                                      tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The graphs of the real toy, checked against a torch model whose image
+    weights were nudged: the check fails and no folder appears."""
+    import torch
+
+    from photofind.core.model import export, torch_runtime
+
+    real = torch_runtime.load_open_clip
+
+    def nudged(spec: str):  # type: ignore[no-untyped-def]
+        model, tokenizer, cfg, towers = real(spec)
+        towers.ensure("visual")
+        towers.ensure("text")
+        with torch.no_grad():
+            model.visual.proj.add_(0.05 * torch.randn_like(model.visual.proj))
+        return model, tokenizer, cfg, None
+
+    def copy_graph(module, example, path: Path, name: str, seq: bool) -> None:  # type: ignore[no-untyped-def]
+        shutil.copy(folder_of(toy_onnx) / path.parent.name / "model.onnx", path)
+
+    monkeypatch.setattr(torch_runtime, "load_open_clip", nudged)
+    monkeypatch.setattr(export, "_export", copy_graph)
+    with pytest.raises(PhotofindError, match="does not match"):
+        export.export_onnx(toy_model, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    assert not list(tmp_path.iterdir())  # no half-written temporary folder either
+
+
+def test_onnx_and_torch_vectors_are_interchangeable(toy_model: str, toy_onnx: str) -> None:
+    torch_enc = TorchEncoder(toy_model, "cpu", int8_text=False)
+    onnx_enc = OnnxEncoder(folder_of(toy_onnx), toy_model, int8_text=False)
+    assert onnx_enc.preprocess == torch_enc.preprocess and onnx_enc.dim == torch_enc.dim
+    assert abs(onnx_enc.logit_scale - torch_enc.logit_scale) < 1e-3 * torch_enc.logit_scale
+    pixels = pictures(torch_enc.preprocess)
+    a, b = onnx_enc.encode_images(pixels), torch_enc.encode_images(pixels)
+    assert (a * b).sum(1).min() >= 0.9999
+    texts = [caption(c, s) for c, s in CLASSES] + ["", "a " * 40]
+    t1, t2 = onnx_enc.encode_texts(texts), torch_enc.encode_texts(texts)
+    assert (t1 * t2).sum(1).min() >= 0.9999
+    alone = np.stack([onnx_enc.encode_texts([t])[0] for t in texts])  # short, one at a time
+    assert (alone * t2).sum(1).min() >= 0.9999
+
+
+def test_int8_text_on_onnx_ranks_every_caption_as_fp32_does(toy_model: str, toy_onnx: str
+                                                            ) -> None:
+    fp32 = OnnxEncoder(folder_of(toy_onnx), toy_model, int8_text=False)
+    int8 = OnnxEncoder(folder_of(toy_onnx), toy_model)
+    assert int8.int8_text and not fp32.int8_text
+    images = fp32.encode_images(pictures(fp32.preprocess))
+    captions = [caption(c, s) for c, s in CLASSES]
+    a, b = int8.encode_texts(captions), fp32.encode_texts(captions)
+    assert not np.array_equal(a, b)  # really another set of weights
+    assert (a * b).sum(1).min() >= 0.999
+    ranks_a, ranks_b = np.argsort(-(a @ images.T), axis=1), np.argsort(-(b @ images.T), axis=1)
+    assert (ranks_a[:, :2] == ranks_b[:, :2]).all()
+
+
+def immich_layout(source: Path, out: Path) -> Path:
+    """The toy export as Immich's exporter writes it: graphs fixed at batch 1
+    and the full context, int32 text, no photofind extras in config.json."""
+    import onnx
+
+    shutil.copytree(source, out)
+    config = json.loads((out / "config.json").read_text())
+    context = config["text_cfg"]["context_length"]
+    config.pop("photofind")
+    (out / "config.json").write_text(json.dumps(config))
+    for tower, dims in (("visual", [1]), ("textual", [1, context])):
+        model = onnx.load(str(out / tower / "model.onnx"))
+        shape = model.graph.input[0].type.tensor_type.shape
+        for i, value in enumerate(dims):
+            shape.dim[i].ClearField("dim_param")
+            shape.dim[i].dim_value = value
+        onnx.save(model, str(out / tower / "model.onnx"))
+    return out
+
+
+def test_a_folder_in_immichs_layout_loads_as_local_dir_with_the_same_rankings(
+        toy_model: str, toy_onnx: str, tmp_path: Path) -> None:
+    from photofind.core.model.loading import load_encoder
+
+    folder = immich_layout(folder_of(toy_onnx), tmp_path / "ViT-toy__immich")
+    immich = load_encoder(Settings.resolve(str(tmp_path / "lib"), f"local-dir:{folder}",
+                                           "cpu", "auto"), int8_text=False)
+    ours = OnnxEncoder(folder_of(toy_onnx), toy_model, int8_text=False)
+    assert isinstance(immich, OnnxEncoder) and immich.runtime == "onnx"
+    assert immich._session("textual").get_inputs()[0].shape == [1, 16]
+    images = ours.encode_images(pictures(ours.preprocess))
+    other = immich.encode_images(pictures(ours.preprocess))  # a row at a time
+    assert (images * other).sum(1).min() >= 0.9999
+    captions = [caption(c, s) for c, s in CLASSES]
+    a, b = immich.encode_texts(captions), ours.encode_texts(captions)
+    assert np.array_equal(np.argsort(-(a @ other.T), axis=1), np.argsort(-(b @ images.T), axis=1))
+
+
+def test_an_open_clip_model_without_torch_says_how_to_get_it(toy_model: str, tmp_path: Path,
+                                                            monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from photofind.core.model import loading
+
+    monkeypatch.setenv("PHOTOFIND_ONNX_CACHE", str(tmp_path / "no-export-yet"))
+    monkeypatch.setattr(loading, "torch_installed", lambda: False)
+    with pytest.raises(ModelUnavailableError) as info:
+        loading.load_encoder(Settings.resolve(str(tmp_path / "lib"), toy_model, "cpu", "onnx"))
+    message = str(info.value)
+    assert "pip install 'photofind[torch]'" in message and "hf-hub:immich-app/" in message
+    assert "\n" not in message
+
+
+POISON = '''
+import os
+with open(os.environ["TORCH_MARKER"], "a") as fh:
+    fh.write(__name__ + "\\n")
+raise ImportError("torch is poisoned in this test")
+'''
+NO_TORCH = '''
+import sys
+from photofind.cli import main
+code = main(sys.argv[1:])
+leaked = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "open_clip", "torchvision"))
+assert not leaked, leaked
+sys.exit(code)
+'''
+
+
+def in_hf_cache(folder: Path, cache: Path, repo: str) -> None:
+    """``folder`` as the Hugging Face cache holds a downloaded repo."""
+    base = cache / ("models--" + repo.replace("/", "--"))
+    (base / "refs").mkdir(parents=True)
+    (base / "refs" / "main").write_text("0" * 40)
+    shutil.copytree(folder, base / "snapshots" / ("0" * 40))
+
+
+@pytest.mark.parametrize("source", ["local-dir", "hf-hub"])
+def test_an_onnx_model_indexes_and_answers_with_torch_poisoned(toy_onnx: str, tmp_path: Path,
+                                                               source: str) -> None:
+    """An ONNX folder (our export, or Immich's layout in the Hugging Face cache
+    as `hf-hub:immich-app/...` downloads it) needs no torch: with torch and
+    open_clip made to fail on import, index, search, similar and status work."""
+    from photofind.testing.samples import make_sample_library
+
+    for name in ("torch", "open_clip"):
+        (tmp_path / "poison" / name).mkdir(parents=True)
+        (tmp_path / "poison" / name / "__init__.py").write_text(POISON)
+    photos = make_sample_library(tmp_path / "Pictures", per_class=2, large=0)
+    marker = tmp_path / "torch-imported"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PHOTOFIND_")}
+    spec = toy_onnx
+    if source == "hf-hub":
+        spec = "hf-hub:immich-app/ViT-toy__photofind-tests"
+        immich = immich_layout(folder_of(toy_onnx), tmp_path / "immich")
+        in_hf_cache(immich, tmp_path / "hub", spec.removeprefix("hf-hub:"))
+        env["HF_HUB_CACHE"] = str(tmp_path / "hub")
+    env.update(PHOTOFIND_LIBRARY=str(tmp_path / "library"), PHOTOFIND_MODEL=spec,
+               HF_HUB_OFFLINE="1", TORCH_MARKER=str(marker),
+               PYTHONPATH=os.pathsep.join([str(tmp_path / "poison"), str(REPO)]))
+
+    def run(*args: str) -> str:
+        proc = subprocess.run([sys.executable, "-c", NO_TORCH, *args], env=env, cwd=REPO,
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    assert json.loads(run("index", str(tmp_path / "Pictures"), "--json"))["added"] == len(photos)
+    red = [str(p.path) for p in photos if (p.colour, p.shape) == ("red", "circle")]
+    hits = json.loads(run("search", "a red circle", "-n", "2", "--json"))
+    assert len(hits) == 2 and set(red) & {h["path"] for h in hits}
+    similar = json.loads(run("similar", red[0], "-n", "3", "--json"))
+    assert len(similar) == 3 and red[0] not in [h["path"] for h in similar]
+    status = json.loads(run("status", "--json"))
+    assert status["engine"] == "ONNX Runtime on CPU" and status["photos"] == len(photos)
+    assert not marker.exists()
+
+
+def test_switching_runtime_never_re_embeds(cli: Cli, tmp_path: Path) -> None:
+    from photofind.testing.samples import make_sample_library
+
+    photos = make_sample_library(tmp_path / "Pictures", per_class=1, large=0)
+    first = cli.json("index", str(tmp_path / "Pictures"), "--runtime", "onnx")
+    assert first["embedded"] == len(photos)
+    again = cli.json("index", "--runtime", "torch")
+    assert again["embedded"] == 0 and again["unchanged"] == len(photos)
+    by_torch = cli.run("search", "a red circle", "-n", "1", "--json", "--runtime", "torch")
+    by_onnx = cli.run("search", "a red circle", "-n", "1", "--json", "--runtime", "onnx")
+    assert json.loads(by_torch.stdout)[0]["path"] == json.loads(by_onnx.stdout)[0]["path"]
+    status = json.loads(cli.run("status", "--json", "--runtime", "torch").stdout)
+    assert status["runtime"] == "torch" and status["engine"].startswith("torch on ")
+
+
+def test_a_bad_runtime_or_a_taken_export_folder_is_one_sentence(cli: Cli, tmp_path: Path
+                                                                ) -> None:
+    bad = cli.run("status", check=False, extra_env={"PHOTOFIND_RUNTIME": "tensorflow"})
+    assert bad.returncode == 1 and "Unknown runtime 'tensorflow'" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "photo.jpg").write_bytes(b"mine")
+    taken = cli.run("model", "export", cli.model, "--out", str(tmp_path / "taken"), check=False)
+    assert taken.returncode == 1 and "already exists" in taken.stderr
+    assert "Traceback" not in taken.stderr
+    assert (tmp_path / "taken" / "photo.jpg").read_bytes() == b"mine"
+
+
+def test_the_int8_image_tower_is_stored_under_its_own_model_id(cli: Cli, tmp_path: Path) -> None:
+    from photofind.testing.samples import make_sample_library
+
+    photos = make_sample_library(tmp_path / "Pictures", per_class=1, large=0)
+    int8 = {"PHOTOFIND_IMAGE_INT8": "1"}
+    report = json.loads(cli.run("index", str(tmp_path / "Pictures"), "--json",
+                                extra_env=int8).stdout)
+    assert report["embedded"] == len(photos)
+    status = json.loads(cli.run("status", "--json", extra_env=int8).stdout)
+    assert status["model"] == cli.model + "#int8-image"
+    fp32 = cli.index()  # the fp32 vectors are another space: embedded anew, not mixed
+    assert fp32["embedded"] == len(photos)
+    import sqlite3
+
+    db = sqlite3.connect(cli.library / "catalog.sqlite3")
+    models = dict(db.execute("SELECT model, COUNT(*) FROM embeddings GROUP BY model"))
+    assert models == {cli.model: len(photos), cli.model + "#int8-image": len(photos)}
+    for env in (int8, {}):
+        hits = json.loads(cli.run("search", "a red circle", "-n", "3", "--json",
+                                  extra_env=env).stdout)
+        assert any("red-circle" in h["path"] for h in hits)
+    on_torch = cli.run("search", "a red circle", "--runtime", "torch", check=False,
+                       extra_env=int8)
+    assert on_torch.returncode == 1 and "ONNX Runtime option" in on_torch.stderr
