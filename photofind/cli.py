@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Queries: words and image files, joined with + and -, weights as 2:word."
                ' Example: photofind search "beach" + ./me.jpg - "crowd"')
     parser.add_argument("--version", action="version", version=f"photofind {__version__}")
+    parser.add_argument("--self-test", action="store_true",
+                        help="index and search a drawn sample library with a small model, and"
+                             " say whether this installation works")
     _global_options(parser, suppress=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     common = argparse.ArgumentParser(add_help=False)
@@ -143,6 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.verbose:
         for noisy in ("huggingface_hub", "open_clip", "PIL"):
             logging.getLogger(noisy).setLevel(logging.ERROR)
+    if args.self_test:
+        from photofind.selftest import main as self_test
+
+        return self_test()
     if args.command in (None, "gui"):
         return _open_window(args)
     try:

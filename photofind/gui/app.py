@@ -36,8 +36,10 @@ def main(argv: list[str] | None = None) -> int:
               " (photofind --help) or run it in a desktop session.", file=sys.stderr)
         return 1
     from PySide6.QtCore import QSettings, QTimer
+    from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
+    from photofind.bundle import APP_ID, icon_path
     from photofind.gui import prefs
     from photofind.gui.mainwindow import MainWindow
 
@@ -45,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName("photofind")
     app.setApplicationName("photofind")
+    QApplication.setDesktopFileName(APP_ID)  # the desktop entry, and its icon, on Wayland
+    if (icon := icon_path()) is not None:
+        QApplication.setWindowIcon(QIcon(str(icon)))
     store = QSettings()
     saved = {key: str(store.value(key, "") or "")
              for key in (prefs.MODEL, prefs.DEVICE, prefs.THREADS, prefs.RUNTIME)}

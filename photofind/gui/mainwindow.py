@@ -42,6 +42,7 @@ from photofind.gui.albumsource import Location
 from photofind.gui.data import Hit, Query
 from photofind.gui.dialogs import FoldersDialog, ProblemsDialog, SaveAlbumDialog, SettingsDialog
 from photofind.gui.filemanager import show_in_folder
+from photofind.gui.firstrun import offer_model_folder
 from photofind.gui.models import HitRole, ResultsModel
 from photofind.gui.searchbar import SearchBar
 from photofind.gui.sidebar import Entry, Sidebar
@@ -419,6 +420,7 @@ class MainWindow(QMainWindow):
         self.bar.model_missing()
         self.show_banner(f"{message} Until then, browsing and “Find similar” on indexed photos"
                          " still work, and new photos are not indexed.")
+        offer_model_folder(self)
 
     def show_banner(self, text: str) -> None:
         self.banner.setText(text)

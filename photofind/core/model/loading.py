@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 import threading
 
-from photofind.core.config import Settings, parse_model_spec
+from photofind.core.config import DEFAULT_MODEL, Settings, parse_model_spec
 from photofind.core.errors import ModelUnavailableError, PhotofindError
 from photofind.core.model.encoder import Encoder, describe
 from photofind.core.model.runtime import TORCH_MISSING, choose_runtime, gpu_present, torch_installed
@@ -20,7 +20,9 @@ from photofind.core.model.sources import (
     cached_export,
     cached_onnx_folder,
     fetch_onnx_repo,
+    immich_repo,
     needs_onnx_download,
+    onnx_hub_repo,
 )
 
 INT8_IMAGE_SUFFIX = "#int8-image"  # its vectors differ: never mixed with fp32 ones
@@ -73,8 +75,9 @@ def load_encoder(settings: Settings, int8_text: bool | None = None) -> Encoder:
 
         return TorchEncoder(spec, settings.device, int8_text=int8_text, model_id=ident)
     folder = cached_onnx_folder(spec)
-    if folder is None and needs_onnx_download(spec):
-        folder = fetch_onnx_repo(spec)
+    if folder is None and (needs_onnx_download(spec) or (not torch_installed()
+                           and onnx_hub_repo(parse_model_spec(spec)))):
+        folder = fetch_onnx_repo(spec)  # offline: one sentence saying what to download
     if folder is None:
         folder = cached_export(spec)
     if folder is None:
@@ -93,10 +96,8 @@ def load_encoder(settings: Settings, int8_text: bool | None = None) -> Encoder:
 
 
 def _onnx_suggestion(spec: str) -> str:
-    parsed = parse_model_spec(spec)
-    if parsed.kind == "pretrained" and parsed.pretrained:
-        return f"hf-hub:immich-app/{parsed.name}__{parsed.pretrained}"
-    return "hf-hub:immich-app/ViT-B-32__laion2b_s34b_b79k"
+    repo = immich_repo(parse_model_spec(spec)) or immich_repo(parse_model_spec(DEFAULT_MODEL))
+    return f"hf-hub:{repo}"
 
 
 class ModelSlot:

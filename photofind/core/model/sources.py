@@ -56,9 +56,8 @@ def cached_onnx_folder(spec_text: str) -> Path | None:
     if spec.kind == "local-dir":
         folder = Path(spec.name)
         return folder if is_onnx_folder(folder) else None
-    if spec.kind == "hf-hub":
-        return _cached_snapshot(spec.name, ONNX_FILES)
-    return None
+    repo = onnx_hub_repo(spec)
+    return _cached_snapshot(repo, ONNX_FILES) if repo is not None else None
 
 
 def _cached_snapshot(repo: str, names: tuple[str, ...]) -> Path | None:
@@ -70,14 +69,34 @@ def _cached_snapshot(repo: str, names: tuple[str, ...]) -> Path | None:
     return Path(str(found[0])).parent  # config.json sits at the snapshot's top
 
 
+def immich_repo(spec: ModelSpec) -> str | None:
+    """The hub repo where Immich publishes an open_clip pretrained model as an ONNX folder."""
+    if spec.kind == "pretrained" and spec.pretrained:
+        return f"immich-app/{spec.name}__{spec.pretrained}"
+    return None
+
+
+def onnx_hub_repo(spec: ModelSpec) -> str | None:
+    """The hub repo an ONNX folder of ``spec`` comes from: the repo an ``hf-hub:`` spec
+    names, or, without torch (the packaged app), Immich's export of a pretrained model.
+    That folder holds the same model, so its vectors stay under the spec's model id and a
+    library indexed with torch keeps them."""
+    if spec.kind == "hf-hub":
+        return spec.name
+    if spec.kind == "pretrained" and not torch_installed():
+        return immich_repo(spec)
+    return None
+
+
 def needs_onnx_download(spec_text: str) -> bool:
-    """An ``hf-hub:`` repo in the ONNX layout that is not in the cache yet."""
+    """An ONNX folder on the hub (``onnx_hub_repo``) that is not in the cache yet."""
     spec = parse_model_spec(spec_text)
-    if spec.kind != "hf-hub" or cached_onnx_folder(spec_text) is not None:
+    repo = onnx_hub_repo(spec)
+    if repo is None or cached_onnx_folder(spec_text) is not None:
         return False
-    if _in_hf_cache(spec.name, OPEN_CLIP_WEIGHTS) or not hub_reachable():
+    if _in_hf_cache(repo, OPEN_CLIP_WEIGHTS) or not hub_reachable():
         return False
-    return _hub_lists_onnx(spec.name)
+    return _hub_lists_onnx(repo)
 
 
 def _hub_lists_onnx(repo: str) -> bool:
@@ -97,19 +116,20 @@ def fetch_onnx_repo(spec_text: str) -> Path:
     cached = cached_onnx_folder(spec_text)
     if cached is not None:
         return cached
+    repo = onnx_hub_repo(spec) or spec.name
     if not hub_reachable():
-        raise ModelUnavailableError(offline_message(spec, spec_text, spec.name, onnx=True))
+        raise ModelUnavailableError(offline_message(spec, spec_text, repo, onnx=True))
     from huggingface_hub import snapshot_download
 
     try:
-        folder = Path(snapshot_download(spec.name, allow_patterns=[
+        folder = Path(snapshot_download(repo, allow_patterns=[
             "config.json", "visual/*", "textual/*"], ignore_patterns=ONNX_IGNORE))
     except Exception as exc:
         log.debug("download failed", exc_info=True)
-        raise ModelUnavailableError(offline_message(spec, spec_text, spec.name, onnx=True)
+        raise ModelUnavailableError(offline_message(spec, spec_text, repo, onnx=True)
                                     ) from exc
     if not is_onnx_folder(folder):
-        raise ModelUnavailableError(f"The hub repo {spec.name} is not a model photofind can"
+        raise ModelUnavailableError(f"The hub repo {repo} is not a model photofind can"
                                     " load: it has neither open_clip nor ONNX model files.")
     return folder
 
@@ -171,7 +191,7 @@ def model_problem(spec_text: str) -> str | None:
             return f"{folder} has no weights file"
         return None if torch_installed() else TORCH_MISSING
     if spec.kind == "pretrained" and not torch_installed():
-        return TORCH_MISSING
+        return f"weights not downloaded yet (https://huggingface.co/{immich_repo(spec)})"
     repo = open_clip_repo(spec)
     if repo and not _in_hf_cache(repo, OPEN_CLIP_WEIGHTS):
         return f"weights not downloaded yet (https://huggingface.co/{repo})"
@@ -233,7 +253,7 @@ def weights_download(spec_text: str) -> Download | None:
     if spec.kind == "local-dir" or cached_onnx_folder(spec_text) is not None:
         return None
     onnx = needs_onnx_download(spec_text)
-    repo = spec.name if onnx else open_clip_repo(spec)
+    repo = onnx_hub_repo(spec) if onnx else open_clip_repo(spec)
     if not repo or (not onnx and _in_hf_cache(repo, OPEN_CLIP_WEIGHTS)) or not hub_reachable():
         return None
     from huggingface_hub import constants, get_hf_file_metadata, hf_hub_url
