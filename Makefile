@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # The pinned torch installs from the local mirror; a newer one would download gigabytes.
 TORCH := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: run test check lint package clean
+.PHONY: run test check lint package system-deps clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,13 +20,16 @@ $(BIN)/.installed: pyproject.toml
 run: $(BIN)/.installed
 	$(BIN)/photofind $(ARGS)
 
-test: check
+test: system-deps check
+
+system-deps:
+	sh scripts/system-deps
 
 check: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check photofind tests benchmarks scripts/screenshots
+	$(BIN)/ruff check photofind tests benchmarks packaging resources scripts/screenshots
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
