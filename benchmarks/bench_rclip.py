@@ -22,6 +22,9 @@ measures torch, and ONNX Runtime too when the checkout has it (``--runtime`` in
 ``photofind search --help``). ``--variant LABEL:KEY=VAL,...`` adds a photofind
 contender run with extra environment (e.g. an opt-in int8 image tower).
 
+photofind runs from PYTHONPATH (e.g. another branch's worktree): its processes
+start in a scratch folder, since ``python -m`` would put the current folder first.
+
 rclip runs from its own virtualenv (Python 3.12+, ``pip install rclip``):
 ``--rclip-python`` or RCLIP_PYTHON, default /work/rclip-venv/bin/python.
 
@@ -167,7 +170,7 @@ class Photofind(Contender):
         import json
 
         run = measured([*PHOTOFIND, "index", str(folder), *self._options(store)], self.env,
-                       cpus=self.cpus)
+                       store.parent, self.cpus)
         report = json.loads(run.stdout)
         assert report["embedded"] == _count(folder), report
         return run
@@ -176,7 +179,7 @@ class Photofind(Contender):
         import json
 
         run = measured([*PHOTOFIND, "search", QUERY, "-n", str(TOP), *self._options(store)],
-                       self.env, cpus=self.cpus)
+                       self.env, store.parent, self.cpus)
         assert len(json.loads(run.stdout)) == min(TOP, _count(folder)), run.stdout
         return run
 
@@ -184,7 +187,8 @@ class Photofind(Contender):
         import json
 
         out = subprocess.run([*PHOTOFIND, "status", *self._options(store)], env=self.env,
-                             capture_output=True, text=True, check=True).stdout
+                             cwd=store.parent, capture_output=True, text=True,
+                             check=True).stdout
         status = json.loads(out)
         return str(status.get("runtime", "(status shows no runtime)"))
 
@@ -198,8 +202,8 @@ def _count(folder: Path) -> int:
 
 
 def onnx_supported(env: dict[str, str]) -> bool:
-    out = subprocess.run([*PHOTOFIND, "search", "--help"], env=env, capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run([*PHOTOFIND, "search", "--help"], env=env, cwd=tempfile.gettempdir(),
+                         capture_output=True, text=True, check=True).stdout
     return "--runtime" in out
 
 
@@ -236,7 +240,10 @@ def warm_up(contenders: list[Contender], folder: Path, tmp: Path) -> None:
         c.index(small, store)
         c.query(small, store)
         if isinstance(c, Photofind):
-            print(f"{c.name}: status shows runtime {c.runtime_shown(store)}", file=sys.stderr)
+            shown, wanted = c.runtime_shown(store), c.env.get("PHOTOFIND_RUNTIME")
+            print(f"{c.name}: status shows runtime {shown}", file=sys.stderr)
+            if wanted and shown != wanted:
+                raise SystemExit(f"{c.name} asked for {wanted} but runs {shown}")
         shutil.rmtree(store)
 
 
