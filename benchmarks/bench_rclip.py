@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import shutil
 import statistics
@@ -79,8 +80,6 @@ class Run:
 def measured(cmd: list[str], env: dict[str, str], cwd: Path | None = None,
              cpus: set[int] | None = None) -> Run:
     """Run ``cmd`` to the end as a new process; wall time, CPU time and peak RSS."""
-    import json
-
     with tempfile.TemporaryDirectory() as tmp:
         out, err, result = (Path(tmp) / name for name in ("out", "err", "result"))
         with out.open("wb") as stdout, err.open("wb") as stderr:
@@ -125,6 +124,7 @@ def _sample_tree(pid: int, done: threading.Event, peak: list[float]) -> None:
 class Contender:
     name: str
     env: dict[str, str]
+    cpus: set[int] | None  # the CPUs it may run on (None: all)
     index_rate: list[float] = field(default_factory=list)
     index_cpu: list[float] = field(default_factory=list)
     index_rss: list[float] = field(default_factory=list)
@@ -144,7 +144,6 @@ class Contender:
 class Rclip(Contender):
     python: str = ""
     model: Path = Path()
-    cpus: set[int] | None = None
 
     def index(self, folder: Path, store: Path) -> Run:
         fresh_datadir(self.model, store)
@@ -164,11 +163,8 @@ class Rclip(Contender):
 @dataclass
 class Photofind(Contender):
     spec: str = ""
-    cpus: set[int] | None = None
 
     def index(self, folder: Path, store: Path) -> Run:
-        import json
-
         run = measured([*PHOTOFIND, "index", str(folder), *self._options(store)], self.env,
                        store.parent, self.cpus)
         report = json.loads(run.stdout)
@@ -176,16 +172,12 @@ class Photofind(Contender):
         return run
 
     def query(self, folder: Path, store: Path) -> Run:
-        import json
-
         run = measured([*PHOTOFIND, "search", QUERY, "-n", str(TOP), *self._options(store)],
                        self.env, store.parent, self.cpus)
         assert len(json.loads(run.stdout)) == min(TOP, _count(folder)), run.stdout
         return run
 
     def runtime_shown(self, store: Path) -> str:
-        import json
-
         out = subprocess.run([*PHOTOFIND, "status", *self._options(store)], env=self.env,
                              cwd=store.parent, capture_output=True, text=True,
                              check=True).stdout
@@ -218,11 +210,11 @@ def photofind_contenders(args: argparse.Namespace, env: dict[str, str], spec: st
     out: list[Contender] = []
     for runtime in runtimes:
         extra = {"PHOTOFIND_RUNTIME": runtime} if supported else {}
-        out.append(Photofind(f"photofind {runtime}", {**env, **extra}, spec=spec, cpus=cpus))
+        out.append(Photofind(f"photofind {runtime}", {**env, **extra}, cpus, spec=spec))
     for variant in args.variant:
         label, _, pairs = variant.partition(":")
         extra = dict(pair.split("=", 1) for pair in pairs.split(",") if pair)
-        out.append(Photofind(f"photofind {label}", {**env, **extra}, spec=spec, cpus=cpus))
+        out.append(Photofind(f"photofind {label}", {**env, **extra}, cpus, spec=spec))
     return out
 
 
@@ -269,8 +261,8 @@ def main() -> None:
     # rclip sizes its ONNX Runtime pool by the CPUs it may run on: give both sides
     # the same ``threads`` CPUs (nothing to do on a machine with that many)
     cpus = set(own[:args.threads]) if len(own) > args.threads else None
-    rclip = Rclip("rclip", env, python=args.rclip_python,
-                  model=rclip_model_dir(weights, CACHE), cpus=cpus)
+    rclip = Rclip("rclip", env, cpus, python=args.rclip_python,
+                  model=rclip_model_dir(weights, CACHE))
     contenders = [rclip, *photofind_contenders(args, env, spec, cpus)]
     n = _count(folder)
     with tempfile.TemporaryDirectory(prefix="bench-rclip-") as tmpdir:
