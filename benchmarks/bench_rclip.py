@@ -282,7 +282,7 @@ def main() -> None:
                 c.query_wall.append(q.wall)
                 c.query_cpu.append(q.cpu)
                 c.query_rss.append(q.rss_mb)
-                print(f"rep {rep + 1} {c.name:<18} index {n / ix.wall:6.2f} img/s"
+                print(f"rep {rep + 1} {c.name:<26} index {n / ix.wall:6.2f} img/s"
                       f" ({ix.wall:5.1f} s, {ix.cpu / n:4.2f} CPU s/img, RSS {ix.rss_mb:5.0f} MB,"
                       f" tree {ix.tree_mb:5.0f} MB)"
                       f"  cold query {q.wall:5.2f} s ({q.cpu:5.2f} CPU s, RSS {q.rss_mb:5.0f} MB)",
@@ -291,11 +291,11 @@ def main() -> None:
     size = sum(p.stat().st_size for p in folder.glob("*.jpg")) / 1e6
     print(f"{n} camera-like 12 MP JPEGs ({size:.0f} MB), ViT-B-32-256 random weights,"
           f" {args.threads} threads, medians of {args.repeat}, alternating")
-    print(f"{'contender':<20} {'index img/s':>11} {'CPU s/img':>9} {'index RSS MB':>12}"
+    print(f"{'contender':<26} {'index img/s':>11} {'CPU s/img':>9} {'index RSS MB':>12}"
           f" {'tree RSS MB':>11}"
           f" {'cold query s':>12} {'CPU s':>6} {'query RSS MB':>12}")
     for c in contenders:
-        print(f"{c.name:<20} {med(c.index_rate):11.2f} {med(c.index_cpu):9.3f}"
+        print(f"{c.name:<26} {med(c.index_rate):11.2f} {med(c.index_cpu):9.3f}"
               f" {med(c.index_rss):12.0f}"
               f" {med(c.index_tree):11.0f} {med(c.query_wall):12.2f} {med(c.query_cpu):6.2f}"
               f" {med(c.query_rss):12.0f}")
