@@ -128,6 +128,19 @@ class Embedder:
             feats = encode_text_short(self._model, tokens)
         return _normalize(feats.float().cpu().numpy())
 
+    # --- the model interface's names (issue 11) ----------------------------
+    def encode_images(self, pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+        return self.encode_pixels(pixels)  # alias until the model package lands
+
+    def encode_texts(self, texts: list[str]) -> npt.NDArray[np.float32]:
+        return self.encode_text(texts)  # alias until the model package lands
+
+    @property
+    def logit_scale(self) -> float:
+        """CLIP's learned temperature, exp() applied (capped at 100 as in training)."""
+        # alias until the model package lands
+        return min(100.0, float(self._model.logit_scale.detach().exp()))
+
     def _prepare_text(self) -> None:
         """Text weights in (on first use: indexing never needs them), then int8."""
         with self._setup_lock:
