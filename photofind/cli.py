@@ -354,6 +354,7 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_classify(settings: Settings, args: argparse.Namespace) -> int:
     from photofind.core.albums import cached_concept_vectors
     from photofind.core.classify import (
+        concept_vectors,
         file_vectors,
         labels_vocabulary,
         library_vocabulary,
@@ -373,7 +374,10 @@ def cmd_classify(settings: Settings, args: argparse.Namespace) -> int:
     failed = 0
     with Library.open(settings) as lib:
         vectors = file_vectors(lib, paths)
-        texts, scale = cached_concept_vectors(lib.catalog, lib.model, vocab, lib.embedder)
+        if vocab == library_vocabulary():  # its vectors are cached in the catalog
+            texts, scale = cached_concept_vectors(lib.catalog, lib.model, vocab, lib.embedder)
+        else:
+            texts, scale = concept_vectors(lib.embedder(), vocab), lib.embedder().logit_scale
         for given, path, vec in zip(args.images, paths, vectors, strict=True):
             if isinstance(vec, str):
                 print(f"photofind: cannot read {given} as an image ({vec}).", file=sys.stderr)

@@ -12,7 +12,6 @@ cached in the catalog per model, so the text tower runs once per model.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -46,7 +45,8 @@ class Album:
 def cached_concept_vectors(catalog: Catalog, model: str, vocab: Vocabulary,
                            encoder: Callable[[], TextEncoder]) -> tuple[Matrix, float]:
     """(text vectors, logit scale) for the vocabulary under ``model``, from the
-    catalog, or encoded (``encoder()`` loads the model) and stored there."""
+    catalog, or encoded (``encoder()`` loads the model) and stored there, in
+    place of an older vocabulary's (one set per model: the library's)."""
     digest = vocab.digest
     row = catalog.db.execute(
         "SELECT logit_scale, dim, vecs FROM concept_vectors WHERE model = ? AND digest = ?",
@@ -164,6 +164,3 @@ def label_counts_summary(lib: Library) -> dict[str, int]:
     return {"none": counts.count(0), "one": counts.count(1),
             "several": sum(1 for n in counts if n > 1)}
 
-
-def to_json(albums: Sequence[Album]) -> str:
-    return json.dumps([{"label": a.label, "group": a.group, "count": a.count} for a in albums])

@@ -31,7 +31,7 @@ def caption(colour: str, shape: str) -> str:
     return f"a {colour} {shape}"
 
 
-def _background(w: int, h: int, rng: random.Random) -> Image.Image:
+def make_background(w: int, h: int, rng: random.Random) -> Image.Image:
     kind = rng.randrange(3)
     base = rng.randrange(60, 200)
     if kind == 0:  # flat grey, slightly tinted
@@ -53,7 +53,7 @@ def draw_picture(colour: str, shape: str, size: tuple[int, int], rng: random.Ran
                  ) -> Image.Image:
     """One picture; the shape stays inside the central square (the model's crop)."""
     w, h = size
-    img = _background(w, h, rng)
+    img = make_background(w, h, rng)
     m = min(w, h)
     r = min(rng.uniform(0.22, 0.34) * _EQUAL_AREA[shape], 0.45) * m
     cx = w / 2 + rng.uniform(-1, 1) * (m / 2 - r * 1.05)
