@@ -139,6 +139,8 @@ class Embedder:
     def logit_scale(self) -> float:
         """CLIP's learned temperature, exp() applied (capped at 100 as in training)."""
         # alias until the model package lands
+        if self._towers is not None:  # a shared weight: it comes in with the text tower
+            self._towers.ensure("text")
         return min(100.0, float(self._model.logit_scale.detach().exp()))
 
     def _prepare_text(self) -> None:
