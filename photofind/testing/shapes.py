@@ -66,7 +66,7 @@ def draw_picture(colour: str, shape: str, size: tuple[int, int], rng: random.Ran
 
 def draw_shape(img: Image.Image, colour: str, shape: str, centre: tuple[float, float],
                r: float, rng: random.Random) -> None:
-    """Draw one shape around ``centre``, its outer points ``r`` from it."""
+    """Draw one shape of radius ``r`` (its area about a circle's of that radius)."""
     draw = ImageDraw.Draw(img)
     cx, cy = centre
     fill = tuple(max(0, min(255, v + rng.randrange(-25, 26))) for v in COLOURS[colour])
