@@ -98,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("retry", "give the files that could not be read another chance, and index")
     p.add_argument("--json", action="store_true", help="print the counts as JSON")
     _model_parser(add("model", "model tools: `photofind model export SPEC --out DIR`"))
+    _zero_shot_commands(add)
     return parser
 
 
@@ -110,6 +111,30 @@ def _model_parser(p: argparse.ArgumentParser) -> None:
                               " the folder is written only if its vectors match open_clip's.")
     export.add_argument("spec", metavar="SPEC")
     export.add_argument("--out", required=True, metavar="DIR", help="the new folder")
+
+
+
+def _zero_shot_commands(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
+    """classify, albums, album, locate (issue 13)."""
+    p = add("classify", "label images with the smart-album vocabulary or your own labels")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--labels", metavar="A,B,C", help="comma-separated labels to choose from")
+    which.add_argument("--labels-file", metavar="FILE",
+                       help="a labels file (one per line; '## group' lines; 'label | phrase')")
+    p.add_argument("-k", type=_positive_int, default=5, metavar="N",
+                   help="how many labels per image (default 5)")
+    p.add_argument("--json", action="store_true", help="print as JSON")
+    p = add("albums", "list the smart albums (labels found in your photos) with counts")
+    p.add_argument("--json", action="store_true", help="print as JSON")
+    p = add("album", "list the photos of one smart album, best first")
+    p.add_argument("name", metavar="NAME")
+    _query_options(p)
+    p = add("locate", "show where in a photo the query matches (a box and a heatmap)")
+    p.add_argument("image", metavar="IMAGE")
+    p.add_argument("query", metavar="QUERY", help='words as in search, e.g. "red kite - sky"')
+    p.add_argument("--json", action="store_true", help="print the box, score and grid as JSON")
+    p.add_argument("--out", metavar="FILE.png", help="write the photo with the map and box")
 
 
 def _open_window(args: argparse.Namespace) -> int:
@@ -390,6 +415,119 @@ def cmd_model(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_classify(settings: Settings, args: argparse.Namespace) -> int:
+    from photofind.core.albums import cached_concept_vectors
+    from photofind.core.classify import (
+        concept_vectors,
+        file_vectors,
+        labels_vocabulary,
+        library_vocabulary,
+        probabilities,
+        read_vocabulary,
+        top_labels,
+    )
+
+    paths = [str(Path(p).expanduser().resolve()) for p in args.images]
+    for given, path in zip(args.images, paths, strict=True):
+        if not Path(path).is_file():
+            raise PhotofindError(f"There is no image file at {given}.")
+    vocab = (labels_vocabulary(args.labels) if args.labels is not None
+             else read_vocabulary(args.labels_file) if args.labels_file
+             else library_vocabulary())
+    out: list[dict[str, Any]] = []
+    failed = 0
+    with Library.open(settings) as lib:
+        vectors = file_vectors(lib, paths)
+        if vocab == library_vocabulary():  # its vectors are cached in the catalog
+            texts, scale = cached_concept_vectors(lib.catalog, lib.model, vocab, lib.embedder)
+        else:
+            texts, scale = concept_vectors(lib.embedder(), vocab), lib.embedder().logit_scale
+        for given, path, vec in zip(args.images, paths, vectors, strict=True):
+            if isinstance(vec, str):
+                print(f"photofind: cannot read {given} as an image ({vec}).", file=sys.stderr)
+                failed += 1
+                continue
+            best = top_labels(probabilities(vec, texts, scale)[0], vocab.labels, args.k)
+            out.append({"path": path, "labels": [{"label": label, "probability": round(p, 4)}
+                                                 for label, p in best]})
+    if args.json:
+        print(json.dumps(out))
+    for item in [] if args.json else out:
+        print(item["path"])
+        for entry in item["labels"]:
+            print(f"  {entry['probability']:.3f}\t{entry['label']}")
+    return 1 if failed else 0
+
+
+def cmd_albums(settings: Settings, args: argparse.Namespace) -> int:
+    from photofind.core.albums import labels_behind, smart_albums, update_labels
+
+    with Library.open(settings) as lib:
+        if labels_behind(lib):
+            update_labels(lib)
+        albums = smart_albums(lib)
+    if args.json:
+        print(json.dumps([{"label": a.label, "group": a.group, "count": a.count}
+                          for a in albums]))
+    elif not albums:
+        print("No smart albums yet: index some photos with `photofind index FOLDER`.",
+              file=sys.stderr)
+    for album in [] if args.json else albums:
+        print(f"{album.count:>7}  {album.label}\t({album.group})")
+    return 0
+
+
+def cmd_album(settings: Settings, args: argparse.Namespace) -> int:
+    from photofind.core.albums import album_photos, labels_behind, smart_albums, update_labels
+
+    with Library.open(settings) as lib:
+        if labels_behind(lib):
+            update_labels(lib)
+        photos = album_photos(lib, args.name, args.limit)
+        if not photos and args.name not in {a.label for a in smart_albums(lib)}:
+            raise PhotofindError(f"There is no smart album named {args.name!r}: `photofind"
+                                 " albums` lists them.")
+    if args.json:
+        print(json.dumps([{"path": info.path, "probability": round(p, 4),
+                           "online": info.online} for info, p in photos]))
+        return 0
+    for info, p in photos:
+        print(f"{p:.3f}\t{info.path}{'' if info.online else chr(9) + '(offline)'}")
+    return 0
+
+
+def cmd_locate(settings: Settings, args: argparse.Namespace) -> int:
+    from photofind.core.locate import decode_for_locate, finish, locate_pixels, overlay
+    from photofind.core.search import parse_query
+
+    path = Path(args.image).expanduser()
+    if not path.is_file():
+        raise PhotofindError(f"There is no image file at {args.image}.")
+    if args.out and Path(args.out).suffix.lower() != ".png":
+        raise PhotofindError(f"--out writes a PNG: give a file name ending in .png, not"
+                             f" {args.out}.")
+    parse_query(args.query)
+    pixels, width, height = decode_for_locate(str(path.resolve()))
+    with Library.open(settings) as lib:
+        found = finish(locate_pixels(lib, pixels, width, height, args.query))
+    assert found is not None  # nothing cancels it here
+    if args.out:
+        from PIL import Image
+
+        try:
+            overlay(Image.fromarray(pixels), found).save(args.out, "PNG")
+        except OSError as exc:
+            raise PhotofindError(f"Cannot write {args.out}: {exc.strerror or exc}.") from exc
+    if args.json:
+        print(json.dumps({"box": list(found.box), "score": round(found.score, 4),
+                          "grid": [[round(float(v), 3) for v in row] for row in found.grid]}))
+    else:
+        x0, y0, x1, y1 = found.box
+        print(f"box {x0},{y0} - {x1},{y1} of {found.width}x{found.height}"
+              f"  (score {found.score:.3f})")
+    return 0
+
+
 class _ProgressBar:
     def __init__(self) -> None:
         self.last = 0.0
@@ -424,6 +562,10 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "doctor": cmd_doctor,
     "retry": cmd_retry,
     "model": cmd_model,
+    "classify": cmd_classify,
+    "albums": cmd_albums,
+    "album": cmd_album,
+    "locate": cmd_locate,
 }
 
 if __name__ == "__main__":  # pragma: no cover

@@ -100,6 +100,33 @@ CREATE TABLE saved_searches(
     created_at REAL NOT NULL
 );
 """)
+
+# Smart albums (albums.py): each photo's labels per model, which embeddings
+# they cover (a vocabulary digest and the highest embedding seq labelled), and
+# the vocabulary's text vectors per model, computed once.
+_MIGRATIONS.append("""
+CREATE TABLE photo_labels(
+    photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+    model TEXT NOT NULL,
+    label TEXT NOT NULL,
+    probability REAL NOT NULL,
+    PRIMARY KEY(model, label, photo_id)
+);
+CREATE INDEX photo_labels_photo ON photo_labels(photo_id);
+CREATE TABLE label_state(
+    model TEXT PRIMARY KEY,
+    digest TEXT NOT NULL,
+    max_seq INTEGER NOT NULL
+);
+CREATE TABLE concept_vectors(
+    model TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    logit_scale REAL NOT NULL,
+    dim INTEGER NOT NULL,
+    vecs BLOB NOT NULL,
+    PRIMARY KEY(model, digest)
+);
+""")
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 Vector = npt.NDArray[np.float32]

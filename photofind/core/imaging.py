@@ -171,6 +171,11 @@ def model_pixels(img: Image.Image, pre: Preprocess) -> npt.NDArray[np.uint8]:
         else Image.Resampling.BICUBIC
     s = pre.size
     w, h = img.size
+    if pre.resize_mode == "fit":  # the whole picture, long side at most s (locate.py)
+        if max(w, h) > s:
+            img = img.resize((max(1, round(w * s / max(w, h))),
+                              max(1, round(h * s / max(w, h)))), resample)
+        return np.asarray(img, dtype=np.uint8)
     if pre.resize_mode == "squash":
         return np.asarray(img.resize((s, s), resample), dtype=np.uint8)
     if max(w, h) > 16 * min(w, h):

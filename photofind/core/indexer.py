@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from photofind.core.albums import update_labels
 from photofind.core.attempts import QUARANTINE_AFTER, AttemptLog, Suspect
 from photofind.core.catalog import Move, NewPhoto, Root
 from photofind.core.decodepool import DecodePool
@@ -119,6 +120,7 @@ def _apply_changes(lib: Library, changes: ChangeSet) -> Generator[Progress, None
         yield from _decode_and_embed(lib, jobs, report)
     lib.vectors.catch_up()
     lib.vectors.save()
+    update_labels(lib)  # smart albums follow the library
     _fill_thumbnails(lib, changes)
     return report
 

@@ -31,7 +31,7 @@ def caption(colour: str, shape: str) -> str:
     return f"a {colour} {shape}"
 
 
-def _background(w: int, h: int, rng: random.Random) -> Image.Image:
+def make_background(w: int, h: int, rng: random.Random) -> Image.Image:
     kind = rng.randrange(3)
     base = rng.randrange(60, 200)
     if kind == 0:  # flat grey, slightly tinted
@@ -53,12 +53,22 @@ def draw_picture(colour: str, shape: str, size: tuple[int, int], rng: random.Ran
                  ) -> Image.Image:
     """One picture; the shape stays inside the central square (the model's crop)."""
     w, h = size
-    img = _background(w, h, rng)
-    draw = ImageDraw.Draw(img)
+    img = make_background(w, h, rng)
     m = min(w, h)
     r = min(rng.uniform(0.22, 0.34) * _EQUAL_AREA[shape], 0.45) * m
     cx = w / 2 + rng.uniform(-1, 1) * (m / 2 - r * 1.05)
     cy = h / 2 + rng.uniform(-1, 1) * (m / 2 - r * 1.05)
+    draw_shape(img, colour, shape, (cx, cy), r, rng)
+    if rng.random() < 0.3:
+        img = img.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.2) * m / 200))
+    return img
+
+
+def draw_shape(img: Image.Image, colour: str, shape: str, centre: tuple[float, float],
+               r: float, rng: random.Random) -> None:
+    """Draw one shape of radius ``r`` (its area about a circle's of that radius)."""
+    draw = ImageDraw.Draw(img)
+    cx, cy = centre
     fill = tuple(max(0, min(255, v + rng.randrange(-25, 26))) for v in COLOURS[colour])
     angle = rng.uniform(0, 2 * math.pi)
     if shape == "circle":
@@ -80,6 +90,3 @@ def draw_picture(colour: str, shape: str, size: tuple[int, int], rng: random.Ran
             a = angle + k * math.pi / 5
             pts.append((cx + rad * math.cos(a), cy + rad * math.sin(a)))
         draw.polygon(pts, fill=fill)
-    if rng.random() < 0.3:
-        img = img.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.2) * m / 200))
-    return img

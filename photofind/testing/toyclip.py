@@ -42,7 +42,7 @@ PREPROCESS_CFG = {"size": IMAGE_SIZE, "mean": list(MEAN), "std": list(STD),
 TEMPLATES = ("a {c} {s}", "a photo of a {c} {s}", "{c} {s}", "a picture of a {c} {s}",
              "a {s} that is {c}")
 SEED = 1234
-STEPS = 1000
+STEPS = 1500  # fewer left the toy at ~0.88 top-1 on fresh pictures (tests ask 0.9)
 BATCH = 128
 IMAGES = 6000
 

@@ -28,7 +28,7 @@ class Preprocess:
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     interpolation: str = "bicubic"
-    resize_mode: str = "shortest"
+    resize_mode: str = "shortest"  # or "squash"; "fit" keeps the whole picture
 
 
 def preprocess_from_config(size: object, cfg: Mapping[str, object], what: str) -> Preprocess:
