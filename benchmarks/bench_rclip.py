@@ -25,8 +25,10 @@ contender run with extra environment (e.g. an opt-in int8 image tower).
 photofind runs from PYTHONPATH (e.g. another branch's worktree): its processes
 start in a scratch folder, since ``python -m`` would put the current folder first.
 
-rclip runs from its own virtualenv (Python 3.12+, ``pip install rclip``):
-``--rclip-python`` or RCLIP_PYTHON, default /work/rclip-venv/bin/python.
+rclip runs from its own virtualenv (it needs Python 3.12+), e.g.
+``python3.12 -m venv ~/rclip-venv && ~/rclip-venv/bin/pip install rclip==4.0.8``:
+``--rclip-python`` or RCLIP_PYTHON names its interpreter, else the one beside an
+``rclip`` on PATH. It never downloads: its model folder is made here (torch).
 
     python benchmarks/bench_rclip.py [--repeat 5] [--threads 2]
 """
@@ -218,6 +220,14 @@ def photofind_contenders(args: argparse.Namespace, env: dict[str, str], spec: st
     return out
 
 
+def rclip_python() -> str:
+    """The interpreter of the virtualenv that holds the ``rclip`` on PATH."""
+    found = shutil.which("rclip")
+    if found is None:
+        return ""
+    return str(Path(found).parent / "python")
+
+
 def warm_up(contenders: list[Contender], folder: Path, tmp: Path) -> None:
     """One untimed index and query each on four photos: model files in the page
     cache for everyone, and any one-time step (photofind's first ONNX export) done."""
@@ -244,10 +254,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rclip-python", default=os.environ.get("RCLIP_PYTHON")
-                        or "/work/rclip-venv/bin/python")
+                        or rclip_python())
     parser.add_argument("--variant", action="append", default=[],
                         help="LABEL:KEY=VAL,... an extra photofind contender")
     args = parser.parse_args()
+    if not args.rclip_python:
+        raise SystemExit("rclip not found: install it in a Python 3.12+ virtualenv and pass"
+                         " --rclip-python (or RCLIP_PYTHON) with that venv's python.")
     from photofind.testing.toyclip import random_model_dir
 
     CACHE.mkdir(parents=True, exist_ok=True)
