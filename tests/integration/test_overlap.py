@@ -12,6 +12,7 @@ from photofind.core.attempts import AttemptLog
 from photofind.core.config import Settings
 from photofind.core.indexer import run_index
 from photofind.core.library import Library
+from photofind.core.model import loading
 from photofind.testing.samples import make_sample_library
 
 
@@ -25,17 +26,17 @@ def test_photos_are_decoded_while_the_model_loads(toy_model: str, tmp_path: Path
         finish(self, path)
         decoded.release()
     monkeypatch.setattr(AttemptLog, "finish", counted)
-    load = Library._load_model
+    load = loading.load_encoder
     seen_before_model: list[int] = []
 
-    def slow_model(self: Library):  # type: ignore[no-untyped-def]
+    def slow_model(settings: Settings):  # type: ignore[no-untyped-def]
         deadline = time.monotonic() + 60
         count = 0
         while count < 8 and decoded.acquire(timeout=max(0.0, deadline - time.monotonic())):
             count += 1
         seen_before_model.append(count)
-        return load(self)
-    monkeypatch.setattr(Library, "_load_model", slow_model)
+        return load(settings)
+    monkeypatch.setattr(loading, "load_encoder", slow_model)
     with Library.open(Settings.resolve(str(tmp_path / "library"), toy_model, "cpu"),
                       writer=True) as lib:
         lib.add_root(str(tmp_path / "Pictures"))
