@@ -87,7 +87,14 @@ def test_combined_query_moves_results_the_way_its_terms_say(indexed: IndexedLibr
     def blue(results: list[dict[str, object]]) -> int:
         return sum(labels[str(r["path"])][0] == "blue" for r in results)
 
-    assert blue(with_image) >= 5 > blue(plain)  # the image pulls its colour in
+    # The image pulls its colour and shape in. (How far depends on the gap between
+    # the model's text and image vectors: the retrained toy has almost none, so
+    # "a red circle" + a blue square also brings purple and red squares.)
+    def squares(results: list[dict[str, object]]) -> int:
+        return sum(labels[str(r["path"])][1] == "square" for r in results)
+
+    assert blue(with_image) > blue(plain)
+    assert squares(with_image) >= 5 > squares(plain)
     minus = indexed.cli.search("a red circle", "-", "2:a red square", limit=10)
     assert count(minus, ("red", "square")) < count(plain, ("red", "square")) or \
         count(plain, ("red", "square")) == 0
