@@ -115,7 +115,7 @@ def _model_parser(p: argparse.ArgumentParser) -> None:
 
 
 def _zero_shot_commands(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
-    """classify, albums, album, locate (issue 13)."""
+    """classify, albums, album, locate: CLIP's zero-shot labels and boxes."""
     p = add("classify", "label images with the smart-album vocabulary or your own labels")
     p.add_argument("images", nargs="+", metavar="IMAGE")
     which = p.add_mutually_exclusive_group()
@@ -439,7 +439,8 @@ def cmd_classify(settings: Settings, args: argparse.Namespace) -> int:
     with Library.open(settings) as lib:
         vectors = file_vectors(lib, paths)
         if vocab == library_vocabulary():  # its vectors are cached in the catalog
-            texts, scale = cached_concept_vectors(lib.catalog, lib.model, vocab, lib.embedder)
+            texts, scale = cached_concept_vectors(lib.catalog, lib.model, vocab, lib.embedder,
+                                                  store=False)  # a reader writes nothing
         else:
             texts, scale = concept_vectors(lib.embedder(), vocab), lib.embedder().logit_scale
         for given, path, vec in zip(args.images, paths, vectors, strict=True):
@@ -453,18 +454,35 @@ def cmd_classify(settings: Settings, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(out))
     for item in [] if args.json else out:
-        print(item["path"])
+        print(_shown(item["path"]))
         for entry in item["labels"]:
             print(f"  {entry['probability']:.3f}\t{entry['label']}")
     return 1 if failed else 0
 
 
-def cmd_albums(settings: Settings, args: argparse.Namespace) -> int:
-    from photofind.core.albums import labels_behind, smart_albums, update_labels
+def _catch_up_labels(settings: Settings) -> None:
+    """Label what is behind (a new vocabulary, photos indexed before smart albums)
+    first, but only as the library's writer: a reader never writes into the
+    library, so while another photofind writes (or on read-only media) the
+    albums show the labels as stored, and the writer labels the rest."""
+    from photofind.core.albums import labels_behind, update_labels
 
     with Library.open(settings) as lib:
-        if labels_behind(lib):
+        if not labels_behind(lib):
+            return
+    try:
+        with Library.open(settings, writer=True) as lib:
             update_labels(lib)
+    except PhotofindError as exc:
+        print(f"photofind: some photos are not in their smart albums yet: {exc}",
+              file=sys.stderr)
+
+
+def cmd_albums(settings: Settings, args: argparse.Namespace) -> int:
+    from photofind.core.albums import smart_albums
+
+    _catch_up_labels(settings)
+    with Library.open(settings) as lib:
         albums = smart_albums(lib)
     if args.json:
         print(json.dumps([{"label": a.label, "group": a.group, "count": a.count}
@@ -478,11 +496,10 @@ def cmd_albums(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_album(settings: Settings, args: argparse.Namespace) -> int:
-    from photofind.core.albums import album_photos, labels_behind, smart_albums, update_labels
+    from photofind.core.albums import album_photos, smart_albums
 
+    _catch_up_labels(settings)
     with Library.open(settings) as lib:
-        if labels_behind(lib):
-            update_labels(lib)
         photos = album_photos(lib, args.name, args.limit)
         if not photos and args.name not in {a.label for a in smart_albums(lib)}:
             raise PhotofindError(f"There is no smart album named {args.name!r}: `photofind"
@@ -492,7 +509,7 @@ def cmd_album(settings: Settings, args: argparse.Namespace) -> int:
                            "online": info.online} for info, p in photos]))
         return 0
     for info, p in photos:
-        print(f"{p:.3f}\t{info.path}{'' if info.online else chr(9) + '(offline)'}")
+        print(f"{p:.3f}\t{_shown(info.path)}{'' if info.online else chr(9) + '(offline)'}")
     return 0
 
 

@@ -106,7 +106,7 @@ def _engine(lib: Library) -> str:
     from photofind.core.doctor import status_report
 
     status = status_report(lib)
-    return str(status.get("engine") or f"device {status['device']}")
+    return str(status["engine"])
 
 
 def main() -> int:

@@ -43,10 +43,12 @@ class Album:
 
 
 def cached_concept_vectors(catalog: Catalog, model: str, vocab: Vocabulary,
-                           encoder: Callable[[], TextEncoder]) -> tuple[Matrix, float]:
+                           encoder: Callable[[], TextEncoder], *, store: bool = True
+                           ) -> tuple[Matrix, float]:
     """(text vectors, logit scale) for the vocabulary under ``model``, from the
-    catalog, or encoded (``encoder()`` loads the model) and stored there, in
-    place of an older vocabulary's (one set per model: the library's)."""
+    catalog, or encoded (``encoder()`` loads the model) and, by the writer
+    (``store``), stored there in place of an older vocabulary's (one set per
+    model: the library's)."""
     digest = vocab.digest
     row = catalog.db.execute(
         "SELECT logit_scale, dim, vecs FROM concept_vectors WHERE model = ? AND digest = ?",
@@ -58,6 +60,8 @@ def cached_concept_vectors(catalog: Catalog, model: str, vocab: Vocabulary,
     model_ = encoder()
     vecs = concept_vectors(model_, vocab)
     scale = float(model_.logit_scale)
+    if not store:
+        return vecs, scale
     with catalog.transaction() as db:
         db.execute("DELETE FROM concept_vectors WHERE model = ?", (model,))
         db.execute("INSERT INTO concept_vectors(model, digest, logit_scale, dim, vecs)"

@@ -131,7 +131,7 @@ def _thumbs_check(lib: Library) -> Check:
 def _model_check(lib: Library) -> Check:
     from photofind.core.model.sources import model_problem
 
-    problem = model_problem(lib.model)
+    problem = model_problem(lib.settings.model)
     return Check("model", problem is None, f"{lib.model}: {problem or 'available offline'}")
 
 

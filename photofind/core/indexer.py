@@ -11,6 +11,7 @@ yields progress; closing it stops the run after the current batch.
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import sqlite3
 import time
@@ -30,6 +31,8 @@ from photofind.core.model.encoder import Encoder
 from photofind.core.model.sources import peek_preprocess
 from photofind.core.scanner import ChangeSet, FoundFile, scan
 from photofind.core.thumbs import make_thumbnails, missing_thumbnails
+
+log = logging.getLogger(__name__)
 
 # Embedded photos between index-generation saves (the crash test sets it low).
 SAVE_EVERY = int(os.environ.get("PHOTOFIND_SAVE_EVERY") or 5000)
@@ -120,9 +123,19 @@ def _apply_changes(lib: Library, changes: ChangeSet) -> Generator[Progress, None
         yield from _decode_and_embed(lib, jobs, report)
     lib.vectors.catch_up()
     lib.vectors.save()
-    update_labels(lib)  # smart albums follow the library
     _fill_thumbnails(lib, changes)
+    _label(lib)
     return report
+
+
+def _label(lib: Library) -> None:
+    """Smart albums follow the library. Labels are derived data: a model that
+    cannot load now (offline) or a bad vocabulary file costs the labels, which
+    the next run catches up, never the photos this run indexed."""
+    try:
+        update_labels(lib)
+    except PhotofindError as exc:
+        log.warning("the smart albums are not up to date: %s", exc)
 
 
 def _fill_thumbnails(lib: Library, changes: ChangeSet) -> None:
@@ -288,6 +301,9 @@ def _write(lib: Library, embedder: Callable[[], Encoder], batch: list[tuple[_Job
                                [v for _, v in reembed])
     fresh = [(job, dec, vec) for (job, dec), vec in zip(batch, vectors, strict=True)
              if not job.reembed_only]
+    # An unchanged photo that could not be read for a new model (its drive went away
+    # meanwhile) keeps its row and its other models' vectors; the next run retries it.
+    failures = [(job, fail) for job, fail in failures if not job.reembed_only]
     rows = [_new_photo(job, dec) for job, dec, _ in fresh]
     rows += [_failed_photo(job, fail) for job, fail in failures]
     vecs = [vec for _, _, vec in fresh] + [None] * len(failures)

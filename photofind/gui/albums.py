@@ -25,13 +25,13 @@ class Albums:
         sidebar.set_section(SMART, "Smart albums", [], "(none yet)")
         sidebar.set_section(SAVED, "My albums", [], NO_SAVED)
 
-    def fill(self, smart: list[tuple[str, int]] | None, saved: list[SavedSearch]) -> None:
-        """``smart``: labels with counts (None: this build has no classification)."""
+    def fill(self, smart: list[tuple[str, int]], saved: list[SavedSearch]) -> None:
+        """``smart``: labels with counts, most photos first."""
         self.saved = saved
         self.sidebar.set_section(SMART, "Smart albums", [
             Entry(SMART, label, label, count, f"{count:,} photos labelled “{label}”")
-            for label, count in smart or []],
-            "(none yet)" if smart is not None else "(not in this build)")
+            for label, count in smart],
+            "(none yet)")
         self.sidebar.set_section(SAVED, "My albums", [
             Entry(SAVED, str(s.id), s.name, None,
                   describe_search(s.text, s.image_path, s.cutoff), editable=True)

@@ -1,23 +1,19 @@
 """The window's one door to smart albums and "Where?" (core/albums.py and
 core/locate.py): labels with counts, an album's photos, a photo's labels, a
 heatmap. Called on worker threads only.
-
-A build without those core modules (they arrive with classification) shows
-no smart albums and no "Where?", rather than failing.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from types import ModuleType
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
-from photofind.core.errors import PhotofindError
+from photofind.core import albums
+from photofind.core import locate as locating
 
 if TYPE_CHECKING:
     from photofind.core.catalog import PhotoInfo
@@ -39,62 +35,30 @@ class Location:
     height: int
 
 
-class _Album(Protocol):
-    label: str
-    count: int
-
-
-class _Located(Protocol):
-    box: tuple[int, int, int, int]
-    score: float
-    grid: npt.NDArray[np.float32]
-    width: int
-    height: int
-
-
-def _core(name: str) -> ModuleType | None:
-    try:
-        return importlib.import_module(f"photofind.core.{name}")
-    except ImportError:
-        return None
-
-
-def label_counts(lib: Library) -> list[tuple[str, int]] | None:
-    """Labels that have photos with their counts, most photos first (None:
-    this build has no classification)."""
-    albums = _core("albums")
-    if albums is None:
-        return None
-    found: list[_Album] = albums.smart_albums(lib)
-    return [(a.label, a.count) for a in found]
+def label_counts(lib: Library) -> list[tuple[str, int]]:
+    """Labels that have photos with their counts, most photos first."""
+    return [(a.label, a.count) for a in albums.smart_albums(lib)]
 
 
 def album(lib: Library, label: str, limit: int) -> list[tuple[PhotoInfo, float]]:
     """A smart album's photos, most probable first."""
-    albums = _core("albums")
-    if albums is None:
-        raise PhotofindError("Smart albums are not available in this build.")
-    ranked: list[tuple[PhotoInfo, float]] = albums.album_photos(lib, label, limit)
-    return ranked
+    return albums.album_photos(lib, label, limit)
 
 
 def labels_of(lib: Library, photo_ids: Sequence[int]) -> dict[int, list[str]]:
     """Each photo's labels, best first (photos without labels are absent)."""
-    albums = _core("albums")
-    if albums is None or not photo_ids:
+    if not photo_ids:
         return {}
-    found: dict[int, list[tuple[str, float]]] = albums.photo_labels(lib, photo_ids)
+    found = albums.photo_labels(lib, photo_ids)
     return {pid: [label for label, _ in labels] for pid, labels in found.items()}
 
 
 def locate(lib: Library, path: str, text: str, cancelled: Callable[[], bool]) -> Location:
     """The heatmap of ``text`` over the photo at ``path``; raises Cancelled
     when ``cancelled()`` turns true between patch batches."""
-    module = _core("locate")
-    if module is None:
-        raise PhotofindError("“Where?” is not available in this build.")
-    found: _Located | None = module.run_locate(lib, path, text, cancelled)
+    found = locating.run_locate(lib, path, text, cancelled)
     if found is None:
         raise Cancelled
-    return Location(tuple(found.box), float(found.score),  # type: ignore[arg-type]
+    x0, y0, x1, y1 = found.box
+    return Location((int(x0), int(y0), int(x1), int(y1)), float(found.score),
                     np.asarray(found.grid, dtype=np.float32), found.width, found.height)

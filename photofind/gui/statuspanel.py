@@ -93,10 +93,10 @@ class StatusPanel(QObject):
             self.progress_label.setText("")
             self.progress_bar.hide()
 
-    def show_model(self, device: str | None) -> None:
+    def show_model(self, engine: str | None) -> None:
+        """What runs the model ("ONNX Runtime on CPU", "torch on CUDA"), or None."""
         self.download_finished()
-        self.device_label.setText(f"model on {device.upper()}" if device
-                                  else "model: not loaded")
+        self.device_label.setText(f"model: {engine}" if engine else "model: not loaded")
 
     def _pause(self, paused: bool) -> None:
         self.pause_button.setText("Resume indexing" if paused else "Pause indexing")

@@ -231,8 +231,10 @@ class Engine(QObject):
             lib.use_embedder(model)
 
             def progressed(progress: Progress | None) -> None:
-                if not target:  # the index exists once the first photo is stored
-                    self.index.publish(lib.model, lib.vectors.index())
+                # The index exists once the first photo is stored (during a switch it
+                # is the new model's: the query thread takes it only once it answers
+                # with that model).
+                self.index.publish(lib.model, lib.vectors.index())
                 self.progress.emit(progress)
                 if progress is None and target and self.switching_to == target \
                         and not _missing_vectors(lib, target):
@@ -291,7 +293,7 @@ class Queries(QObject):
     results = Signal(int, object, str)  # query serial, list[Hit], error ("" if none)
     status = Signal(object)  # doctor.status_report()
     failures = Signal(object)  # [(path, reason)]
-    albums = Signal(object, object)  # smart albums [(label, count)] or None, saved [SavedSearch]
+    albums = Signal(object, object)  # smart albums [(label, count)], saved [SavedSearch]
     problem = Signal(str)  # one sentence for the user (a bad album name ...)
 
     def __init__(self, settings: Settings, models: SharedModel, index: SharedIndex) -> None:
@@ -456,7 +458,7 @@ class Queries(QObject):
                     lib.close()  # a model switch finished: answer with the new model
                     lib = Library.open(settings)
                     lib.use_embedder(embedder)
-                    self.model_ready.emit(embedder.device)
+                    self.model_ready.emit(embedder.description)
                 try:
                     item[1](lib)
                 except Exception:
@@ -665,7 +667,7 @@ class Locator(QObject):
                     (serial, path, text), self._wanted = self._wanted, None
                     self.running = serial
                 settings, embedder, _ = self.models.current()
-                if lib is None or lib.model != settings.model:
+                if lib is None or lib.settings.model != settings.model:
                     if lib is not None:
                         lib.close()
                     lib = Library.open(settings)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QLabel, QLineEdit
 
@@ -136,8 +135,7 @@ def test_an_album_keeps_its_image_term_and_cutoff(qtbot, open_window: OpenWindow
 
 def test_sidebar_lists_smart_albums_with_counts_and_opens_them(  # type: ignore[no-untyped-def]
         qtbot, open_window: OpenWindow, tmp_path: Path) -> None:
-    albums = pytest.importorskip("photofind.core.albums",
-                                 reason="smart albums arrive with the albums-core branch")
+    from photofind.core import albums
     folder = tmp_path / "Pictures"
     make_sample_library(folder, per_class=2, large=0)
     window = open_window(tmp_path / "library")

@@ -7,14 +7,11 @@ import os
 import time
 from pathlib import Path
 
-import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
 from tests.gui.conftest import OpenWindow
 from tests.gui.test_window import ready, wait_for_results
-
-pytest.importorskip("photofind.core.locate", reason="locate arrives with the albums-core branch")
 
 
 def slow_decode(path: str) -> None:

@@ -127,3 +127,22 @@ def test_deb_installs_under_opt_with_a_link_desktop_entry_and_icons(tmp_path: Pa
                            check=True).stdout.split()
     assert any(n.endswith("/photofind") for n in names)
     assert any(n.endswith(f"share/applications/{APP_ID}.desktop") for n in names)
+
+
+def test_the_bundle_carries_the_package_data_the_code_reads() -> None:
+    """What pyproject ships as package data (the smart albums' vocabulary, read on
+    every index) must be in the frozen bundle too: PyInstaller does not read
+    package-data, so the spec collects it."""
+    import tomllib
+
+    from PyInstaller.utils.hooks import collect_data_files
+
+    spec = (PACKAGING / "pyinstaller" / "photofind.spec").read_text()
+    declared = tomllib.loads((PACKAGING.parent / "pyproject.toml").read_text())
+    globs = declared["tool"]["setuptools"]["package-data"]
+    for package, patterns in globs.items():
+        for pattern in patterns:
+            sub = "/".join([*package.split(".")[1:], pattern])
+            assert f'"{sub.rsplit("/", 1)[0]}/*"' in spec, f"the spec does not collect {sub}"
+            found = collect_data_files("photofind", includes=[sub.rsplit("/", 1)[0] + "/*"])
+            assert found, f"nothing to collect for {sub}"

@@ -66,5 +66,12 @@ def test_int8_text_tower_keeps_the_toy_models_rankings(toy_model: str) -> None:
     captions = [caption(c, s) for c, s in CLASSES]
     a, b = int8.encode_texts(captions), fp32.encode_texts(captions)
     assert (a * b).sum(1).min() >= 0.999
-    ranks_a, ranks_b = np.argsort(-(a @ images.T), axis=1), np.argsort(-(b @ images.T), axis=1)
-    assert (ranks_a[:, :2] == ranks_b[:, :2]).all()
+    scores_a, scores_b = a @ images.T, b @ images.T
+    ranks_a, ranks_b = np.argsort(-scores_a, axis=1), np.argsort(-scores_b, axis=1)
+    # The same two pictures lead every caption, in the same order unless fp32
+    # itself has them tied closer than int8's error (0.001 in cosine).
+    assert (np.sort(ranks_a[:, :2]) == np.sort(ranks_b[:, :2])).all()
+    first, second = np.take_along_axis(scores_b, ranks_b[:, :2], axis=1).T
+    clear = first - second > 1e-3
+    assert (ranks_a[clear, 0] == ranks_b[clear, 0]).all()
+    assert (ranks_a[:, 2:][:, :8] == ranks_b[:, 2:][:, :8]).mean() >= 0.8
