@@ -435,3 +435,30 @@ def test_a_hung_decoder_ends_itself_past_its_time_limit(cli: Cli, tmp_path: Path
                      timeout=60)
         finally:
             proc.send_signal(signal.SIGCONT)
+
+
+def test_a_new_models_pass_that_cannot_read_a_photo_keeps_it(cli: Cli, tmp_path: Path,
+                                                             toy_model: str) -> None:
+    """Re-embedding for another model reads photos the scanner found unchanged; one
+    that cannot be read now (its drive went away between the scan and the read)
+    keeps its row and its first model's vector, and the next pass embeds it."""
+    pictures = tmp_path / "Pictures"
+    for i, (colour, shape) in enumerate(CLASSES[:6]):
+        save_picture(draw_picture(colour, shape, (160, 120), random.Random(i)),
+                     pictures / f"{colour}-{shape}.png", "PNG")
+    cli.run("index", str(pictures))
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "gone_now.py").write_text(
+        "import errno\n\ndef fail(path):\n"
+        "    raise OSError(errno.ENOENT, 'the drive went away', path)\n")
+    other = tmp_path / "other-model"
+    shutil.copytree(toy_model.removeprefix("local-dir:"), other)
+    second = {"PHOTOFIND_MODEL": f"local-dir:{other}", "PHOTOFIND_DECODE_HOOK": "gone_now:fail",
+              "PYTHONPATH": os.pathsep.join([str(hooks), os.environ.get("PYTHONPATH", "")])}
+    cli.run("index", extra_env=second)
+    assert json.loads(cli.run("status", "--json").stdout)["failed"] == 0
+    assert len(cli.search("a red circle", limit=50)) == 6  # the first model still finds all
+    again = json.loads(cli.run("index", "--json", extra_env={
+        "PHOTOFIND_MODEL": f"local-dir:{other}"}).stdout)
+    assert again["embedded"] == 6 and again["failed"] == 0
