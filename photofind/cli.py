@@ -113,7 +113,6 @@ def _model_parser(p: argparse.ArgumentParser) -> None:
     export.add_argument("--out", required=True, metavar="DIR", help="the new folder")
 
 
-
 def _zero_shot_commands(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
     """classify, albums, album, locate: CLIP's zero-shot labels and boxes."""
     p = add("classify", "label images with the smart-album vocabulary or your own labels")
@@ -208,7 +207,6 @@ _ESCAPES = {i: f"\\x{i:02x}" for i in [*range(0x20), 0x7f]} | {
 def _shown(text: str) -> str:
     """A name on one line of plain-text output (control characters escaped)."""
     return text.translate(_ESCAPES)
-
 
 
 def _add_roots(lib: Library, folders: list[str]) -> list[Root]:
@@ -431,14 +429,15 @@ def cmd_classify(settings: Settings, args: argparse.Namespace) -> int:
     for given, path in zip(args.images, paths, strict=True):
         if not Path(path).is_file():
             raise PhotofindError(f"There is no image file at {given}.")
+    library = library_vocabulary()
     vocab = (labels_vocabulary(args.labels) if args.labels is not None
              else read_vocabulary(args.labels_file) if args.labels_file
-             else library_vocabulary())
+             else library)
     out: list[dict[str, Any]] = []
     failed = 0
     with Library.open(settings) as lib:
         vectors = file_vectors(lib, paths)
-        if vocab == library_vocabulary():  # its vectors are cached in the catalog
+        if vocab == library:  # its vectors are cached in the catalog
             texts, scale = cached_concept_vectors(lib.catalog, lib.model, vocab, lib.embedder,
                                                   store=False)  # a reader writes nothing
         else:
