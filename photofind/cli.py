@@ -322,6 +322,7 @@ def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_watch(settings: Settings, args: argparse.Namespace) -> int:
     import signal
 
+    from photofind.core.albums import label_when_idle
     from photofind.core.indexer import IndexReport
     from photofind.core.watcher import WatchConfig, Watcher
 
@@ -338,7 +339,8 @@ def cmd_watch(settings: Settings, args: argparse.Namespace) -> int:
             raise PhotofindError("The library has no folders yet: add one with"
                                  " `photofind add FOLDER`.")
         config = WatchConfig(reconcile_every=60.0 * args.reconcile_minutes)
-        watcher = Watcher(lib, config, on_report=show)
+        watcher = Watcher(lib, config, on_report=show,
+                          on_idle=lambda busy: label_when_idle(lib, busy)[1])
         signal.signal(signal.SIGTERM, lambda *_: watcher.stop())
         if not args.json:
             print(f"watching {len(lib.catalog.roots())} folders; Ctrl+C to stop",
@@ -439,7 +441,8 @@ def cmd_classify(settings: Settings, args: argparse.Namespace) -> int:
         vectors = file_vectors(lib, paths)
         if vocab == library:  # its vectors are cached in the catalog
             texts, scale = cached_concept_vectors(lib.catalog, lib.model, vocab, lib.embedder,
-                                                  store=False)  # a reader writes nothing
+                                                  store=False,  # a reader writes nothing
+                                                  spec=settings.model)
         else:
             texts, scale = concept_vectors(lib.embedder(), vocab), lib.embedder().logit_scale
         for given, path, vec in zip(args.images, paths, vectors, strict=True):

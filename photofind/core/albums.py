@@ -1,25 +1,32 @@
 """Smart albums: every photo's labels, kept in the catalog per model.
 
 Labels are derived data, computed from the stored image vectors (nothing is
-re-embedded, nothing is written into a user's files). ``update_labels``
-catches them up after every index run or watch batch: it labels embeddings
-stored since it last ran (``label_state.max_seq``), drops labels of photos
-that lost their embedding, and starts over when the vocabulary changes. A
-model has its own labels, as it has its own vectors; a deleted photo takes
-its labels with it (ON DELETE CASCADE). The vocabulary's text vectors are
-cached in the catalog per model, so the text tower runs once per model.
+re-embedded, nothing is written into a user's files), so they stay off the
+indexing path: ``update_labels`` catches them up when albums are asked for
+(the CLI, as the library's writer) and once indexing went quiet
+(``label_when_idle``: the window's engine, ``photofind watch``). It labels
+embeddings stored since it last ran (``label_state.max_seq``), drops labels
+of photos that lost their embedding, and starts over when the vocabulary
+changes. A model has its own labels, as it has its own vectors; a deleted
+photo takes its labels with it (ON DELETE CASCADE). The vocabulary's text
+vectors are kept in the catalog per model and in the user's cache per model
+weights (conceptcache.py), so the text tower encodes them once per model,
+not once per library.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from photofind.core import conceptcache
 from photofind.core.catalog import Catalog, PhotoInfo
 from photofind.core.classify import (
+    Interrupted,
     Matrix,
     TextEncoder,
     Vocabulary,
@@ -28,10 +35,14 @@ from photofind.core.classify import (
     library_vocabulary,
     probabilities,
 )
+from photofind.core.errors import PhotofindError
+
+log = logging.getLogger(__name__)
+
+# Embeddings labelled per step (between steps, an idle labeller gives way).
+LABEL_CHUNK = 2000
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from photofind.core.library import Library
 
 
@@ -43,12 +54,16 @@ class Album:
 
 
 def cached_concept_vectors(catalog: Catalog, model: str, vocab: Vocabulary,
-                           encoder: Callable[[], TextEncoder], *, store: bool = True
+                           encoder: Callable[[], TextEncoder], *, spec: str,
+                           store: bool = True,
+                           interrupted: Callable[[], bool] | None = None
                            ) -> tuple[Matrix, float]:
-    """(text vectors, logit scale) for the vocabulary under ``model``, from the
-    catalog, or encoded (``encoder()`` loads the model) and, by the writer
-    (``store``), stored there in place of an older vocabulary's (one set per
-    model: the library's)."""
+    """(text vectors, logit scale) for the vocabulary under ``model``: from the
+    catalog, else from the user's cache (``spec``: the model spec, whose
+    weights key it), else encoded (``encoder()`` loads the model) and cached
+    there. Only the writer (``store``) puts them into the catalog, in place of
+    an older vocabulary's (one set per model: the library's). Raises
+    classify.Interrupted when ``interrupted()`` turns true while encoding."""
     digest = vocab.digest
     row = catalog.db.execute(
         "SELECT logit_scale, dim, vecs FROM concept_vectors WHERE model = ? AND digest = ?",
@@ -57,16 +72,18 @@ def cached_concept_vectors(catalog: Catalog, model: str, vocab: Vocabulary,
         vecs = np.frombuffer(row[2], dtype=np.float32).reshape(-1, int(row[1]))
         if len(vecs) == len(vocab.concepts):
             return vecs, float(row[0])
-    model_ = encoder()
-    vecs = concept_vectors(model_, vocab)
-    scale = float(model_.logit_scale)
-    if not store:
-        return vecs, scale
-    with catalog.transaction() as db:
-        db.execute("DELETE FROM concept_vectors WHERE model = ?", (model,))
-        db.execute("INSERT INTO concept_vectors(model, digest, logit_scale, dim, vecs)"
-                   " VALUES (?,?,?,?,?)", (model, digest, scale, vecs.shape[1],
-                                           vecs.astype(np.float32).tobytes()))
+    found = conceptcache.load(spec, digest, len(vocab.concepts))
+    if found is None:
+        model_ = encoder()
+        found = concept_vectors(model_, vocab, interrupted), float(model_.logit_scale)
+        conceptcache.save(spec, digest, *found)
+    vecs, scale = found
+    if store:
+        with catalog.transaction() as db:
+            db.execute("DELETE FROM concept_vectors WHERE model = ?", (model,))
+            db.execute("INSERT INTO concept_vectors(model, digest, logit_scale, dim, vecs)"
+                       " VALUES (?,?,?,?,?)", (model, digest, scale, vecs.shape[1],
+                                               vecs.astype(np.float32).tobytes()))
     return vecs, scale
 
 
@@ -82,8 +99,11 @@ def labels_behind(lib: Library, vocab: Vocabulary | None = None) -> bool:
     return newer is not None or (state is not None and state[0] != vocab.digest)
 
 
-def update_labels(lib: Library, vocab: Vocabulary | None = None) -> int:
-    """Label what was embedded since the last call; returns how many photos."""
+def update_labels(lib: Library, vocab: Vocabulary | None = None,
+                  interrupted: Callable[[], bool] | None = None) -> int:
+    """Label what was embedded since the last call; returns how many photos.
+    ``interrupted()`` is asked between steps: when it turns true the call
+    returns, keeping what it labelled (the next call goes on from there)."""
     vocab = vocab or library_vocabulary()
     db, model = lib.catalog.db, lib.model
     state = db.execute("SELECT digest, max_seq FROM label_state WHERE model = ?",
@@ -96,9 +116,15 @@ def update_labels(lib: Library, vocab: Vocabulary | None = None) -> int:
     labelled = 0
     text: tuple[Matrix, float] | None = None
     names = vocab.labels
-    for ids, vecs, seq in lib.catalog.embeddings_after(model, since):
+    for ids, vecs, seq in lib.catalog.embeddings_after(model, since, LABEL_CHUNK):
+        if interrupted is not None and interrupted():
+            return labelled
         if text is None:
-            text = cached_concept_vectors(lib.catalog, model, vocab, lib.embedder)
+            try:
+                text = cached_concept_vectors(lib.catalog, model, vocab, lib.embedder,
+                                              spec=lib.settings.model, interrupted=interrupted)
+            except Interrupted:
+                return labelled
         probs = probabilities(vecs, text[0], text[1])
         rows = [(int(pid), model, label, round(p, 5))
                 for pid, row in zip(ids.tolist(), probs, strict=True)
@@ -113,6 +139,22 @@ def update_labels(lib: Library, vocab: Vocabulary | None = None) -> int:
         labelled += len(ids)
     _drop_unembedded(lib.catalog, model)
     return labelled
+
+
+def label_when_idle(lib: Library, busy: Callable[[], bool]) -> tuple[int, bool]:
+    """The writer's low-priority step once indexing went quiet (the window's
+    engine and ``photofind watch`` run it): label what is behind, giving way as
+    soon as ``busy()`` says new work came in. Returns (photos labelled, whether
+    the labels are caught up). A model that cannot load or a bad vocabulary
+    costs the labels (logged), never the indexing."""
+    try:
+        if not labels_behind(lib):
+            return 0, True
+        labelled = update_labels(lib, interrupted=busy)
+        return labelled, not labels_behind(lib)
+    except PhotofindError as exc:
+        log.warning("the smart albums are not up to date: %s", exc)
+        return 0, True
 
 
 def _drop_unembedded(catalog: Catalog, model: str) -> None:

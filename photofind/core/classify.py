@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -138,12 +138,20 @@ def library_vocabulary() -> Vocabulary:
     return vocab + read_vocabulary(extra) if extra else vocab
 
 
-def concept_vectors(encoder: TextEncoder, vocab: Vocabulary) -> Matrix:
-    """One unit text vector per concept: the mean of its template vectors."""
+class Interrupted(Exception):
+    """A long step gave way to other work (its caller tries again later)."""
+
+
+def concept_vectors(encoder: TextEncoder, vocab: Vocabulary,
+                    interrupted: Callable[[], bool] | None = None) -> Matrix:
+    """One unit text vector per concept: the mean of its template vectors.
+    Raises Interrupted when ``interrupted()`` turns true between batches."""
     texts = [t.format(c.phrase) for c in vocab.concepts for t in TEMPLATES]
     rows: list[Matrix] = []
-    for start in range(0, len(texts), 256):
-        rows.append(encoder.encode_texts(texts[start:start + 256]))
+    for start in range(0, len(texts), 128):
+        if interrupted is not None and interrupted():
+            raise Interrupted
+        rows.append(encoder.encode_texts(texts[start:start + 128]))
     per_template = np.concatenate(rows).reshape(len(vocab.concepts), len(TEMPLATES), -1)
     mean = per_template.mean(axis=1)
     out: Matrix = (mean / np.linalg.norm(mean, axis=1, keepdims=True)).astype(np.float32)

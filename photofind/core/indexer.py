@@ -20,7 +20,6 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from photofind.core.albums import update_labels
 from photofind.core.attempts import QUARANTINE_AFTER, AttemptLog, Suspect
 from photofind.core.catalog import Move, NewPhoto, Root
 from photofind.core.decodepool import DecodePool
@@ -124,18 +123,7 @@ def _apply_changes(lib: Library, changes: ChangeSet) -> Generator[Progress, None
     lib.vectors.catch_up()
     lib.vectors.save()
     _fill_thumbnails(lib, changes)
-    _label(lib)
-    return report
-
-
-def _label(lib: Library) -> None:
-    """Smart albums follow the library. Labels are derived data: a model that
-    cannot load now (offline) or a bad vocabulary file costs the labels, which
-    the next run catches up, never the photos this run indexed."""
-    try:
-        update_labels(lib)
-    except PhotofindError as exc:
-        log.warning("the smart albums are not up to date: %s", exc)
+    return report  # labels are derived data, caught up off this path (core/albums.py)
 
 
 def _fill_thumbnails(lib: Library, changes: ChangeSet) -> None:

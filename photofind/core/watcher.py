@@ -12,7 +12,9 @@ Network and FUSE roots get the polling observer; running out of inotify
 watches falls back to polling with one warning. A full reconcile runs
 periodically too, catching whatever events were lost. ``pause()`` holds a
 run between batches; ``submit()`` runs a call (adding a folder, say) on the
-watcher's thread, which owns the library, and reconciles after it.
+watcher's thread, which owns the library, and reconciles after it. Once an
+index run is done and nothing is waiting, ``on_idle`` does low-priority work
+(the smart albums' labels), giving way as soon as new work comes in.
 """
 
 from __future__ import annotations
@@ -99,11 +101,16 @@ class Watcher:
 
     def __init__(self, lib: Library, config: WatchConfig | None = None,
                  on_report: Callable[[IndexReport], None] | None = None,
-                 on_progress: Callable[[Progress | None], None] | None = None) -> None:
+                 on_progress: Callable[[Progress | None], None] | None = None,
+                 on_idle: Callable[[Callable[[], bool]], bool] | None = None) -> None:
         self.lib = lib
         self.config = config or WatchConfig()
         self.on_report = on_report
         self.on_progress = on_progress  # each batch; None when a run ends
+        # Low-priority work once the folders are quiet: on_idle(busy) returns
+        # True when done; it checks busy() and returns early when new work came.
+        self.on_idle = on_idle
+        self._idle_pending = True  # set again after every index run
         self._calls: list[Callable[[], None]] = []
         self.rescans = 0  # folder rescans done (tests count them)
         self._lock = threading.Lock()
@@ -173,6 +180,7 @@ class Watcher:
                     if now >= next_reconcile:
                         next_reconcile = now + self.config.reconcile_every
                         self._reconcile(self.lib.catalog.roots())
+                    self._idle_step()
                 except Exception as exc:  # answered with a reconcile, never a crash
                     if isinstance(exc, PhotofindError):
                         log.warning("%s", exc)
@@ -186,6 +194,20 @@ class Watcher:
                 observer.join(2)
             self._observers.clear()
             self.lib.vectors.save()
+
+    def _idle_step(self) -> None:
+        """Once the folders went quiet, the low-priority work (``on_idle``) runs;
+        it gives way when ``_has_work`` turns true and is asked again later."""
+        if self.on_idle is None or not self._idle_pending or self._has_work():
+            return
+        self._idle_pending = not self.on_idle(self._has_work)
+
+    def _has_work(self) -> bool:
+        """New work came in: stop, pause, a call, file events, files settling."""
+        with self._lock:
+            waiting = bool(self._calls or self._dirty)
+        return (waiting or bool(self._unsettled) or self._stop.is_set()
+                or self._paused.is_set())
 
     def _due(self, now: float) -> bool:
         with self._lock:
@@ -212,6 +234,7 @@ class Watcher:
         return self._stop.is_set() or bool(self._calls)
 
     def _apply(self, changes: ChangeSet) -> None:
+        self._idle_pending = True
         run = apply_changes(self.lib, changes)
         try:
             while True:

@@ -183,6 +183,7 @@ class MainWindow(QMainWindow):
         self.engine.progress.connect(self._progress)
         self.engine.changed.connect(lambda _: self._library_changed())
         self.engine.roots_changed.connect(self._library_changed)
+        self.engine.labelled.connect(self._library_changed)
         self.engine.problem.connect(self.show_banner)
         self.engine.model_switched.connect(self._model_switched)
         self.previews.ready.connect(self._picture_ready)

@@ -7,7 +7,8 @@
 - ``Engine``: one thread that owns the writing library: it waits for the
   model, then runs the core ``Watcher`` (reconcile, index, follow the
   folders) with progress, pause, resume and stop; folder changes run on it
-  through ``Watcher.submit``.
+  through ``Watcher.submit``. When indexing goes quiet it labels the smart
+  albums, giving way to new work.
 - ``Queries``: one thread with its own read-only library that loads the model
   once and answers searches, "similar" queries, the newest-first listing,
   smart and saved albums, the Folders dialog's status and the Problems list.
@@ -127,6 +128,7 @@ class Engine(QObject):
     roots_changed = Signal()
     problem = Signal(str)  # one sentence for the user
     model_switched = Signal(str)  # the model the library now answers with
+    labelled = Signal()  # the smart albums caught up with photos indexed before
 
     def __init__(self, settings: Settings, models: SharedModel, index: SharedIndex,
                  watch: WatchConfig | None = None) -> None:
@@ -242,7 +244,8 @@ class Engine(QObject):
                     self.models.publish(settings, model, switch=True)
                     self.model_switched.emit(settings.model)
             watcher = Watcher(lib, self.watch, on_report=lambda r: self.changed.emit(r.counts()),
-                              on_progress=progressed)
+                              on_progress=progressed,
+                              on_idle=functools.partial(self._label_when_idle, lib))
             if self.paused:
                 watcher.pause()
             with self._handover:
@@ -254,6 +257,15 @@ class Engine(QObject):
                     watcher.run()
             finally:
                 self.index.publish("", None)  # the library closes: its index goes with it
+
+    def _label_when_idle(self, lib: Library, busy: Callable[[], bool]) -> bool:
+        """The smart albums catch up once indexing went quiet (see core/albums.py)."""
+        from photofind.core.albums import label_when_idle
+
+        labelled, done = label_when_idle(lib, busy)
+        if labelled:
+            self.labelled.emit()
+        return done
 
     def _load(self, lib: Library) -> Encoder | None:
         try:

@@ -143,6 +143,7 @@ def test_sidebar_lists_smart_albums_with_counts_and_opens_them(  # type: ignore[
     window.add_folder(str(folder))
     qtbot.waitUntil(lambda: window.model.total() == 40 and not window.indexing,
                     timeout=180_000)
+    # The engine labels once indexing is idle, and the sidebar fills by itself.
     qtbot.waitUntil(lambda: bool(window.sidebar.entries(SMART)), timeout=30_000)
     entries = window.sidebar.entries(SMART)
     counts = [e.count or 0 for e in entries]

@@ -143,8 +143,9 @@ def test_smart_albums_follow_the_library(tmp_path: Path, make_cli: Callable[[Pat
                 and str(p.path) in _album(cli, env, f"{p.colour} {p.shape}") for p in photos)
     assert right >= 0.9 * len(photos), right
 
-    # New photos get labels as they are indexed. The class followed from here on is
-    # one whose album holds exactly its own photos (the toy names most classes so).
+    # New photos get labels when the albums are next asked for (not while indexing).
+    # The class followed from here on is one whose album holds exactly its own
+    # photos (the toy names most classes so).
     def photos_of(cls: tuple[str, str], among: list[SamplePhoto]) -> set[str]:
         return {str(p.path) for p in among if (p.colour, p.shape) == cls}
     cls = next(c for c in CLASSES if f"{c[0]} {c[1]}" in counts

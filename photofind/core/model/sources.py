@@ -142,17 +142,30 @@ def export_cache_folder(spec_text: str) -> Path:
     here = Path(__file__).parent
     for module in ("export.py", "torch_runtime.py", "tokenizer.py"):
         h.update((here / module).read_bytes())
+    _hash_folder(h, spec)
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(spec.name).name if spec.kind == "local-dir"
+                  else f"{spec.name}-{spec.pretrained or ''}").strip("-")[:60]
+    cache = os.environ.get("PHOTOFIND_ONNX_CACHE") or os.path.join(
+        user_cache_dir("photofind", False), "onnx")
+    return Path(cache) / f"{slug}-{h.hexdigest()[:16]}"
+
+
+def weights_fingerprint(spec_text: str) -> str:
+    """A digest naming a model's weights: the spec, and for a folder its files
+    (a folder retrained in place is another model)."""
+    h = hashlib.sha256(spec_text.encode())
+    _hash_folder(h, parse_model_spec(spec_text))
+    return h.hexdigest()
+
+
+def _hash_folder(h: hashlib._Hash, spec: ModelSpec) -> None:
+    """A ``local-dir:`` folder's resolved path and its files' names, sizes, mtimes."""
     if spec.kind == "local-dir":
         folder = Path(spec.name).resolve()
         h.update(str(folder).encode())
         for entry in sorted(folder.iterdir()) if folder.is_dir() else []:
             stat = entry.stat()
             h.update(f"{entry.name}|{stat.st_size}|{stat.st_mtime_ns}".encode())
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(spec.name).name if spec.kind == "local-dir"
-                  else f"{spec.name}-{spec.pretrained or ''}").strip("-")[:60]
-    cache = os.environ.get("PHOTOFIND_ONNX_CACHE") or os.path.join(
-        user_cache_dir("photofind", False), "onnx")
-    return Path(cache) / f"{slug}-{h.hexdigest()[:16]}"
 
 
 def cached_export(spec_text: str) -> Path | None:

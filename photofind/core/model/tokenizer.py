@@ -31,6 +31,8 @@ _PUNCTUATION = str.maketrans("", "", string.punctuation)
 
 
 def _fix_text(text: str) -> str:
+    if text.isascii() and text.isprintable() and "&" not in text:
+        return text  # what ftfy returns for it; importing ftfy costs a cold query ~0.1 s
     try:
         import ftfy
     except ImportError:  # ftfy is a dependency; without it only mojibake differs
