@@ -405,13 +405,14 @@ def cmd_model(settings: Settings, args: argparse.Namespace) -> int:
 
     if not torch_installed():
         raise PhotofindError(f"Exporting a model needs torch, but {TORCH_MISSING}.")
-    from photofind.core.model.export import export_onnx
+    from photofind.core.model.export import export_to
 
     out = Path(args.out).expanduser().resolve()
-    export_onnx(args.spec, out, lambda: print(
+    copied = export_to(args.spec, out, lambda: print(
         f"exporting {args.spec} to {out} (and checking it against open_clip) ...",
         file=sys.stderr))
-    print(f"exported {args.spec} to {out}; use it with --model local-dir:{out}")
+    how = " (copied from the checked export made before)" if copied else ""
+    print(f"exported {args.spec} to {out}{how}; use it with --model local-dir:{out}")
     return 0
 
 

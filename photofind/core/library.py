@@ -18,6 +18,7 @@ import errno
 import logging
 import os
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
@@ -217,9 +218,10 @@ class Library:
         """The model, loaded on first use (see core/model/loading.py)."""
         return self._model_slot.get()
 
-    def load_model_soon(self) -> None:
-        """Start loading the model in a thread; ``embedder()`` waits for it."""
-        self._model_slot.load_soon()
+    def load_model_soon(self, texts: Sequence[str] = ()) -> None:
+        """Start loading the model in a thread (and encoding ``texts`` there, a
+        query's words); ``embedder()`` waits for it."""
+        self._model_slot.load_soon(texts)
 
     @property
     def model_loaded(self) -> bool:

@@ -96,7 +96,8 @@ class Searcher:
         needs_model = any(t.kind == "text" or self.lib.catalog.photo_by_path(t.value) is None
                           for t in terms)
         if needs_model and self.lib.catalog.embedding_dim(self.lib.model) is not None:
-            self.lib.load_model_soon()  # while the index loads
+            # The model loads and encodes the words while the index loads.
+            self.lib.load_model_soon([t.value for t in terms if t.kind == "text"])
         if self.lib.vectors.index() is None:  # say so before loading a model for nothing
             raise PhotofindError(
                 f"No photos are indexed with the model {self.lib.model} yet: run"

@@ -277,3 +277,36 @@ def test_the_int8_image_tower_is_stored_under_its_own_model_id(cli: Cli, tmp_pat
     on_torch = cli.run("search", "a red circle", "--runtime", "torch", check=False,
                        extra_env=int8)
     assert on_torch.returncode == 1 and "ONNX Runtime option" in on_torch.stderr
+
+
+def test_model_export_writes_a_folder_that_ranks_like_torch(cli: Cli, toy_onnx: str,
+                                                            tmp_path: Path) -> None:
+    """`photofind model export` of the toy (converted before: the suite's
+    cached export is copied) gives a folder that, as --model local-dir: on ONNX
+    Runtime, labels new pictures as the toy does on torch."""
+    out = tmp_path / "exported"
+    done = cli.run("model", "export", cli.model, "--out", str(out))
+    assert f"--model local-dir:{out}" in done.stdout
+    from photofind.core.model.sources import is_onnx_folder
+
+    assert is_onnx_folder(out)
+    rng = random.Random(77)
+    paths = []
+    for colour, shape in CLASSES:
+        path = tmp_path / "new" / f"{colour}-{shape}.png"
+        path.parent.mkdir(exist_ok=True)
+        draw_picture(colour, shape, (200, 160), rng).save(path)
+        paths.append(str(path))
+    labels = ",".join(f"{c} {s}" for c, s in CLASSES)
+    ask = ["classify", *paths, "--labels", labels, "-k", "3", "--json"]
+    by_torch = json.loads(cli.run(*ask, "--runtime", "torch").stdout)
+    by_onnx = json.loads(cli.run(*ask, "--runtime", "onnx", "--model",
+                                 f"local-dir:{out}").stdout)
+    for torch_row, onnx_row in zip(by_torch, by_onnx, strict=True):
+        assert [x["label"] for x in onnx_row["labels"]] == [x["label"] for x in
+                                                            torch_row["labels"]]
+        assert np.allclose([x["probability"] for x in onnx_row["labels"]],
+                           [x["probability"] for x in torch_row["labels"]], atol=2e-3)
+    right = sum(row["labels"][0]["label"] == Path(row["path"]).stem.replace("-", " ")
+                for row in by_onnx)
+    assert right >= 0.8 * len(CLASSES), right

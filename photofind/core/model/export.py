@@ -32,7 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from photofind.core.errors import PhotofindError
-from photofind.core.model.sources import export_cache_folder, is_onnx_folder
+from photofind.core.model.sources import cached_export, export_cache_folder, is_onnx_folder
 from photofind.core.model.tokenizer import write_clip_tokenizer
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,33 @@ def exported_folder(spec: str) -> Path:
     return folder
 
 
+def export_to(spec: str, out: Path, loaded: Callable[[], None] | None = None) -> bool:
+    """``photofind model export``: ``spec`` as an ONNX folder at ``out`` (new or
+    empty). A model the ONNX runtime converted before is copied from its cache
+    (that export passed the same parity check, made by this exporter from these
+    weights); otherwise it is exported. Returns whether it was copied."""
+    cached = cached_export(spec)
+    if cached is None:
+        export_onnx(spec, out, loaded)
+        return False
+    _refuse_taken(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        shutil.copytree(cached, tmp, dirs_exist_ok=True)
+        if out.exists():
+            out.rmdir()
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return True
+
+
+def _refuse_taken(out: Path) -> None:
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise PhotofindError(f"{out} already exists and is not an empty folder.")
+
+
 def export_onnx(spec: str, out: Path, loaded: Callable[[], None] | None = None) -> Path:
     """Export ``spec`` into the folder ``out`` (new or empty), parity checked;
     ``loaded`` is called once the torch model is in, before the slow part."""
@@ -70,8 +97,7 @@ def export_onnx(spec: str, out: Path, loaded: Callable[[], None] | None = None) 
 
     from photofind.core.model.torch_runtime import load_open_clip, model_config, stops_at_eot
 
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise PhotofindError(f"{out} already exists and is not an empty folder.")
+    _refuse_taken(out)
     model, tokenizer, preprocess_cfg, towers = load_open_clip(spec)
     if towers is not None:
         towers.ensure("visual")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Sequence
 
 from photofind.core.config import DEFAULT_MODEL, Settings, parse_model_spec
 from photofind.core.errors import ModelUnavailableError, PhotofindError
@@ -121,16 +122,21 @@ class ModelSlot:
             self._encoder = load_encoder(self.settings)
         return self._encoder
 
-    def load_soon(self) -> None:
+    def load_soon(self, texts: Sequence[str] = ()) -> None:
         """Start loading in a thread; ``get()`` waits for it. Work that needs no
         model (decoding, loading the index) overlaps the seconds a runtime
-        takes to import."""
+        takes to import and a tower takes to load. ``texts`` are encoded there
+        too (a query's words: the text tower loads, and their vectors wait in
+        the encoder's cache)."""
         if self._encoder is not None or self._loading is not None:
             return
 
         def load() -> None:
             try:
-                self._encoder = load_encoder(self.settings)
+                encoder = load_encoder(self.settings)
+                for text in texts:
+                    encoder.text_vector(text)
+                self._encoder = encoder
             except BaseException as exc:  # raised again by get() in the caller
                 self._error = exc
         self._loading = threading.Thread(target=load, name="photofind-model-load", daemon=True)
