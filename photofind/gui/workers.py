@@ -475,6 +475,7 @@ class Queries(QObject):
                     lib.close()  # a model switch finished: answer with the new model
                     lib = Library.open(settings)
                     lib.use_embedder(embedder)
+                    self.model_loaded = True  # (a first run may have had none before)
                     self.model_ready.emit(embedder.description)
                 try:
                     item[1](lib)

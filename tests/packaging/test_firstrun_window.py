@@ -65,6 +65,8 @@ def test_use_a_model_folder_switches_to_it(qtbot: Any, offline_window: MainWindo
     assert not button.isVisible() and not window.banner.isVisible()
     qtbot.waitUntil(lambda: window.settings.model == toy_onnx, timeout=120_000)
     assert window.store.value("model") == toy_onnx
+    # and words are searched with it (the box is not just enabled)
+    qtbot.waitUntil(lambda: window.queries.model_loaded, timeout=10_000)
 
 
 def test_a_folder_that_is_no_model_is_refused_in_one_sentence(
