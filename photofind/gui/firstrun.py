@@ -4,7 +4,7 @@ the hub.
 
 The download shows its size and progress in the status bar with a Cancel button; it runs
 in a child process (``workers.ModelDownloader``), so Cancel stops it at once. What arrived
-stays in the Hugging Face cache: "Download the model" (or the next start) goes on from
+stays in the Hugging Face cache: "Resume download" (or the next start) goes on from
 there. The chosen folder (an ONNX folder in Immich's layout, or an open_clip folder where torch
 is installed) is checked before the window switches to it; a folder that is not a model
 gets one sentence in the banner.
@@ -12,9 +12,9 @@ gets one sentence in the banner.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from PySide6.QtCore import QObject, Slot
 from PySide6.QtWidgets import QFileDialog, QPushButton
 
 from photofind.core.model.sources import model_problem
@@ -29,66 +29,77 @@ CANCEL = "cancel-download"
 RESUME = "resume-download"
 
 
-def connect_downloads(window: MainWindow) -> None:
-    """Follow the window's model downloads: progress, cancel, resume."""
-    downloader = window.downloader
-    window.queries.model_downloading.connect(lambda d: show_download(window, d))
-    downloader.finished.connect(lambda: _ended(window, window.queries.load_model))
-    downloader.failed.connect(lambda message: _ended(
-        window, lambda: _unavailable(window, message)))
-    downloader.cancelled.connect(lambda done, total: _ended(window, lambda: _unavailable(
-        window, f"The model download was cancelled at {_megabytes(done, total)}; what"
-        " arrived is kept, and “Resume download” (or the next start) goes on from there.")))
+class Downloads(QObject):
+    """The window's first model download: progress, Cancel, "Resume download". Its
+    slots run on the GUI thread (this object lives there), whichever thread emits."""
 
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.window = window
+        window.queries.model_downloading.connect(self.show)
+        window.downloader.finished.connect(self._finished)
+        window.downloader.failed.connect(self._failed)
+        window.downloader.cancelled.connect(self._cancelled)
 
-def show_download(window: MainWindow, download: ModelDownload | Download) -> None:
-    """A first download began: its progress, and a Cancel button when it can stop."""
-    from photofind.core.model.download import ModelDownload
+    @Slot(object)
+    def show(self, download: ModelDownload | Download) -> None:
+        """A first download began: its progress, and a Cancel button when it can stop."""
+        from photofind.core.model.download import ModelDownload
 
-    window.search.setPlaceholderText("Downloading the model (first run only)…")
-    window.status.show_download(download)
-    if isinstance(download, ModelDownload):
-        _button(window, RESUME).hide()
-        _button(window, CANCEL).show()
-        window.downloader.start(download)
+        self.window.search.setPlaceholderText("Downloading the model (first run only)…")
+        self.window.status.show_download(download)
+        if isinstance(download, ModelDownload):
+            self._button(RESUME).hide()
+            self._button(CANCEL).show()
+            self.window.downloader.start(download)
 
+    @Slot()
+    def _finished(self) -> None:
+        self._ended()
+        self.window.queries.load_model()
 
-def _button(window: MainWindow, name: str) -> QPushButton:
-    button = window.findChild(QPushButton, name)
-    if button is None:
-        text, tip, slot = {
-            CANCEL: ("Cancel download", "Stop downloading; what arrived is kept",
-                     window.downloader.cancel),
-            RESUME: ("Resume download", "Go on downloading the model from where it stopped",
-                     lambda: _resume(window)),
-        }[name]
-        button = QPushButton(text, window)
-        button.setObjectName(name)
-        button.setToolTip(tip)
-        button.clicked.connect(slot)
-        window.statusBar().addPermanentWidget(button)
-    return button
+    @Slot(str)
+    def _failed(self, message: str) -> None:
+        self._ended()
+        self._unavailable(message)
 
+    @Slot(object, object)
+    def _cancelled(self, done: int, total: int | None) -> None:
+        self._ended()
+        size = f"{done / 1e6:,.0f} of {total / 1e6:,.0f} MB" if total \
+            else f"{done / 1e6:,.0f} MB"
+        self._unavailable(f"The model download was cancelled at {size}; what arrived is"
+                          " kept, and “Resume download” (or the next start) goes on from"
+                          " there.")
 
-def _ended(window: MainWindow, then: Callable[[], None]) -> None:
-    window.status.download_finished()
-    _button(window, CANCEL).hide()
-    then()
+    def _ended(self) -> None:
+        self.window.status.download_finished()
+        self._button(CANCEL).hide()
 
+    def _unavailable(self, message: str) -> None:
+        self.window.queries.model_unavailable(message)  # the banner, "Use a model folder…"
+        self._button(RESUME).show()
 
-def _unavailable(window: MainWindow, message: str) -> None:
-    window.queries.model_unavailable(message)  # the banner and "Use a model folder…"
-    _button(window, RESUME).show()
+    def _resume(self) -> None:
+        self.window.banner.hide()
+        self._button(RESUME).hide()
+        self.window.queries.load_model()  # plans the rest of the download, shown again
 
-
-def _resume(window: MainWindow) -> None:
-    window.banner.hide()
-    _button(window, RESUME).hide()
-    window.queries.load_model()  # plans the rest of the download, which shows again
-
-
-def _megabytes(done: int, total: int | None) -> str:
-    return f"{done / 1e6:,.0f} of {total / 1e6:,.0f} MB" if total else f"{done / 1e6:,.0f} MB"
+    def _button(self, name: str) -> QPushButton:
+        button = self.window.findChild(QPushButton, name)
+        if button is None:
+            text, tip, slot = {
+                CANCEL: ("Cancel download", "Stop downloading; what arrived is kept",
+                         self.window.downloader.cancel),
+                RESUME: ("Resume download", "Go on downloading the model from where it"
+                         " stopped", self._resume),
+            }[name]
+            button = QPushButton(text, self.window)
+            button.setObjectName(name)
+            button.setToolTip(tip)
+            button.clicked.connect(slot)
+            self.window.statusBar().addPermanentWidget(button)
+        return button
 
 
 def offer_model_folder(window: MainWindow) -> QPushButton:

@@ -42,7 +42,7 @@ from photofind.gui.albumsource import Location
 from photofind.gui.data import Hit, Query
 from photofind.gui.dialogs import FoldersDialog, ProblemsDialog, SaveAlbumDialog, SettingsDialog
 from photofind.gui.filemanager import show_in_folder
-from photofind.gui.firstrun import connect_downloads, offer_model_folder
+from photofind.gui.firstrun import Downloads, offer_model_folder
 from photofind.gui.models import HitRole, ResultsModel
 from photofind.gui.searchbar import SearchBar
 from photofind.gui.sidebar import Entry, Sidebar
@@ -177,7 +177,7 @@ class MainWindow(QMainWindow):
         self.status.problems_clicked.connect(self.open_problems)
         self.loader.loaded.connect(self._thumb_loaded)
         self.queries.results.connect(self._results)
-        connect_downloads(self)
+        self.downloads = Downloads(self)
         self.queries.model_ready.connect(self._model_ready)
         self.queries.model_failed.connect(self._model_failed)
         self.queries.status.connect(self._status)

@@ -23,8 +23,7 @@ class FakeHub:
                       for p in sorted(folder.rglob("*")) if p.is_file()}
         self.etags = {name: hashlib.sha256(data).hexdigest() for name, data in self.files.items()}
         self.rate = bytes_per_s
-        self.served = 0  # bytes of file content sent
-        self.ranges: list[str] = []  # the Range header of every GET ("" when none)
+        self.gets: list[tuple[str, list[int]]] = []  # per GET: its Range header, bytes sent
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -46,9 +45,16 @@ class FakeHub:
         self._server.shutdown()
         self._server.server_close()
 
-    def _count(self, n: int) -> None:
+    @property
+    def served(self) -> int:
+        """Bytes of file content sent so far."""
+        return self.served_since(0)
+
+    def served_since(self, first: int) -> int:
+        """Bytes sent by the GETs from number ``first`` on (``len(hub.gets)`` taken
+        before a download): a cancelled client's request may still be winding down."""
         with self._lock:
-            self.served += n
+            return sum(sent[0] for _, sent in self.gets[first:])
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         hub = self
@@ -105,7 +111,9 @@ class FakeHub:
                     self.send_error(404)
                     return
                 wanted = self.headers.get("Range", "")
-                hub.ranges.append(wanted)
+                sent = [0]
+                with hub._lock:
+                    hub.gets.append((wanted, sent))
                 start = int(wanted.removeprefix("bytes=").split("-")[0]) if wanted else 0
                 self._headers(name, 206 if wanted else 200, start)
                 data = hub.files[name][start:]
@@ -115,7 +123,8 @@ class FakeHub:
                         piece = data[at:at + step]
                         self.wfile.write(piece)
                         self.wfile.flush()
-                        hub._count(len(piece))
+                        with hub._lock:
+                            sent[0] += len(piece)
                         time.sleep(len(piece) / hub.rate)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client went away (a cancelled download)

@@ -204,6 +204,10 @@ class ModelDownload:
     def done(self) -> int:
         return self.plan.done()
 
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.is_alive()
+
     def start(self) -> None:
         context = multiprocessing.get_context("spawn")
         self._receive, send = context.Pipe(duplex=False)
@@ -224,6 +228,6 @@ class ModelDownload:
 
     def cancel(self) -> None:
         """Stop now (the partial file stays); returns once the process is gone."""
-        if self._process is not None and self._process.is_alive():
+        if self._process is not None and self.running:
             self._process.kill()
             self._process.join()
