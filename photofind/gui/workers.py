@@ -711,7 +711,6 @@ class Locator(QObject):
                 lib.close()
 
 
-
 class ModelDownloader(QObject):
     """A first model download (``core.model.download.ModelDownload``, a child
     process) watched from its own thread. ``cancel`` kills the process, so it

@@ -126,8 +126,6 @@ def fetch(plan: Plan, progress_bar: bool = True) -> Path:
 def _fetch_file(plan: Plan, remote: RemoteFile, blob: Path,
                 update: Callable[[int], object]) -> None:
     from filelock import FileLock
-    from huggingface_hub import constants, get_session, hf_raise_for_status
-    from huggingface_hub.utils import build_hf_headers  # type: ignore[attr-defined]
 
     blob.parent.mkdir(parents=True, exist_ok=True)
     locks = Path(plan.folder).parent / ".locks" / Path(plan.folder).name
@@ -137,30 +135,39 @@ def _fetch_file(plan: Plan, remote: RemoteFile, blob: Path,
         if blob.exists():
             return
         have = part.stat().st_size if part.exists() else 0
-        headers = build_hf_headers()
-        headers["Accept-Encoding"] = "identity"
-        if have and (remote.size is None or have < remote.size):
-            headers["Range"] = f"bytes={have}-"
         if remote.size is None or have < remote.size:
-            with get_session().stream("GET", remote.url, headers=headers, follow_redirects=True,
-                                      timeout=constants.HF_HUB_DOWNLOAD_TIMEOUT) as response:
-                if response.is_error:
-                    response.read()
-                    hf_raise_for_status(response)
-                if response.status_code != 206 and have:  # the server ignored the Range
-                    update(-have)
-                    have = 0
-                with part.open("ab" if have else "wb") as out:
-                    for chunk in response.iter_bytes():
-                        out.write(chunk)
-                        out.flush()  # what arrived stays on disk if the process is killed
-                        update(len(chunk))
+            _stream(remote.url, part, have, update)
         size = part.stat().st_size
         if remote.size is not None and size != remote.size:
-            part.unlink()  # more than was asked for: not a file to resume
+            part.unlink()  # not the file the hub described: start it over next time
             raise ModelUnavailableError(f"{remote.path} of {plan.repo} arrived with {size:,}"
                                         f" bytes instead of {remote.size:,}; try again.")
         os.replace(part, blob)
+
+
+def _stream(url: str, part: Path, have: int, update: Callable[[int], object]) -> None:
+    """Append the bytes of ``url`` from ``have`` on to ``part`` (all of them when the
+    server ignores the Range), each on disk as soon as it arrived."""
+    from huggingface_hub import constants, get_session, hf_raise_for_status
+    from huggingface_hub.utils import build_hf_headers  # type: ignore[attr-defined]
+
+    headers = build_hf_headers()
+    headers["Accept-Encoding"] = "identity"
+    if have:
+        headers["Range"] = f"bytes={have}-"
+    with get_session().stream("GET", url, headers=headers, follow_redirects=True,
+                              timeout=constants.HF_HUB_DOWNLOAD_TIMEOUT) as response:
+        if response.is_error:
+            response.read()
+            hf_raise_for_status(response)
+        if have and response.status_code != 206:  # the whole file came back
+            update(-have)
+            have = 0
+        with part.open("ab" if have else "wb") as out:
+            for chunk in response.iter_bytes():
+                out.write(chunk)
+                out.flush()  # what arrived stays on disk if the process is killed
+                update(len(chunk))
 
 
 def _link(blob: Path, target: Path) -> None:
@@ -222,7 +229,10 @@ class ModelDownload:
         self._process.join(timeout)
         if self._process.is_alive():
             return False
+        if self._receive.closed:  # asked before
+            return True
         message = self._receive.recv() if self._receive.poll() else "the download stopped"
+        self._receive.close()
         self.error = message or None
         return True
 
