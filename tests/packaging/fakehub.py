@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,6 +24,7 @@ class FakeHub:
                       for p in sorted(folder.rglob("*")) if p.is_file()}
         self.etags = {name: hashlib.sha256(data).hexdigest() for name, data in self.files.items()}
         self.rate = bytes_per_s
+        self.down = False  # True: connections drop mid-file, as when the network goes
         self.gets: list[tuple[str, list[int]]] = []  # per GET: its Range header, bytes sent
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -120,13 +122,16 @@ class FakeHub:
                 step = 32_768
                 try:
                     for at in range(0, len(data), step):
+                        if hub.down:
+                            self.connection.shutdown(socket.SHUT_RDWR)
+                            return
                         piece = data[at:at + step]
                         self.wfile.write(piece)
                         self.wfile.flush()
                         with hub._lock:
                             sent[0] += len(piece)
                         time.sleep(len(piece) / hub.rate)
-                except (BrokenPipeError, ConnectionResetError):
+                except OSError:
                     pass  # the client went away (a cancelled download)
 
         return Handler

@@ -14,7 +14,12 @@ from pathlib import Path
 
 from photofind.core.config import Settings
 from photofind.core.model.download import ModelDownload, plan_download
-from photofind.core.model.sources import ONNX_ALLOW, ONNX_IGNORE, cached_onnx_folder
+from photofind.core.model.sources import (
+    ONNX_ALLOW,
+    ONNX_IGNORE,
+    cached_onnx_folder,
+    weights_download,
+)
 from photofind.testing.samples import make_sample_library
 from tests.packaging.fakehub import FakeHub
 from tests.packaging.test_firstrun import IMMICH_REPO, NO_TORCH, REPO
@@ -56,6 +61,27 @@ def test_a_cancelled_download_goes_on_from_where_it_stopped(hub: FakeHub) -> Non
     assert folder is not None and Path(plan.folder, "refs", "main").read_text() == plan.commit
     encoder = load_encoder(Settings.resolve(None, f"hf-hub:{IMMICH_REPO}", "cpu"))
     assert encoder.text_vector("a red circle").shape[-1] > 0
+
+
+def test_a_download_the_network_drops_says_what_to_do_and_resumes(hub: FakeHub) -> None:
+    download = weights_download(f"hf-hub:{IMMICH_REPO}")
+    assert isinstance(download, ModelDownload) and download.total == hub.size
+    assert f"https://huggingface.co/{IMMICH_REPO}" in download.failure  # the offline sentence
+    download.start()
+    _wait_for(lambda: download.done() > hub.size // 3)
+    hub.down = True
+    _wait_for(lambda: download.wait(0.1))
+    assert download.error is not None
+    kept = download.done()
+    assert 0 < kept < hub.size
+
+    hub.down = False
+    before = len(hub.gets)
+    again = ModelDownload(download.plan, download.failure)
+    again.start()
+    _wait_for(lambda: again.wait(0.1))
+    assert again.error is None and hub.served_since(before) == hub.size - kept
+    assert cached_onnx_folder(f"hf-hub:{IMMICH_REPO}") is not None
 
 
 def test_command_line_first_run_survives_ctrl_c_and_resumes(hub: FakeHub, tmp_path: Path
