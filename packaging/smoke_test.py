@@ -7,9 +7,12 @@ PATH (no Python environment of ours):
 
 - ``photofind --version`` and ``photofind --self-test`` exit 0;
 - with no model yet and no network, indexing says in one sentence what to download;
+- with no model yet and a hub (a local one serving the bundled toy model as the default
+  model's ONNX repo), indexing downloads it into the Hugging Face cache and goes on;
 - ``index`` a drawn sample library with the bundled toy model, then ``search`` it: the
   top answers for a caption show that caption;
-- on Linux, the window opens under Xvfb with its icon (a screenshot is saved), and closes
+- on Linux, the window opens under Xvfb with its icon, downloads the default model from
+  the local hub in its download process and loads it (a screenshot is saved), and closes
   cleanly when asked to by the window manager protocol;
 - no file of the bundle is or imports torch.
 
@@ -32,11 +35,15 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from photofind import __version__  # noqa: E402
 from photofind.bundle import APP_ID  # noqa: E402
+
+if TYPE_CHECKING:
+    from tests.packaging.fakehub import FakeHub
 
 FORBIDDEN = ("torch", "torchvision", "open_clip", "pytest", "_pytest")
 
@@ -140,6 +147,37 @@ def check_offline_first_run(exe: Path, env: dict[str, str], work: Path) -> None:
         raise Failed(f"offline first run exited {proc.returncode} with: {message[-2000:]}")
 
 
+def default_repo() -> str:
+    """The hub repo the installed app downloads its default model from."""
+    from photofind.core.config import DEFAULT_MODEL, parse_model_spec
+    from photofind.core.model.sources import immich_repo
+
+    return immich_repo(parse_model_spec(DEFAULT_MODEL)) or ""
+
+
+def local_hub(model: Path) -> FakeHub:
+    """A hub on localhost serving ``model`` as the default model's ONNX repo."""
+    from tests.packaging.fakehub import FakeHub
+
+    return FakeHub(default_repo(), model, bytes_per_s=200_000_000)
+
+
+def check_first_download(exe: Path, env: dict[str, str], work: Path, model: Path) -> float:
+    """No model yet, a hub to download it from: the first index fetches the default
+    model's ONNX folder into the Hugging Face cache and indexes; returns its time."""
+    with local_hub(model) as hub:
+        start = time.perf_counter()
+        run(exe, ["--library", str(work / "downloaded"), "index", str(work / "photos")],
+            {**env, "HF_ENDPOINT": hub.url}, work)
+        took = time.perf_counter() - start
+        if hub.served != hub.size:
+            raise Failed(f"the first download fetched {hub.served:,} of {hub.size:,} bytes")
+    repo = default_repo().replace("/", "--")
+    if not list(Path(env["HOME"]).rglob(f"models--{repo}/snapshots/*")):
+        raise Failed("the downloaded model is not in the Hugging Face cache")
+    return took
+
+
 def draw_photos(dest: Path) -> dict[str, str]:
     from photofind.testing.samples import make_sample_library
     from photofind.testing.shapes import caption
@@ -198,18 +236,24 @@ def ask_to_close(display: str, window: int) -> None:
     x11.XCloseDisplay(dpy)
 
 
-def window_check(exe: Path, env: dict[str, str], work: Path, shots: Path) -> float:
-    """Open the window under Xvfb; return the seconds until it was shown."""
+def window_check(exe: Path, env: dict[str, str], work: Path, shots: Path, model: Path
+                 ) -> float:
+    """Open the window under Xvfb with no model yet and a local hub: it shows, downloads
+    the default model (in its download process) and loads it; return the seconds until
+    it was shown."""
     display = f":{90 + os.getpid() % 100}"
     xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "1280x800x24", "-nolisten",
                              "tcp"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    hub = local_hub(model).__enter__()
+    cache = work / "window-hub"
     try:
         deadline = time.monotonic() + 10
         while not Path(f"/tmp/.X11-unix/X{display[1:]}").exists():
             if time.monotonic() > deadline:
                 raise Failed("Xvfb did not start")
             time.sleep(0.05)
-        genv = {**env, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb"}
+        genv = {**env, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb", "HF_ENDPOINT": hub.url,
+                "HF_HUB_CACHE": str(cache)}
         start = time.perf_counter()
         app = subprocess.Popen([str(exe), "--library", str(work / "library")], env=genv,
                                cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -225,7 +269,14 @@ def window_check(exe: Path, env: dict[str, str], work: Path, shots: Path) -> flo
             app.kill()
             raise Failed(f"no window appeared: {app.communicate()[0][-2000:]}")
         window = int(windows[-1])
-        time.sleep(1.0)  # let it paint before the picture is taken
+        refs = cache / f"models--{default_repo().replace('/', '--')}" / "refs" / "main"
+        while not refs.exists() and app.poll() is None and time.perf_counter() - start < 120:
+            time.sleep(0.1)
+        if not refs.exists() or hub.served != hub.size:
+            app.kill()
+            raise Failed(f"the window's first download did not finish ({hub.served:,} of"
+                         f" {hub.size:,} bytes): {app.communicate()[0][-2000:]}")
+        time.sleep(2.0)  # the model loads; let it paint before the picture is taken
         props = subprocess.run(["xprop", "-id", str(window), "_NET_WM_ICON"], env=genv,
                                capture_output=True, text=True).stdout
         if "not found" in props or "=" not in props:
@@ -243,6 +294,7 @@ def window_check(exe: Path, env: dict[str, str], work: Path, shots: Path) -> flo
             raise Failed(f"the window closed with {app.returncode}: {output[-2000:]}")
         return shown
     finally:
+        hub.__exit__(None, None, None)
         xvfb.terminate()
         xvfb.wait()
 
@@ -275,9 +327,10 @@ def main(argv: list[str] | None = None) -> int:
                 raise Failed("the bundle has no selftest-model folder")
             searches = index_and_search(exe, env, work, model)
             check_offline_first_run(exe, env, work)
+            downloaded = check_first_download(exe, env, work, model)
             window = None
             if sys.platform.startswith("linux") and not args.no_window:
-                window = window_check(exe, env, work, args.shots.resolve())
+                window = window_check(exe, env, work, args.shots.resolve(), model)
         except Failed as exc:
             print(f"smoke test FAILED: {exc}", file=sys.stderr)
             return 1
@@ -287,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"first search:        {searches[0]:.2f} s  (whole process; makes the int8 text"
               " tower once)")
         print(f"cold search:         {min(searches[1:]):.2f} s  (a new process, later searches)")
+        print(f"first download+index: {downloaded:.2f} s  (the toy model from a local hub)")
         if window is not None:
             print(f"time to window:      {window:.2f} s  (screenshot: {args.shots}/window.png)")
         print("smoke test ok")

@@ -42,7 +42,7 @@ from photofind.gui.albumsource import Location
 from photofind.gui.data import Hit, Query
 from photofind.gui.dialogs import FoldersDialog, ProblemsDialog, SaveAlbumDialog, SettingsDialog
 from photofind.gui.filemanager import show_in_folder
-from photofind.gui.firstrun import offer_model_folder
+from photofind.gui.firstrun import Downloads, offer_model_folder
 from photofind.gui.models import HitRole, ResultsModel
 from photofind.gui.searchbar import SearchBar
 from photofind.gui.sidebar import Entry, Sidebar
@@ -52,6 +52,7 @@ from photofind.gui.views import EmptyPage, Grid, PixmapCache
 from photofind.gui.workers import (
     Engine,
     Locator,
+    ModelDownloader,
     Previews,
     Queries,
     SharedIndex,
@@ -61,6 +62,7 @@ from photofind.gui.workers import (
 
 if TYPE_CHECKING:
     from photofind.core.indexer import Progress
+    from photofind.core.model.download import ModelDownload
     from photofind.core.model.sources import Download
 
 EMPTY, GRID, MESSAGE = range(3)
@@ -80,6 +82,7 @@ class MainWindow(QMainWindow):
         self.engine = Engine(settings, self.models, self.shared_index,
                              prefs.watch_config(self.store))
         self.queries = Queries(settings, self.models, self.shared_index)
+        self.downloader = ModelDownloader()
         self.loader = ThumbLoader(settings.library)
         self.previews = Previews()
         self.locator = Locator(settings, self.models)
@@ -174,7 +177,7 @@ class MainWindow(QMainWindow):
         self.status.problems_clicked.connect(self.open_problems)
         self.loader.loaded.connect(self._thumb_loaded)
         self.queries.results.connect(self._results)
-        self.queries.model_downloading.connect(self._downloading)
+        self.downloads = Downloads(self)
         self.queries.model_ready.connect(self._model_ready)
         self.queries.model_failed.connect(self._model_failed)
         self.queries.status.connect(self._status)
@@ -223,6 +226,7 @@ class MainWindow(QMainWindow):
         self.store.setValue(prefs.TILE, self.size_slider.value())
         self.store.setValue(prefs.CUTOFF, self.cutoff.value())
         prefs.store_bool(self.store, prefs.SIDEBAR, self.bar.sidebar_action.isChecked())
+        self.downloader.cancel()  # what arrived is kept: the next start goes on
         self.engine.stop()
         self.locator.stop()
         self.queries.stop()
@@ -403,12 +407,8 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Now searching with {model}.", 10_000)
         self._library_changed()
 
-    def _downloading(self, download: Download) -> None:
-        self.search.setPlaceholderText("Downloading the model (first run only)…")
-        self.status.show_download(download)
-
     @property
-    def download(self) -> Download | None:
+    def download(self) -> Download | ModelDownload | None:
         return self.status.download
 
     def _model_ready(self, engine: str) -> None:

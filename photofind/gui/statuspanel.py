@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton, QStatusBar
 
 if TYPE_CHECKING:
     from photofind.core.indexer import Progress
+    from photofind.core.model.download import ModelDownload
     from photofind.core.model.sources import Download
 
 
@@ -38,7 +39,7 @@ class StatusPanel(QObject):
         for widget in (self.progress_label, self.progress_bar, self.pause_button,
                        self.problems_button, self.device_label):
             bar.addPermanentWidget(widget)
-        self.download: Download | None = None
+        self.download: Download | ModelDownload | None = None
         self.download_timer = QTimer(self)
         self.download_timer.setInterval(500)
         self.download_timer.timeout.connect(self._download_tick)
@@ -70,7 +71,7 @@ class StatusPanel(QObject):
         self.progress_bar.setValue(progress.done)
         self.progress_bar.show()
 
-    def show_download(self, download: Download) -> None:
+    def show_download(self, download: Download | ModelDownload) -> None:
         """First run: the weights download while the window is usable; show how far."""
         self.download = download
         self.download_timer.start()

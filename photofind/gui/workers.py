@@ -21,6 +21,8 @@
   cannot take the window down.
 - ``Locator``: one thread computing "Where?" heatmaps, cancelled when the
   viewer moves on.
+- ``ModelDownloader``: one thread watching a first model download, which runs
+  in a child process so that Cancel (or closing the window) stops it at once.
 
 Workers hand plain data or ``QImage`` to the GUI thread through signals; only
 the GUI thread makes ``QPixmap`` or touches widgets.
@@ -55,6 +57,7 @@ if TYPE_CHECKING:  # the lazy imports stay lazy: torch and friends load on a wor
     from photofind.core.catalog import PhotoInfo
     from photofind.core.indexer import Progress
     from photofind.core.library import Library
+    from photofind.core.model.download import ModelDownload
     from photofind.core.model.encoder import Encoder
     from photofind.core.vectors import VectorIndex
     from photofind.core.watcher import Watcher
@@ -276,7 +279,8 @@ class Engine(QObject):
             return None
 
     def _serve_calls(self, lib: Library) -> None:
-        while not self._stop.is_set() and not self.switching_to:
+        while not self._stop.is_set() and not self.switching_to \
+                and self.models.current()[1] is None:  # a first download may bring it
             try:
                 call = self._calls.get(timeout=0.2)
             except queue.Empty:
@@ -322,7 +326,17 @@ class Queries(QObject):
 
     def start(self) -> None:
         self._thread.start()
+        self.load_model()
+
+    def load_model(self) -> None:
+        """Load the model (again, after its first download finished or was resumed)."""
         self._jobs.put(("model", self._load_model))
+
+    def model_unavailable(self, message: str) -> None:
+        """There is no model for now (a first download was cancelled or failed): the
+        indexing thread goes on without one, and ``model_failed`` says why."""
+        self.models.publish(self.settings, None)
+        self.model_failed.emit(message)
 
     def stop(self) -> None:
         self._jobs.put(None)
@@ -433,12 +447,15 @@ class Queries(QObject):
         return [Hit(info, score, tuple(labels.get(info.id, ()))) for info, score in ranked]
 
     def _load_model(self, lib: Library) -> None:
+        from photofind.core.model.download import ModelDownload
         from photofind.core.model.sources import weights_download
 
         try:
             download = weights_download(self.settings.model)
             if download is not None:  # first run: the weights come from the hub
                 self.model_downloading.emit(download)
+            if isinstance(download, ModelDownload):
+                return  # the window runs it (ModelDownloader), then calls load_model()
             embedder = lib.embedder()
             embedder.text_vector("a photo")  # the text tower loads now, not on the first query
         except PhotofindError as exc:
@@ -470,6 +487,7 @@ class Queries(QObject):
                     lib.close()  # a model switch finished: answer with the new model
                     lib = Library.open(settings)
                     lib.use_embedder(embedder)
+                    self.model_loaded = True  # (a first run may have had none before)
                     self.model_ready.emit(embedder.description)
                 try:
                     item[1](lib)
@@ -704,3 +722,54 @@ class Locator(QObject):
             if lib is not None:
                 lib.close()
 
+
+class ModelDownloader(QObject):
+    """A first model download (``core.model.download.ModelDownload``, a child
+    process) watched from its own thread. ``cancel`` kills the process, so it
+    returns at once even when the network stalls; what arrived stays on disk and
+    the next download goes on from it."""
+
+    finished = Signal()  # the files are in the Hugging Face cache: load the model
+    failed = Signal(str)  # one sentence: what to do instead
+    cancelled = Signal(object, object)  # bytes kept, total bytes (None: unknown)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._cancel = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self, download: ModelDownload) -> None:
+        self.cancel()
+        self._cancel.clear()
+        self._thread = threading.Thread(target=self._run, args=(download,),
+                                        name="photofind-download", daemon=True)
+        self._thread.start()
+
+    def cancel(self) -> None:
+        """Stop the download (if one runs) and wait for its thread to end."""
+        self._cancel.set()
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def _run(self, download: ModelDownload) -> None:
+        try:
+            download.start()
+            while not download.wait(0.1):
+                if self._cancel.is_set():
+                    download.cancel()
+                    self.cancelled.emit(download.done(), download.total)
+                    return
+        except Exception:
+            log.exception("the model download could not run")
+            download.cancel()
+            self.failed.emit(download.failure)
+            return
+        if download.error:
+            log.warning("the model download failed: %s", download.error)
+            self.failed.emit(download.failure)
+        else:
+            self.finished.emit()

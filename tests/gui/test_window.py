@@ -277,7 +277,8 @@ def test_a_first_download_shows_its_progress(qtbot, open_window: OpenWindow,  # 
     from photofind.core.model.sources import Download
 
     window = open_window(tmp_path / "library")
-    qtbot.waitUntil(lambda: window.queries.model_loaded, timeout=60_000)  # (the toy model)
+    # (the toy model; once the window was told, or its model_ready would end the bar)
+    qtbot.waitUntil(lambda: window.search.isEnabled(), timeout=60_000)
     blobs = tmp_path / "hub" / "blobs"
     blobs.mkdir(parents=True)
     window.queries.model_downloading.emit(Download("laion/x", str(blobs), 600_000_000))

@@ -34,6 +34,7 @@ def offline_window(qtbot: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         return real(settings, *args, **kwargs)
 
     monkeypatch.setattr("photofind.core.model.loading.load_encoder", offline_default)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # no hub: no connection attempts either
     store = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
     window = MainWindow(Settings.resolve(str(tmp_path / "library"),
                                          "ViT-B-32/laion2b_s34b_b79k", "cpu"), store)
@@ -54,7 +55,7 @@ def test_use_a_model_folder_switches_to_it(qtbot: Any, offline_window: MainWindo
                                            toy_onnx: str, monkeypatch: pytest.MonkeyPatch
                                            ) -> None:
     window = offline_window
-    qtbot.waitUntil(lambda: window.banner.isVisible(), timeout=30_000)
+    qtbot.waitUntil(lambda: window.banner.isVisible(), timeout=120_000)
     assert OFFLINE in window.banner.text()
     button = _button(window)
     assert button is not None and button.isVisible()
@@ -65,13 +66,15 @@ def test_use_a_model_folder_switches_to_it(qtbot: Any, offline_window: MainWindo
     assert not button.isVisible() and not window.banner.isVisible()
     qtbot.waitUntil(lambda: window.settings.model == toy_onnx, timeout=120_000)
     assert window.store.value("model") == toy_onnx
+    # and words are searched with it (the box is not just enabled)
+    qtbot.waitUntil(lambda: window.queries.model_loaded, timeout=60_000)
 
 
 def test_a_folder_that_is_no_model_is_refused_in_one_sentence(
         qtbot: Any, offline_window: MainWindow, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     window = offline_window
-    qtbot.waitUntil(lambda: window.banner.isVisible(), timeout=30_000)
+    qtbot.waitUntil(lambda: window.banner.isVisible(), timeout=120_000)
     empty = tmp_path / "not-a-model"
     empty.mkdir()
     monkeypatch.setattr("PySide6.QtWidgets.QFileDialog.getExistingDirectory",

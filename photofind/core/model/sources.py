@@ -27,6 +27,8 @@ import re
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from platformdirs import user_cache_dir
 
@@ -34,6 +36,9 @@ from photofind.core.config import ModelSpec, parse_model_spec
 from photofind.core.errors import ModelUnavailableError, PhotofindError
 from photofind.core.model.preprocess import Preprocess, preprocess_from_config
 from photofind.core.model.runtime import TORCH_MISSING, torch_installed
+
+if TYPE_CHECKING:
+    from photofind.core.model.download import ModelDownload
 
 log = logging.getLogger(__name__)
 
@@ -100,18 +105,24 @@ def needs_onnx_download(spec_text: str) -> bool:
 
 
 def _hub_lists_onnx(repo: str) -> bool:
-    from huggingface_hub import list_repo_files
+    from photofind.core.model.download import repo_files
 
     try:
-        files = set(list_repo_files(repo))
+        files = set(repo_files(repo)[1])
     except Exception:  # unknown repo or network trouble: the loader reports it
         return False
     return all(name in files for name in ONNX_FILES)
 
 
+ONNX_ALLOW = ["config.json", "visual/*", "textual/*"]  # only the files photofind reads
+
+
 def fetch_onnx_repo(spec_text: str) -> Path:
     """The ONNX folder of an ``hf-hub:`` spec, downloaded into the Hugging Face
-    cache on first use (only the files photofind reads)."""
+    cache on first use, with a progress bar on stderr. Interrupted (Ctrl-C), the
+    bytes stay and the next call goes on from them."""
+    from photofind.core.model.download import fetch, plan_download
+
     spec = parse_model_spec(spec_text)
     cached = cached_onnx_folder(spec_text)
     if cached is not None:
@@ -119,11 +130,13 @@ def fetch_onnx_repo(spec_text: str) -> Path:
     repo = onnx_hub_repo(spec) or spec.name
     if not hub_reachable():
         raise ModelUnavailableError(offline_message(spec, spec_text, repo, onnx=True))
-    from huggingface_hub import snapshot_download
-
     try:
-        folder = Path(snapshot_download(repo, allow_patterns=[
-            "config.json", "visual/*", "textual/*"], ignore_patterns=ONNX_IGNORE))
+        plan = plan_download(repo, ONNX_ALLOW, ONNX_IGNORE)
+        folder = fetch(plan)
+    except KeyboardInterrupt:
+        raise ModelUnavailableError(
+            f"The download of {repo} was stopped; run the command again and it goes on"
+            " from where it stopped.") from None
     except Exception as exc:
         log.debug("download failed", exc_info=True)
         raise ModelUnavailableError(offline_message(spec, spec_text, repo, onnx=True)
@@ -244,7 +257,8 @@ def onnx_preprocess(folder: Path) -> Preprocess:
 
 @dataclass(frozen=True)
 class Download:
-    """A first download of a model's files into the Hugging Face cache."""
+    """A first download of open_clip weights into the Hugging Face cache, made by
+    open_clip itself (torch installs); watched, not stoppable."""
 
     repo: str
     folder: str  # the repo's blobs folder, where the file grows as *.incomplete
@@ -259,9 +273,10 @@ class Download:
             return 0
 
 
-def weights_download(spec_text: str) -> Download | None:
+def weights_download(spec_text: str) -> ModelDownload | Download | None:
     """What loading ``spec_text`` will download, or None when nothing (a local
-    folder, files already cached, or no way to reach the hub)."""
+    folder, files already cached, or no way to reach the hub). An ONNX folder comes
+    as a ``ModelDownload`` the caller runs (stoppable, resumable) before loading."""
     spec = parse_model_spec(spec_text)
     if spec.kind == "local-dir" or cached_onnx_folder(spec_text) is not None:
         return None
@@ -269,14 +284,21 @@ def weights_download(spec_text: str) -> Download | None:
     repo = onnx_hub_repo(spec) if onnx else open_clip_repo(spec)
     if not repo or (not onnx and _in_hf_cache(repo, OPEN_CLIP_WEIGHTS)) or not hub_reachable():
         return None
+    if onnx:
+        from photofind.core.model.download import ModelDownload, plan_download
+
+        try:
+            plan = plan_download(repo, ONNX_ALLOW, ONNX_IGNORE)
+        except Exception:  # network trouble: the loader says it in one sentence
+            log.debug("planning the download failed", exc_info=True)
+            return None
+        return ModelDownload(plan, offline_message(spec, spec_text, repo, onnx=True))
     from huggingface_hub import constants, get_hf_file_metadata, hf_hub_url
 
     folder = os.path.join(constants.HF_HUB_CACHE, "models--" + repo.replace("/", "--"), "blobs")
-    names = ["visual/model.onnx", "textual/model.onnx"] if onnx \
-        else ["open_clip_model.safetensors"]
     try:
-        total: int | None = sum(get_hf_file_metadata(hf_hub_url(repo, n)).size or 0
-                                for n in names)
+        total: int | None = get_hf_file_metadata(
+            hf_hub_url(repo, "open_clip_model.safetensors")).size
     except Exception:  # the size is a nicety; the download itself reports real errors
         total = None
     return Download(repo, folder, total)
@@ -298,9 +320,10 @@ def hub_reachable() -> bool:
     seconds rather than after a minute of download retries."""
     if os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0"):
         return False
-    host = (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").split("//")[-1]
+    url = urlsplit(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    port = url.port or (80 if url.scheme == "http" else 443)
     try:
-        socket.create_connection((host.split("/")[0], 443), timeout=5).close()
+        socket.create_connection((url.hostname or "", port), timeout=5).close()
     except OSError:
         return False
     return True
