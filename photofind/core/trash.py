@@ -57,7 +57,6 @@ def _mount_point(path: str) -> str:
 def move_to_trash(lib: Library, photo_ids: Sequence[int]) -> Trashed:
     """Send these photos' files to the trash and forget them (the writer only)."""
     from send2trash import send2trash
-    from send2trash.exceptions import TrashPermissionError
 
     if not lib.writer:
         raise PhotofindError("Moving photos to the trash needs the library's writer.")
@@ -78,7 +77,7 @@ def move_to_trash(lib: Library, photo_ids: Sequence[int]) -> Trashed:
             continue
         try:
             send2trash(row.path)
-        except (OSError, TrashPermissionError) as exc:
+        except OSError as exc:  # TrashPermissionError too
             done.kept.append((row.path, str(exc) or "the trash refused it"))
             continue
         done.moved.append(row.path)
