@@ -46,7 +46,7 @@ TIERS = ("exact", "near", "similar")
 # Chosen on benchmarks/bench_duplicates.py (transformed copies of drawn and of
 # real photos, with unrelated distractors); see docs/architecture.md.
 NEAR_CLIP = 0.80  # a loose gate: the perceptual hash decides
-NEAR_BITS = 10  # of 64: resized, recompressed and HEIC copies sit at 0-6 bits
+NEAR_BITS = 10  # of 64 (drawn: unrelated pictures start at 12; see the benchmark)
 SIMILAR_CLIP = 0.90
 SIMILAR_SECONDS = 5 * 60
 NEIGHBOURS = 16  # CLIP neighbours looked at per photo
