@@ -67,7 +67,7 @@ def confirm(qtbot, window: MainWindow) -> QMessageBox:  # type: ignore[no-untype
     window.open_duplicates("exact")
     page = window.dupes_page
     qtbot.waitUntil(lambda: len(page.tiles) == 2, timeout=30_000)
-    assert [e.count for e in window.sidebar.entries(DUPES)][0] == 1
+    assert window.sidebar.entries(DUPES)[0].count == 1  # one group of exact copies
     page.trash_button.click()
     box = page.confirmation
     assert box is not None and box.isVisible()
