@@ -20,13 +20,16 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from photofind import __version__
 from photofind.core.catalog import Root
 from photofind.core.config import DEFAULT_MODEL, DEVICES, RUNTIMES, Settings
 from photofind.core.errors import PhotofindError
 from photofind.core.library import Library
+
+if TYPE_CHECKING:
+    from photofind.core.duplicates import Found
 
 log = logging.getLogger("photofind")
 
@@ -99,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the counts as JSON")
     _model_parser(add("model", "model tools: `photofind model export SPEC --out DIR`"))
     _zero_shot_commands(add)
+    _duplicates_command(add)
     return parser
 
 
@@ -134,6 +138,18 @@ def _zero_shot_commands(add: Callable[[str, str], argparse.ArgumentParser]) -> N
     p.add_argument("query", metavar="QUERY", help='words as in search, e.g. "red kite - sky"')
     p.add_argument("--json", action="store_true", help="print the box, score and grid as JSON")
     p.add_argument("--out", metavar="FILE.png", help="write the photo with the map and box")
+
+
+def _duplicates_command(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
+    from photofind.core.duplicates import TIERS
+
+    p = add("duplicates", "list duplicate photos in tiers, with the one to keep (changes"
+            " nothing)")
+    p.add_argument("--tier", choices=TIERS, action="append", metavar="|".join(TIERS),
+                   help="only this tier: exact copies, near-identical copies (resized,"
+                        " recompressed, re-encoded), or similar shots (bursts); repeatable;"
+                        " default all")
+    p.add_argument("--json", action="store_true", help="print as JSON")
 
 
 def _open_window(args: argparse.Namespace) -> int:
@@ -548,6 +564,40 @@ def cmd_locate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_duplicates(settings: Settings, args: argparse.Namespace) -> int:
+    from photofind.core.duplicates import TIERS, find_duplicates
+
+    with Library.open(settings) as lib:
+        found = find_duplicates(lib, args.tier or TIERS)
+    if found.content_hashes or found.perceptual:
+        _keep_hashes(settings, found)
+    if args.json:
+        print(json.dumps([{"tier": g.tier, "keep": g.keep.path,
+                           "others": [o.path for o in g.others]} for g in found.groups]))
+        return 0
+    if not found.groups:
+        print("No duplicates found.", file=sys.stderr)
+    for n, group in enumerate(found.groups):
+        print(("\n" if n else "") + f"[{group.tier}] {len(group.members)} photos")
+        print(f"  keep   {_shown(group.keep.path)}")
+        for other in group.others:
+            print(f"  other  {_shown(other.path)}")
+    return 0
+
+
+def _keep_hashes(settings: Settings, found: Found) -> None:
+    """Store the hashes a reader computed, when this process can be the writer (a
+    cache: when another photofind writes, or the media is read-only, they are
+    computed again next time)."""
+    from photofind.core.duplicates import store_hashes
+
+    try:
+        with Library.open(settings, writer=True) as lib:
+            store_hashes(lib.catalog, found)
+    except PhotofindError as exc:
+        log.debug("the duplicate hashes were not kept: %s", exc)
+
+
 class _ProgressBar:
     def __init__(self) -> None:
         self.last = 0.0
@@ -586,6 +636,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "albums": cmd_albums,
     "album": cmd_album,
     "locate": cmd_locate,
+    "duplicates": cmd_duplicates,
 }
 
 if __name__ == "__main__":  # pragma: no cover

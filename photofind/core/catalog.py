@@ -127,6 +127,15 @@ CREATE TABLE concept_vectors(
     PRIMARY KEY(model, digest)
 );
 """)
+# Duplicates (duplicates.py): each photo's perceptual hashes, with the file
+# time they were computed for (a changed file is hashed again).
+_MIGRATIONS.append("""
+CREATE TABLE picture_hashes(
+    photo_id INTEGER PRIMARY KEY REFERENCES photos(id) ON DELETE CASCADE,
+    mtime_ns INTEGER NOT NULL,
+    hashes TEXT NOT NULL
+);
+""")
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 Vector = npt.NDArray[np.float32]

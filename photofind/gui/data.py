@@ -13,6 +13,7 @@ class Hit:
     info: PhotoInfo
     score: float | None  # None in the newest-first listing
     labels: tuple[str, ...] = ()  # smart-album labels, best first
+    copies: tuple[PhotoInfo, ...] = ()  # exact copies of the same file, shown as this one
 
 
 @dataclass(frozen=True)

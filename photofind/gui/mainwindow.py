@@ -41,6 +41,7 @@ from photofind.gui.albums import ALL, Albums, describe_search
 from photofind.gui.albumsource import Location
 from photofind.gui.data import Hit, Query
 from photofind.gui.dialogs import FoldersDialog, ProblemsDialog, SaveAlbumDialog, SettingsDialog
+from photofind.gui.duplicates import DUPES, DuplicatesPage, section_entries
 from photofind.gui.filemanager import show_in_folder
 from photofind.gui.firstrun import Downloads, offer_model_folder
 from photofind.gui.models import HitRole, ResultsModel
@@ -61,11 +62,13 @@ from photofind.gui.workers import (
 )
 
 if TYPE_CHECKING:
+    from photofind.core.duplicates import Found
     from photofind.core.indexer import Progress
     from photofind.core.model.download import ModelDownload
     from photofind.core.model.sources import Download
+    from photofind.core.trash import Trashed
 
-EMPTY, GRID, MESSAGE = range(3)
+EMPTY, GRID, MESSAGE, DUPLICATES = range(4)
 CHIP_PX = 64  # the chip's picture, decoded at this size
 
 
@@ -97,6 +100,8 @@ class MainWindow(QMainWindow):
         self.folders: FoldersDialog | None = None
         self.viewer: Viewer | None = None
         self.where_serial = 0
+        self.found: Found | None = None  # the duplicates, once looked for
+        self.dupes_tier: str | None = None  # the tier the Duplicates page shows, while shown
         self._build()
         self._connect()
 
@@ -110,6 +115,7 @@ class MainWindow(QMainWindow):
 
         self.sidebar = Sidebar(self)
         self.albums = Albums(self.sidebar)
+        self.sidebar.set_section(DUPES, "Duplicates", section_entries(None))
         content = QWidget(self)
         layout = QVBoxLayout(content)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -131,6 +137,8 @@ class MainWindow(QMainWindow):
         self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.message.setWordWrap(True)
         self.stack.addWidget(self.message)
+        self.dupes_page = DuplicatesPage(self.cache, self)
+        self.stack.addWidget(self.dupes_page)
         layout.addWidget(self.stack, 1)
         self.splitter = QSplitter(self)
         self.splitter.addWidget(self.sidebar)
@@ -191,6 +199,9 @@ class MainWindow(QMainWindow):
         self.engine.model_switched.connect(self._model_switched)
         self.previews.ready.connect(self._picture_ready)
         self.locator.located.connect(self._located)
+        self.queries.duplicates.connect(self._duplicates_found)
+        self.dupes_page.trash_wanted.connect(self.engine.trash)
+        self.engine.trashed.connect(self._trashed)
         for keys, slot in (("Ctrl+F", self.focus_search), ("Ctrl+L", self.focus_search),
                            ("Ctrl++", lambda: self._step_tile(16)),
                            ("Ctrl+=", lambda: self._step_tile(16)),
@@ -269,6 +280,7 @@ class MainWindow(QMainWindow):
         self._ask()
 
     def _ask(self) -> None:
+        self.dupes_tier = None  # a query shows the grid again
         self.serial += 1  # a pasted picture goes along, combined with the words typed
         self.queries.ask(self.serial, self.query, self.pasted)
         self.bar.save_action.setEnabled(bool(self.query.text.strip() or self.query.image_path))
@@ -299,7 +311,11 @@ class MainWindow(QMainWindow):
         self.run_query()
 
     def open_entry(self, entry: Entry) -> None:
-        """A sidebar entry: the whole library, a smart album or a saved search."""
+        """A sidebar entry: the whole library, a smart album, a saved search or a
+        tier of duplicates."""
+        if entry.section == DUPES:
+            self.open_duplicates(entry.key)
+            return
         found = self.albums.query_of(entry)
         if found is None:
             return
@@ -314,6 +330,37 @@ class MainWindow(QMainWindow):
             self.cutoff.setValue(cutoff)
         self._ask()
         self.sidebar.select(entry.section, entry.key)
+
+    # --- duplicates ----------------------------------------------------------
+    def open_duplicates(self, tier: str) -> None:
+        """Show one tier's groups (looked for on the query thread the first time)."""
+        self.dupes_tier = tier
+        self.stack.setCurrentIndex(DUPLICATES)
+        self.sidebar.select(DUPES, tier)
+        if self.found is None:
+            self.dupes_page.summary.setText("Looking for duplicates…")
+            self.queries.ask_duplicates()
+        else:
+            self.dupes_page.show_groups(tier, self.found.tier(tier))
+
+    def _duplicates_found(self, found: Found) -> None:
+        self.found = found
+        if found.content_hashes or found.perceptual:
+            self.engine.keep_hashes(found)  # the writer keeps them for next time
+        counts = {tier: len(found.tier(tier)) for tier in ("exact", "near", "similar")}
+        self.sidebar.set_section(DUPES, "Duplicates", section_entries(counts))
+        if self.dupes_tier is not None:
+            self.dupes_page.show_groups(self.dupes_tier, found.tier(self.dupes_tier))
+
+    def _trashed(self, trashed: Trashed) -> None:
+        moved = len(trashed.moved)
+        self.statusBar().showMessage(f"Moved {moved} photo{'' if moved == 1 else 's'} to the"
+                                     " trash.", 10_000)
+        if trashed.kept:
+            path, why = trashed.kept[0]
+            more = f" (and {len(trashed.kept) - 1} more)" if len(trashed.kept) > 1 else ""
+            self.show_banner(f"{os.path.basename(path)} stayed where it is: {why}{more}.")
+        # The catalog forgot them: roots_changed follows, and the page is filled anew.
 
     def save_as_album(self) -> SaveAlbumDialog | None:
         """Keep the current search (words, image, cut-off) as an album."""
@@ -345,6 +392,8 @@ class MainWindow(QMainWindow):
         self.cache.forget_requests()
         self.model.set_hits(hits)
         self._apply_view(keep=True)
+        if self.dupes_tier is not None:
+            return  # the Duplicates page stays; the grid is ready behind it
         if error:
             self._show_message(error)
         elif not self.model.total():
@@ -359,7 +408,7 @@ class MainWindow(QMainWindow):
         if not keep or (cutoff, by_date) != (self.model.cutoff, self.model.by_date):
             self.model.set_view(cutoff, by_date)
         if self.shown_serial == self.serial and self.model.total() \
-                and self.stack.currentIndex() == MESSAGE:
+                and self.stack.currentIndex() == MESSAGE and self.dupes_tier is None:
             self.stack.setCurrentIndex(GRID)
         if self.query.album:
             self.count_label.setText(f"{self.model.total():,} photos labelled"
@@ -376,6 +425,9 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentIndex(MESSAGE)
 
     def _library_changed(self) -> None:
+        self.found = None  # looked for again when the Duplicates page is shown
+        if self.dupes_tier is not None:
+            self.queries.ask_duplicates()
         self.queries.ask_status()
         self.queries.ask_albums()
         self.refresh.start()
@@ -445,6 +497,8 @@ class MainWindow(QMainWindow):
     # --- grid ---------------------------------------------------------------
     def _thumb_loaded(self, photo_id: int, image: QImage) -> None:
         self.cache.put(photo_id, image)
+        if self.dupes_tier is not None:
+            self.dupes_page.thumb_loaded(photo_id)
         row = self.model.row_of(photo_id)
         if row is not None:
             self.grid.update(self.model.index(row))

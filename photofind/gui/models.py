@@ -57,6 +57,9 @@ def describe(hit: Hit) -> str:
         lines.append("labels: " + ", ".join(hit.labels))
     if not info.online:
         lines.append("on a drive that is not connected")
+    if hit.copies:
+        lines.append(f"{len(hit.copies) + 1} identical copies: " + "; ".join(
+            [info.path, *(c.path for c in hit.copies)]))
     return "\n".join(lines)
 
 

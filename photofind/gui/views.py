@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QImage, QKeyEvent, QPainter, QPalette, QPixmap, QResizeEvent
+from PySide6.QtGui import QColor, QImage, QKeyEvent, QPainter, QPalette, QPixmap, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QLabel,
@@ -24,7 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from photofind.gui.models import IdRole, ResultsModel
+from photofind.gui.data import Hit
+from photofind.gui.models import HitRole, IdRole, ResultsModel
 from photofind.gui.workers import ThumbLoader
 
 CACHE_ENTRIES = 1500  # 256-px thumbnails: about 200 KB each
@@ -124,6 +125,9 @@ class TileDelegate(QStyledItemDelegate):
             w, h = int(pixmap.width() / ratio), int(pixmap.height() / ratio)
             painter.drawPixmap(box.x() + (box.width() - w) // 2,
                                box.y() + (box.height() - h) // 2, pixmap)
+        hit = index.data(HitRole)
+        if isinstance(hit, Hit) and hit.copies:
+            self._badge(painter, box, f"× {len(hit.copies) + 1}")
         text_rect = QRect(cell.x() + 4, box.bottom() + 4, cell.width() - 8,
                           option.fontMetrics.height())
         painter.setPen(palette.color(QPalette.ColorRole.HighlightedText if selected
@@ -132,6 +136,20 @@ class TileDelegate(QStyledItemDelegate):
                                              text_rect.width())
         painter.drawText(text_rect, Qt.AlignmentFlag.AlignHCenter, name)
         painter.restore()
+
+
+    @staticmethod
+    def _badge(painter: QPainter, box: QRect, text: str) -> None:
+        """A dark rounded label in the tile's top-right corner (exact copies: "× 3")."""
+        metrics = painter.fontMetrics()
+        w, h = metrics.horizontalAdvance(text) + 12, metrics.height() + 4
+        badge = QRect(box.right() - w - 4, box.top() + 4, w, h)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(0, 0, 0, 180))
+        painter.drawRoundedRect(badge, h / 2, h / 2)
+        painter.setPen(QColor(255, 255, 255))
+        painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, text)
 
 
 class Grid(QListView):

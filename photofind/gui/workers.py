@@ -55,6 +55,7 @@ from photofind.gui.data import Hit, Query
 
 if TYPE_CHECKING:  # the lazy imports stay lazy: torch and friends load on a worker
     from photofind.core.catalog import PhotoInfo
+    from photofind.core.duplicates import Found
     from photofind.core.indexer import Progress
     from photofind.core.library import Library
     from photofind.core.model.download import ModelDownload
@@ -132,6 +133,7 @@ class Engine(QObject):
     problem = Signal(str)  # one sentence for the user
     model_switched = Signal(str)  # the model the library now answers with
     labelled = Signal()  # the smart albums caught up with photos indexed before
+    trashed = Signal(object)  # core.trash.Trashed: what went to the trash, what stayed
 
     def __init__(self, settings: Settings, models: SharedModel, index: SharedIndex,
                  watch: WatchConfig | None = None) -> None:
@@ -165,6 +167,18 @@ class Engine(QObject):
                     lib.remove_root(root)
         self._submit(call)
 
+    def trash(self, photo_ids: list[int]) -> None:
+        """Move these photos to the system trash (the user confirmed) and forget them."""
+        from photofind.core.trash import move_to_trash
+
+        self._submit(lambda lib: self.trashed.emit(move_to_trash(lib, photo_ids)))
+
+    def keep_hashes(self, found: Found) -> None:
+        """Store the hashes the query thread computed for the duplicates (a cache)."""
+        from photofind.core.duplicates import store_hashes
+
+        self._submit(lambda lib: store_hashes(lib.catalog, found), roots=False)
+
     def switch_model(self, spec: str) -> None:
         """Re-embed the library for another model in the background; searches keep
         using the current one until ``model_switched`` says every photo is done."""
@@ -189,12 +203,13 @@ class Engine(QObject):
         if self._thread.is_alive():
             self._thread.join(timeout)
 
-    def _submit(self, call: Callable[[Library], None]) -> None:
+    def _submit(self, call: Callable[[Library], object], roots: bool = True) -> None:
         def done(lib: Library) -> None:
             try:
                 call(lib)
             finally:
-                self.roots_changed.emit()
+                if roots:
+                    self.roots_changed.emit()
         with self._handover:
             watcher = self._watcher
             if watcher is not None:
@@ -311,6 +326,7 @@ class Queries(QObject):
     failures = Signal(object)  # [(path, reason)]
     albums = Signal(object, object)  # smart albums [(label, count)], saved [SavedSearch]
     problem = Signal(str)  # one sentence for the user (a bad album name ...)
+    duplicates = Signal(object)  # core.duplicates.Found
 
     def __init__(self, settings: Settings, models: SharedModel, index: SharedIndex) -> None:
         super().__init__()
@@ -391,6 +407,15 @@ class Queries(QObject):
         self._jobs.put(("albums", lambda lib: self.albums.emit(
             albumsource.label_counts(lib), saved_searches(lib.catalog))))
 
+    def ask_duplicates(self) -> None:
+        """Every tier's groups (the hashes computed meanwhile come along, for the writer)."""
+        from photofind.core.duplicates import find_duplicates
+
+        def job(lib: Library) -> None:
+            self._follow_writer(lib)
+            self.duplicates.emit(find_duplicates(lib))
+        self._jobs.put(("duplicates", job))
+
     def save_album(self, name: str, query: Query, cutoff: int) -> None:
         from photofind.core.savedsearches import save_search
 
@@ -443,8 +468,13 @@ class Queries(QObject):
     @staticmethod
     def _with_labels(lib: Library, ranked: list[tuple[PhotoInfo, float]]
                      | list[tuple[PhotoInfo, None]]) -> list[Hit]:
-        labels = albumsource.labels_of(lib, [info.id for info, _ in ranked])
-        return [Hit(info, score, tuple(labels.get(info.id, ()))) for info, score in ranked]
+        """Hits with their labels; exact copies of one file as one hit."""
+        from photofind.core.duplicates import collapse_exact
+
+        collapsed = collapse_exact(lib.catalog, ranked)
+        labels = albumsource.labels_of(lib, [info.id for info, _, _ in collapsed])
+        return [Hit(info, score, tuple(labels.get(info.id, ())), copies)
+                for info, score, copies in collapsed]
 
     def _load_model(self, lib: Library) -> None:
         from photofind.core.model.download import ModelDownload

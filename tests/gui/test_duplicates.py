@@ -1,0 +1,82 @@
+"""Exact copies show as one tile with a "× N" badge, the preview lists every
+copy, and the Duplicates page shows groups with the suggested photo ticked."""
+
+from __future__ import annotations
+
+import random
+import shutil
+from pathlib import Path
+
+from photofind.gui.duplicates import DUPES
+from photofind.testing.shapes import CLASSES, draw_picture
+from tests.conftest import Cli
+from tests.gui.conftest import OpenWindow
+from tests.gui.test_window import ready
+
+
+def library_with_copies(cli: Cli, root: Path) -> list[Path]:
+    """Six drawn photos, the first one also in two backup folders."""
+    rng = random.Random(9)
+    root.mkdir()
+    photos = []
+    for n, (c, s) in enumerate(CLASSES[:6]):
+        photos.append(root / f"{n}-{c}-{s}.jpg")
+        draw_picture(c, s, (400, 300), rng).save(photos[-1], quality=90)
+    copies = [photos[0]]
+    for folder in ("backup", "old-phone/backup"):
+        (root / folder).mkdir(parents=True)
+        copies.append(Path(shutil.copy2(photos[0], root / folder / photos[0].name)))
+    assert cli.index(str(root))["added"] == 8
+    return copies
+
+
+def test_exact_copies_are_one_tile_with_a_badge_and_the_preview_lists_them(  # type: ignore[no-untyped-def]
+        qtbot, open_window: OpenWindow, cli: Cli, tmp_path: Path) -> None:
+    copies = library_with_copies(cli, tmp_path / "Pictures")
+    window = open_window(cli.library)
+    ready(qtbot, window)
+    hits = [window.model.hit(r) for r in range(window.model.rowCount())]
+    assert len(hits) == 6  # eight files, six pictures
+    (copied,) = [h for h in hits if h.copies]
+    assert copied.info.path == str(copies[0])  # the shortest path is the one shown
+    assert sorted(c.path for c in copied.copies) == sorted(str(p) for p in copies[1:])
+    row = hits.index(copied)
+    # The badge: dark pixels in the tile's top-right corner, none on a tile without copies.
+    rect = window.grid.visualRect(window.model.index(row))
+    image = window.grid.viewport().grab().toImage()
+
+    def dark_corner(r: int) -> bool:  # the top strip of the tile's cell
+        cell = window.grid.visualRect(window.model.index(r))
+        return any(image.pixelColor(x, y).lightness() < 90
+                   for x in range(cell.left(), cell.left() + window.grid.gridSize().width())
+                   for y in range(cell.top(), cell.top() + 30))
+    assert rect.isValid() and dark_corner(row)
+    assert not dark_corner(next(r for r in range(6) if r != row))
+    window.open_viewer(row)
+    assert window.viewer is not None
+    info = window.viewer.info.text()
+    assert "3 identical copies" in info and all(str(p) in info for p in copies)
+
+
+def test_the_duplicates_page_shows_groups_with_the_keep_ticked(  # type: ignore[no-untyped-def]
+        qtbot, open_window: OpenWindow, cli: Cli, tmp_path: Path) -> None:
+    copies = library_with_copies(cli, tmp_path / "Pictures")
+    window = open_window(cli.library)
+    ready(qtbot, window)
+    entry = next(e for e in window.sidebar.entries(DUPES) if e.key == "exact")
+    assert entry.count is None  # not looked for until asked
+    window.sidebar.chosen.emit(entry)
+    page = window.dupes_page
+    qtbot.waitUntil(lambda: len(page.tiles) == 3, timeout=30_000)
+    assert window.stack.currentWidget() is page
+    assert [t.path for t in page.tiles] == [str(p) for p in copies]  # shortest path first
+    assert [t.keep.isChecked() for t in page.tiles] == [True, False, False]
+    assert window.sidebar.entries(DUPES)[0].count == 1
+    going, nothing_kept = page.chosen_for_trash()
+    assert [t.path for t in going] == [str(p) for p in copies[1:]] and not nothing_kept
+    for tile in page.tiles:
+        tile.keep.setChecked(False)
+    assert page.chosen_for_trash() == ([], [0])  # a group must keep one: nothing goes
+    window.search.setText("a red circle")
+    window.run_query()
+    qtbot.waitUntil(lambda: window.stack.currentWidget() is window.grid, timeout=30_000)

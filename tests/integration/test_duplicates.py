@@ -1,0 +1,104 @@
+"""`photofind duplicates`: exact copies, near-identical copies and bursts of
+drawn scenes are told apart from unrelated pictures, each with the photo to keep."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from photofind.testing.dupdata import NEAR, DupFile, write_scenes
+from photofind.testing.shapes import CLASSES, draw_picture
+from tests.conftest import Cli
+
+
+def drawn_scenes(dest: Path, scenes: int = 3, distractors: int = 3) -> list[DupFile]:
+    rng = random.Random(11)
+    drawn = [(f"{c}-{s}", draw_picture(c, s, (480, 360), rng)) for c, s in CLASSES[:scenes]]
+    # Distractors of the same classes, drawn again: alike for CLIP, other pictures.
+    others = [(f"other-{c}-{s}", draw_picture(c, s, (480, 360), rng))
+              for c, s in CLASSES[:distractors]]
+    return write_scenes(dest, drawn, others)
+
+
+@pytest.fixture
+def scenes(cli: Cli, tmp_path: Path) -> list[DupFile]:
+    files = drawn_scenes(tmp_path / "Pictures")
+    assert cli.index(str(tmp_path / "Pictures"))["added"] == len(files)
+    return files
+
+
+def groups_of(cli: Cli, *args: str) -> list[dict[str, object]]:
+    groups: list[dict[str, object]] = cli.json("duplicates", *args)
+    return groups
+
+
+def members(group: dict[str, object]) -> list[str]:
+    others = group["others"]
+    assert isinstance(others, list)
+    return [str(group["keep"]), *others]
+
+
+def test_tiers_find_copies_and_bursts_and_nothing_else(cli: Cli, scenes: list[DupFile]) -> None:
+    by_path = {str(f.path): f for f in scenes}
+    groups = groups_of(cli)
+    for tier in ("exact", "near", "similar"):
+        seen = Counter(p for g in groups if g["tier"] == tier for p in members(g))
+        assert max(seen.values()) == 1, f"a photo in two {tier} groups"
+    for group in groups:
+        files = [by_path[p] for p in members(group)]
+        assert len({f.scene for f in files}) == 1, group  # never two scenes in one group
+        assert all(f.kind != "distractor" for f in files), group
+        kinds = {f.kind for f in files}
+        if group["tier"] == "exact":
+            assert kinds == {"original", "exact"}
+            # Same size and date: the shorter path is kept, the backup is the other.
+            assert by_path[str(group["keep"])].kind == "original"
+        elif group["tier"] == "near":
+            assert by_path[str(group["keep"])].kind == "original"  # the largest picture
+            assert {f.how for f in files if f.kind == "near"} == set(NEAR), group
+        else:
+            assert "burst" in kinds and "near" not in kinds, group
+    originals = [f for f in scenes if f.kind == "original"]
+    assert Counter(g["tier"] for g in groups) == {"exact": len(originals),
+                                                  "near": len(originals),
+                                                  "similar": len(originals)}
+
+
+def test_one_tier_and_plain_text(cli: Cli, scenes: list[DupFile]) -> None:
+    exact = groups_of(cli, "--tier", "exact")
+    assert {g["tier"] for g in exact} == {"exact"} and len(exact) == 3
+    text = cli.run("duplicates", "--tier", "exact").stdout.splitlines()
+    assert text[0] == "[exact] 2 photos"
+    assert text[1] == f"  keep   {exact[0]['keep']}"
+    assert text[2] == f"  other  {members(exact[0])[1]}"
+
+
+def test_old_rows_without_a_content_hash_are_hashed_only_where_they_collide(
+        cli: Cli, scenes: list[DupFile]) -> None:
+    catalog = cli.library / "catalog.sqlite3"
+    with sqlite3.connect(catalog) as db:
+        db.execute("UPDATE photos SET content_hash = NULL")  # rows from an older catalog
+    exact = groups_of(cli, "--tier", "exact")
+    assert len(exact) == 3
+    with sqlite3.connect(catalog) as db:
+        hashed = {r[0] for r in db.execute(
+            "SELECT path FROM photos WHERE content_hash IS NOT NULL")}
+    # Kept for the next time (the command was the only photofind, so the writer),
+    # and only for the files whose size and quick hash collide.
+    assert hashed == {p for g in exact for p in members(g)}
+
+
+def test_a_library_without_duplicates_says_so(cli: Cli, tmp_path: Path) -> None:
+    rng = random.Random(2)
+    root = tmp_path / "Pictures"
+    root.mkdir()
+    for n, (c, s) in enumerate(CLASSES[:4]):
+        draw_picture(c, s, (320, 240), rng).save(root / f"{n}.png")
+    cli.index(str(root))
+    assert groups_of(cli) == []
+    proc = cli.run("duplicates")
+    assert proc.stdout == "" and proc.stderr.strip() == "No duplicates found."
