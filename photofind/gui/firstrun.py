@@ -5,7 +5,9 @@ the hub.
 The download shows its size and progress in the status bar with a Cancel button; it runs
 in a child process (``workers.ModelDownloader``), so Cancel stops it at once. What arrived
 stays in the Hugging Face cache: "Resume download" (or the next start) goes on from
-there. The chosen folder (an ONNX folder in Immich's layout, or an open_clip folder where torch
+there.
+
+The chosen folder (an ONNX folder in Immich's layout, or an open_clip folder where torch
 is installed) is checked before the window switches to it; a folder that is not a model
 gets one sentence in the banner.
 """

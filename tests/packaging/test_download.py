@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from photofind.core.config import Settings
 from photofind.core.model.download import ModelDownload, plan_download
 from photofind.core.model.sources import (
@@ -84,6 +86,7 @@ def test_a_download_the_network_drops_says_what_to_do_and_resumes(hub: FakeHub) 
     assert cached_onnx_folder(f"hf-hub:{IMMICH_REPO}") is not None
 
 
+@pytest.mark.slow
 def test_command_line_first_run_survives_ctrl_c_and_resumes(hub: FakeHub, tmp_path: Path
                                                           ) -> None:
     """The installed app (no torch) indexing for the first time: the default model
