@@ -6,12 +6,14 @@
   thread searches instead of loading a copy of its own.
 - ``Engine``: one thread that owns the writing library: it waits for the
   model, then runs the core ``Watcher`` (reconcile, index, follow the
-  folders) with progress, pause, resume and stop; folder changes run on it
+  folders) with progress, pause, resume and stop; folder changes, moving
+  confirmed duplicates to the trash and keeping their hashes run on it
   through ``Watcher.submit``. When indexing goes quiet it labels the smart
   albums, giving way to new work.
 - ``Queries``: one thread with its own read-only library that loads the model
   once and answers searches, "similar" queries, the newest-first listing,
-  smart and saved albums, the Folders dialog's status and the Problems list.
+  smart and saved albums, the duplicates, the Folders dialog's status and
+  the Problems list. Exact copies of one file come back as one hit.
   A newer query replaces one still waiting, so typing never queues stale work.
 - ``ThumbLoader``: a small pool reading thumbnails from thumbs.sqlite3, last
   request first (the tiles painted last are the ones on screen), requests of
