@@ -41,7 +41,7 @@ class Decoded:
     width: int
     height: int
     taken_at: str | None
-    phash: str
+    quick_hash: str  # partial_hash
     content_hash: str = ""  # filled in by the decode worker (content_hash)
 
 
@@ -227,7 +227,7 @@ def decode_file(path: str, pre: Preprocess, draft: bool = True) -> Decoded | Fai
         size = os.stat(path).st_size
         if size == 0:
             return Failed("empty file")
-        phash = partial_hash(path, size)
+        quick_hash = partial_hash(path, size)
         opened = open_photo(path, draft_size=max(pre.size, THUMB_SIZE) if draft else None,
                             min_side=pre.size)
         return Decoded(
@@ -236,7 +236,7 @@ def decode_file(path: str, pre: Preprocess, draft: bool = True) -> Decoded | Fai
             width=opened.width,
             height=opened.height,
             taken_at=opened.taken_at,
-            phash=phash,
+            quick_hash=quick_hash,
         )
     except Exception as exc:  # every failure becomes a reason
         reason = failure_reason(exc)
