@@ -10,6 +10,7 @@ Photo ids are AUTOINCREMENT: an id is never reused, so it is a safe HNSW label.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import time
@@ -23,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from photofind.core.errors import PhotofindError
-from photofind.core.records import FileRecord
+from photofind.core.records import FileRecord, mtime_date
 
 _SCHEMA = """
 CREATE TABLE roots(
@@ -137,6 +138,16 @@ ALTER TABLE photos RENAME COLUMN phash TO quick_hash;
 DROP INDEX photos_size_hash;
 CREATE INDEX photos_size_quick_hash ON photos(size, quick_hash);
 """)
+
+# Where each taken date came from (records.TAKEN_SOURCES); photos without an
+# EXIF date are dated by their file time from now on, so old ones are too. And
+# the RAW files of a RAW+JPEG shot, listed with its picture (a JSON list).
+_MIGRATIONS.append("""
+ALTER TABLE photos ADD COLUMN taken_source TEXT;
+ALTER TABLE photos ADD COLUMN siblings TEXT;
+UPDATE photos SET taken_source = 'mtime', taken_at = strftime('%Y-%m-%dT%H:%M:%S',
+    mtime_ns / 1000000000, 'unixepoch', 'localtime') WHERE taken_at IS NULL AND status = 'ok';
+""")
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 Vector = npt.NDArray[np.float32]
@@ -163,12 +174,24 @@ _ASSIGN = ", ".join(f"{c}=?" for c in [*_STORED, "indexed_at"])
 
 def _record(row: Sequence[Any]) -> FileRecord:
     """A record from a row selected as ``_ROW``."""
-    return FileRecord(**dict(zip(_COLUMNS, row, strict=True)))
+    values = dict(zip(_COLUMNS, row, strict=True))
+    values["siblings"] = _paths(values["siblings"])
+    return FileRecord(**values)
+
+
+def _paths(stored: str | None) -> tuple[str, ...]:
+    """The siblings column: a JSON list of paths, NULL when there are none."""
+    return tuple(json.loads(stored)) if stored else ()
+
+
+def _siblings(record: FileRecord) -> str | None:
+    return json.dumps(list(record.siblings)) if record.siblings else None
 
 
 def _values(record: FileRecord) -> tuple[object, ...]:
     """A record's values for the ``_STORED`` columns."""
-    return tuple(getattr(record, c) for c in _STORED)
+    return tuple(_siblings(record) if c == "siblings" else getattr(record, c)
+                 for c in _STORED)
 
 
 @dataclass(frozen=True)
@@ -183,13 +206,12 @@ class PhotoInfo:
     taken_at: str | None
     size: int
     mtime_ns: int = 0
+    siblings: tuple[str, ...] = ()  # RAW files of the same shot
 
     @property
     def date(self) -> str:
         """Capture date, else the file's time (ISO 8601, seconds)."""
-        if self.taken_at:
-            return self.taken_at
-        return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(self.mtime_ns / 1e9))
+        return self.taken_at or mtime_date(self.mtime_ns)
 
 
 @dataclass(frozen=True)
@@ -405,15 +427,16 @@ class Catalog:
             for m in moves:
                 db.execute("DELETE FROM photos WHERE path = ? AND id != ?", (m.path, m.id))
                 db.execute("UPDATE photos SET root_id=?, path=?, mtime_ns=?, dev=?, ino=?,"
-                           " ctime_ns=?, content_hash=? WHERE id=?",
+                           " ctime_ns=?, content_hash=?, siblings=? WHERE id=?",
                            (m.root_id, m.path, m.mtime_ns, m.dev, m.ino, m.ctime_ns,
-                            m.content_hash, m.id))
+                            m.content_hash, _siblings(m), m.id))
 
     def refresh_identity(self, records: Iterable[FileRecord]) -> None:
-        """Record the device, inode and ctime of files found unchanged (by id)."""
+        """Record the device, inode, ctime and RAW siblings of files found
+        unchanged (by id)."""
         with self.transaction() as db:
-            db.executemany("UPDATE photos SET dev=?, ino=?, ctime_ns=? WHERE id=?",
-                           [(r.dev, r.ino, r.ctime_ns, r.id) for r in records])
+            db.executemany("UPDATE photos SET dev=?, ino=?, ctime_ns=?, siblings=? WHERE id=?",
+                           [(r.dev, r.ino, r.ctime_ns, _siblings(r), r.id) for r in records])
 
     def delete_photos(self, ids: Sequence[int]) -> None:
         with self.transaction() as db:
@@ -435,7 +458,7 @@ class Catalog:
             rows = self.db.execute(
                 f"{_INFO} WHERE p.id IN ({marks}) AND p.status = 'ok'", chunk)
             for r in rows:
-                out[r[0]] = PhotoInfo(r[0], r[1], bool(r[2]), *r[3:])
+                out[r[0]] = _info(r)
         return out
 
     def newest_first(self) -> list[PhotoInfo]:
@@ -445,7 +468,7 @@ class Catalog:
             " strftime('%Y-%m-%dT%H:%M:%S', p.mtime_ns / 1000000000, 'unixepoch',"
             " 'localtime'))"
             " DESC, p.id DESC")
-        return [PhotoInfo(r[0], r[1], bool(r[2]), *r[3:]) for r in rows]
+        return [_info(r) for r in rows]
 
     def failures(self) -> list[tuple[str, str]]:
         rows = self.db.execute(
@@ -568,7 +591,12 @@ def _cannot_open(exc: sqlite3.DatabaseError) -> bool:
 
 
 _INFO = ("SELECT p.id, p.path, r.state = 'online', p.width, p.height, p.taken_at, p.size,"
-         " p.mtime_ns FROM photos p JOIN roots r ON r.id = p.root_id")
+         " p.mtime_ns, p.siblings FROM photos p JOIN roots r ON r.id = p.root_id")
+
+
+def _info(r: Sequence[Any]) -> PhotoInfo:
+    """A PhotoInfo from a row selected as ``_INFO``."""
+    return PhotoInfo(r[0], r[1], bool(r[2]), r[3], r[4], r[5], r[6], r[7], _paths(r[8]))
 
 
 def _decode_vec(blob: bytes) -> Vector:

@@ -29,7 +29,7 @@ from photofind.core.imaging import Decoded, Failed, Preprocess
 from photofind.core.library import Library
 from photofind.core.model.encoder import Encoder
 from photofind.core.model.sources import peek_preprocess
-from photofind.core.records import FileRecord
+from photofind.core.records import FileRecord, mtime_date
 from photofind.core.scanner import ChangeSet, scan
 from photofind.core.thumbs import make_thumbnails, missing_thumbnails
 
@@ -312,8 +312,11 @@ def _write(lib: Library, embedder: Callable[[], Encoder], batch: list[tuple[File
 
 
 def _new_photo(job: FileRecord, dec: Decoded) -> FileRecord:
+    """The record with what its decode learnt; dated by its file time without EXIF."""
+    taken_at, source = (dec.taken_at, dec.taken_source) if dec.taken_at \
+        else (mtime_date(job.mtime_ns), "mtime")
     return replace(job, quick_hash=dec.quick_hash, content_hash=dec.content_hash or None,
-                   width=dec.width, height=dec.height, taken_at=dec.taken_at)
+                   width=dec.width, height=dec.height, taken_at=taken_at, taken_source=source)
 
 
 def _failed_photo(job: FileRecord, fail: Failed) -> FileRecord:

@@ -33,7 +33,7 @@ from photofind.core import roots as rootrules
 from photofind.core.catalog import Catalog, Root
 from photofind.core.config import PHOTO_EXTENSIONS
 from photofind.core.imaging import content_hash, partial_hash
-from photofind.core.records import FileRecord
+from photofind.core.records import RAW_EXTENSIONS, FileRecord
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,8 @@ class ChangeSet:
     moved: list[tuple[FileRecord, FileRecord]] = field(default_factory=list)
     removed: list[FileRecord] = field(default_factory=list)
     unchanged: int = 0
-    # unchanged files whose device, inode or ctime is to be recorded (with their ids)
+    # unchanged files whose device, inode, ctime or RAW siblings are to be recorded
+    # (with their ids)
     refreshed: list[FileRecord] = field(default_factory=list)
     online: list[Root] = field(default_factory=list)
     offline: list[Root] = field(default_factory=list)
@@ -135,6 +136,8 @@ def walk(root: Path, skip: Path | None = None, unreadable: set[str] | None = Non
     Hidden files and folders, NAS thumbnail folders, the library folder
     itself and symlinked folders (loops) are skipped; FIFOs, devices and
     broken links with a photo's extension come with a problem, never opened.
+    A RAW file beside a picture of the same name (RAW+JPEG shooting) is not
+    yielded: it is among the picture's ``siblings``.
     """
     stack = [(str(root), str(root))]  # (real path, stand-in shown for it)
     skip_str = str(skip) if skip else None
@@ -149,9 +152,11 @@ def walk(root: Path, skip: Path | None = None, unreadable: set[str] | None = Non
                 unreadable.add(folder)
             continue
         shown_names = _shown_names([e.name for e in entries])
+        raws = _raw_siblings(list(shown_names))
+        paired = {raw for group in raws.values() for raw in group}
         for entry in entries:
             name = entry.name
-            if name.startswith((".", "~$")) or name in SKIP_DIRS:
+            if name.startswith((".", "~$")) or name in SKIP_DIRS or name in paired:
                 continue
             shown = os.path.join(shown_folder, shown_names[name])
             try:
@@ -164,8 +169,27 @@ def walk(root: Path, skip: Path | None = None, unreadable: set[str] | None = Non
             if os.path.splitext(name)[1].lower() not in PHOTO_EXTENSIONS:
                 continue
             found = _look_at(root_id, entry, shown, bad_name=shown_names[name] != name)
+            if found is not None and name in raws:
+                found = replace(found, siblings=tuple(
+                    os.path.join(shown_folder, shown_names[raw]) for raw in raws[name]))
             if found is not None:
                 yield found
+
+
+def _raw_siblings(names: list[str]) -> dict[str, list[str]]:
+    """picture name -> the RAW files of the same shot in its folder: same name
+    up to the extension (in any case), e.g. IMG_0001.JPG and IMG_0001.CR2."""
+    pictures: dict[str, str] = {}
+    raws: dict[str, list[str]] = defaultdict(list)
+    for name in sorted(names):
+        if name.startswith((".", "~$")):
+            continue
+        stem, ext = os.path.splitext(name)
+        if ext.lower() in RAW_EXTENSIONS:
+            raws[stem.lower()].append(name)
+        elif ext.lower() in PHOTO_EXTENSIONS:
+            pictures.setdefault(stem.lower(), name)
+    return {pictures[stem]: group for stem, group in raws.items() if stem in pictures}
 
 
 def _look_at(root_id: int, entry: os.DirEntry[str], shown: str, bad_name: bool
@@ -278,7 +302,8 @@ def _diff(changes: ChangeSet, known: dict[str, FileRecord],
             changes.changed.append((row, file))
         else:
             changes.unchanged += 1
-            if (row.dev, row.ino, row.ctime_ns) != (file.dev, file.ino, file.ctime_ns):
+            if (row.dev, row.ino, row.ctime_ns, row.siblings) != (
+                    file.dev, file.ino, file.ctime_ns, file.siblings):
                 changes.refreshed.append(replace(file, id=row.id))
             if row.dev is not None and file.dev is not None and row.dev != file.dev:
                 remap[row.dev] = file.dev
