@@ -75,3 +75,27 @@ def test_a_written_record_reads_back_as_the_same_record(tmp_path: Path) -> None:
                                            taken_at="2019-06-21T10:00:00", status="ok")
     assert back[str(tmp_path / "b.jpg")].status == "failed"
     assert catalog.failures() == [(str(tmp_path / "b.jpg"), "truncated")]
+
+
+def test_a_raw_beside_a_known_jpeg_joins_it_and_is_no_photo_of_its_own(tmp_path: Path) -> None:
+    folder = tmp_path / "DCIM"
+    folder.mkdir()
+    jpeg = folder / "IMG_0001.JPG"
+    jpeg.write_bytes(b"jpeg")
+    catalog = Catalog(tmp_path / "catalog.sqlite3")
+    root = catalog.add_root(str(folder))
+    st = jpeg.stat()
+    catalog.write_batch("m", [FileRecord(root.id, str(jpeg), st.st_size, st.st_mtime_ns,
+                                         dev=st.st_dev, ino=st.st_ino,
+                                         ctime_ns=st.st_ctime_ns)],
+                        [np.ones(4, np.float32)])
+    (folder / "IMG_0001.CR2").write_bytes(b"raw")  # the camera shot RAW+JPEG
+    (folder / "IMG_0002.nef").write_bytes(b"raw")  # a RAW alone is a photo
+    changes = scan(catalog, catalog.roots())
+    assert [Path(f.path).name for f in changes.new] == ["IMG_0002.nef"]
+    assert changes.unchanged == 1 and not changes.changed
+    catalog.refresh_identity(changes.refreshed)
+    row = catalog.photo_by_path(str(jpeg))
+    assert row is not None and row.siblings == (str(folder / "IMG_0001.CR2"),)
+    info = catalog.photo_info([row.id])[row.id]
+    assert info.siblings == (str(folder / "IMG_0001.CR2"),)
