@@ -11,7 +11,7 @@ import numpy as np
 from photofind.core import catalog as catalog_module
 from photofind.core.catalog import SCHEMA_VERSION, Catalog
 from photofind.core.imaging import content_hash, partial_hash
-from photofind.core.records import FileRecord
+from photofind.core.records import FileRecord, mtime_date
 from photofind.core.scanner import scan
 
 
@@ -99,3 +99,21 @@ def test_a_raw_beside_a_known_jpeg_joins_it_and_is_no_photo_of_its_own(tmp_path:
     assert row is not None and row.siblings == (str(folder / "IMG_0001.CR2"),)
     info = catalog.photo_info([row.id])[row.id]
     assert info.siblings == (str(folder / "IMG_0001.CR2"),)
+
+
+def test_an_older_catalog_dates_its_undated_photos_by_file_time(tmp_path: Path) -> None:
+    step = next(i for i, s in enumerate(catalog_module._MIGRATIONS) if "taken_source" in s)
+    db = _old_catalog(tmp_path / "catalog.sqlite3", step)
+    db.execute("INSERT INTO roots(path, added_at) VALUES ('/p', 0)")
+    mtime_ns = 1_500_000_000 * 10**9
+    for name, taken in (("exif.jpg", "2019-06-21T10:11:12"), ("plain.png", None)):
+        db.execute("INSERT INTO photos(root_id, path, size, mtime_ns, quick_hash, status,"
+                   " indexed_at, taken_at) VALUES (1, ?, 1, ?, '', 'ok', 0, ?)",
+                   (f"/p/{name}", mtime_ns, taken))
+    db.close()
+    catalog = Catalog(tmp_path / "catalog.sqlite3")
+    rows = catalog.photos_in_root(1)
+    assert (rows["/p/exif.jpg"].taken_at, rows["/p/exif.jpg"].taken_source) == (
+        "2019-06-21T10:11:12", None)  # from EXIF, which tag was not recorded then
+    assert (rows["/p/plain.png"].taken_at, rows["/p/plain.png"].taken_source) == (
+        mtime_date(mtime_ns), "mtime")
