@@ -163,9 +163,9 @@ def text_like(centres: np.ndarray, gap: np.ndarray, n: int, seed: int = 1) -> np
 def big_library(spec: str, n: int = 100_000, dim: int = 512) -> Path:
     """A library of ``n`` photos with clustered vectors under ``spec``, its index
     saved (made once, then cached). The photo files themselves do not exist."""
-    from photofind.core.catalog import NewPhoto
     from photofind.core.config import Settings
     from photofind.core.library import Library
+    from photofind.core.records import FileRecord
 
     folder = CACHE / f"library-{n}-{dim}"
     done = folder / ".complete"
@@ -176,9 +176,10 @@ def big_library(spec: str, n: int = 100_000, dim: int = 512) -> Path:
     with Library.open(Settings.resolve(str(folder), spec, "cpu"), writer=True) as lib:
         root = lib.catalog.add_root("/bench/Pictures")
         for lo in range(0, n, 5000):
-            photos = [NewPhoto(root.id, f"/bench/Pictures/{i // 1000:03d}/IMG_{i:06d}.jpg",
-                               3_000_000 + i, 1_600_000_000_000_000_000 + i * 10**9, f"{i:032x}",
-                               4000, 3000, f"20{10 + i % 15}-06-01T12:00:00")
+            photos = [FileRecord(root.id, f"/bench/Pictures/{i // 1000:03d}/IMG_{i:06d}.jpg",
+                                 3_000_000 + i, 1_600_000_000_000_000_000 + i * 10**9,
+                                 quick_hash=f"{i:032x}", width=4000, height=3000,
+                                 taken_at=f"20{10 + i % 15}-06-01T12:00:00")
                       for i in range(lo, min(lo + 5000, n))]
             lib.catalog.write_batch(spec, photos, list(vectors[lo:lo + 5000]))
             print(f"\rmaking the library: {lo + len(photos)}/{n}", end="", file=sys.stderr)

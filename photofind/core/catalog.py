@@ -10,18 +10,21 @@ Photo ids are AUTOINCREMENT: an id is never reused, so it is a safe HNSW label.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from photofind.core.errors import PhotofindError
+from photofind.core.records import FileRecord, mtime_date
 
 _SCHEMA = """
 CREATE TABLE roots(
@@ -136,6 +139,24 @@ CREATE TABLE picture_hashes(
     hashes TEXT NOT NULL
 );
 """)
+
+# The partial hash (size, first and last 64 KiB) was named "phash", which reads
+# as a perceptual hash in a photo app: it is the quick hash.
+_MIGRATIONS.append("""
+ALTER TABLE photos RENAME COLUMN phash TO quick_hash;
+DROP INDEX photos_size_hash;
+CREATE INDEX photos_size_quick_hash ON photos(size, quick_hash);
+""")
+
+# Where each taken date came from (records.TAKEN_SOURCES); photos without an
+# EXIF date are dated by their file time from now on, so old ones are too. And
+# the RAW files of a RAW+JPEG shot, listed with its picture (a JSON list).
+_MIGRATIONS.append("""
+ALTER TABLE photos ADD COLUMN taken_source TEXT;
+ALTER TABLE photos ADD COLUMN siblings TEXT;
+UPDATE photos SET taken_source = 'mtime', taken_at = strftime('%Y-%m-%dT%H:%M:%S',
+    mtime_ns / 1000000000, 'unixepoch', 'localtime') WHERE taken_at IS NULL AND status = 'ok';
+""")
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 Vector = npt.NDArray[np.float32]
@@ -150,24 +171,36 @@ class Root:
     ino: int | None = None  # and its folder's inode there (None where unknown)
 
 
-@dataclass(frozen=True)
-class PhotoRow:
-    id: int
-    root_id: int
-    path: str
-    size: int
-    mtime_ns: int
-    phash: str
-    status: str
-    reason: str | None = None
-    dev: int | None = None  # device of the file (so of its folder); None before it was known
-    ino: int | None = None
-    ctime_ns: int | None = None
-    content_hash: str | None = None  # hash of the whole file (imaging.content_hash)
+# A photo row is a FileRecord: its columns, in one order for every read and write.
+_COLUMNS = tuple(f.name for f in fields(FileRecord) if f.name != "problem")
+_ROW = f"SELECT {', '.join(_COLUMNS)} FROM photos"
+_STORED = tuple(c for c in _COLUMNS if c != "id")  # what a write sets, and indexed_at
+_WRITTEN = ", ".join([*_STORED, "indexed_at"])
+_MARKS = ",".join("?" * (len(_STORED) + 1))
+_UPSERT = ", ".join(f"{c}=excluded.{c}" for c in [*_STORED, "indexed_at"])
+_ASSIGN = ", ".join(f"{c}=?" for c in [*_STORED, "indexed_at"])
 
 
-_ROW = ("SELECT id, root_id, path, size, mtime_ns, phash, status, reason, dev, ino, ctime_ns,"
-        " content_hash FROM photos")
+def _record(row: Sequence[Any]) -> FileRecord:
+    """A record from a row selected as ``_ROW``."""
+    values = dict(zip(_COLUMNS, row, strict=True))
+    values["siblings"] = _paths(values["siblings"])
+    return FileRecord(**values)
+
+
+def _paths(stored: str | None) -> tuple[str, ...]:
+    """The siblings column: a JSON list of paths, NULL when there are none."""
+    return tuple(json.loads(stored)) if stored else ()
+
+
+def _siblings(record: FileRecord) -> str | None:
+    return json.dumps(list(record.siblings)) if record.siblings else None
+
+
+def _values(record: FileRecord) -> tuple[object, ...]:
+    """A record's values for the ``_STORED`` columns."""
+    return tuple(_siblings(record) if c == "siblings" else getattr(record, c)
+                 for c in _STORED)
 
 
 @dataclass(frozen=True)
@@ -182,33 +215,12 @@ class PhotoInfo:
     taken_at: str | None
     size: int
     mtime_ns: int = 0
+    siblings: tuple[str, ...] = ()  # RAW files of the same shot
 
     @property
     def date(self) -> str:
         """Capture date, else the file's time (ISO 8601, seconds)."""
-        if self.taken_at:
-            return self.taken_at
-        return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(self.mtime_ns / 1e9))
-
-
-@dataclass(frozen=True)
-class Move:
-    """A photo found at another path: its row follows the file."""
-
-    photo_id: int
-    root_id: int
-    path: str
-    mtime_ns: int
-    dev: int | None
-    ino: int | None
-    ctime_ns: int | None
-    content_hash: str | None
-
-
-_WRITTEN = ("root_id, path, size, mtime_ns, phash, width, height, taken_at, status, reason,"
-            " indexed_at, dev, ino, ctime_ns, content_hash")
-_UPSERT = ", ".join(f"{c.strip()}=excluded.{c.strip()}" for c in _WRITTEN.split(","))
-_ASSIGN = ", ".join(f"{c.strip()}=?" for c in _WRITTEN.split(","))
+        return self.taken_at or mtime_date(self.mtime_ns)
 
 
 @dataclass(frozen=True)
@@ -219,26 +231,6 @@ class Manifest:
     dim: int
     max_seq: int
     count: int
-
-
-@dataclass(frozen=True)
-class NewPhoto:
-    """A decoded file ready to be written (``vec`` None when it failed)."""
-
-    root_id: int
-    path: str
-    size: int
-    mtime_ns: int
-    phash: str
-    width: int | None = None
-    height: int | None = None
-    taken_at: str | None = None
-    reason: str | None = None
-    photo_id: int | None = None  # set when the file replaces a known photo
-    dev: int | None = None
-    ino: int | None = None
-    ctime_ns: int | None = None
-    content_hash: str | None = None
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -366,7 +358,7 @@ class Catalog:
                        (state, dev, dev, ino, root_id))
 
     # --- photos ----------------------------------------------------------
-    def photos_in_root(self, root_id: int, under: str | None = None) -> dict[str, PhotoRow]:
+    def photos_in_root(self, root_id: int, under: str | None = None) -> dict[str, FileRecord]:
         """Photos of a root, or only those below the folder ``under``."""
         query = f"{_ROW} WHERE root_id = ?"
         args: tuple[object, ...] = (root_id,)
@@ -375,46 +367,47 @@ class Catalog:
             # Every path that starts with prefix sorts between prefix and its successor.
             query += " AND path >= ? AND path < ?"
             args += (prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1))
-        return {r[2]: PhotoRow(*r) for r in self.db.execute(query, args)}
+        records = (_record(r) for r in self.db.execute(query, args))
+        return {record.path: record for record in records}
 
     def photo_count(self, root_id: int) -> int:
         row = self.db.execute("SELECT COUNT(*) FROM photos WHERE root_id = ?",
                               (root_id,)).fetchone()
         return int(row[0])
 
-    def sample_photos(self, root_id: int, limit: int) -> list[PhotoRow]:
+    def sample_photos(self, root_id: int, limit: int) -> list[FileRecord]:
         """A few readable photos of a root (to tell whether its drive is there)."""
         rows = self.db.execute(f"{_ROW} WHERE root_id = ? AND status = 'ok' LIMIT ?",
                                (root_id, limit))
-        return [PhotoRow(*r) for r in rows]
+        return [_record(r) for r in rows]
 
-    def photo_by_path(self, path: str) -> PhotoRow | None:
+    def photo_by_path(self, path: str) -> FileRecord | None:
         row = self.db.execute(f"{_ROW} WHERE path = ?", (path,)).fetchone()
-        return PhotoRow(*row) if row else None
+        return _record(row) if row else None
 
-    def write_batch(self, model: str, photos: Sequence[NewPhoto],
+    def write_batch(self, model: str, photos: Sequence[FileRecord],
                     vectors: Sequence[Vector | None]) -> list[int]:
-        """Insert or update decoded photos and their embeddings in one transaction.
+        """Insert or update decoded photos and their embeddings in one transaction
+        (a photo is "ok" with a vector, "failed" without one).
 
-        A path already in the catalog is updated in place (whichever root or
-        run recorded it), so no file name can make a write fail.
+        A record with an id replaces that photo; any other path already in the
+        catalog is updated in place (whichever root or run recorded it), so no
+        file name can make a write fail.
         """
         ids: list[int] = []
         now = time.time()
         with self.transaction() as db:
             for photo, vec in zip(photos, vectors, strict=True):
                 status = "ok" if vec is not None else "failed"
-                values = (photo.root_id, photo.path, photo.size, photo.mtime_ns, photo.phash,
-                          photo.width, photo.height, photo.taken_at, status, photo.reason, now,
-                          photo.dev, photo.ino, photo.ctime_ns, photo.content_hash)
-                if photo.photo_id is None:
+                values = (*_values(replace(photo, status=status)), now)
+                if not photo.id:
                     row = db.execute(
-                        f"INSERT INTO photos({_WRITTEN}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+                        f"INSERT INTO photos({_WRITTEN}) VALUES ({_MARKS})"
                         f" ON CONFLICT(path) DO UPDATE SET {_UPSERT} RETURNING id",
                         values).fetchone()
                     photo_id = int(row[0])
                 else:
-                    photo_id = photo.photo_id
+                    photo_id = photo.id
                     db.execute("DELETE FROM photos WHERE path = ? AND id != ?",
                                (photo.path, photo_id))
                     db.execute(f"UPDATE photos SET {_ASSIGN} WHERE id=?", (*values, photo_id))
@@ -436,35 +429,35 @@ class Catalog:
                     "INSERT INTO embeddings(photo_id, model, dim, vec) VALUES (?,?,?,?)",
                     (photo_id, model, len(vec), vec.astype(np.float16).tobytes()))
 
-    def move_photos(self, moves: Iterable[Move]) -> None:
-        """Apply renames: each photo keeps its id and embedding at its new place."""
+    def move_photos(self, moves: Iterable[FileRecord]) -> None:
+        """Apply renames: each photo (the record's id) keeps its id and embedding
+        at its new place."""
         with self.transaction() as db:
             for m in moves:
-                db.execute("DELETE FROM photos WHERE path = ? AND id != ?", (m.path, m.photo_id))
+                db.execute("DELETE FROM photos WHERE path = ? AND id != ?", (m.path, m.id))
                 db.execute("UPDATE photos SET root_id=?, path=?, mtime_ns=?, dev=?, ino=?,"
-                           " ctime_ns=?, content_hash=? WHERE id=?",
+                           " ctime_ns=?, content_hash=?, siblings=? WHERE id=?",
                            (m.root_id, m.path, m.mtime_ns, m.dev, m.ino, m.ctime_ns,
-                            m.content_hash, m.photo_id))
+                            m.content_hash, _siblings(m), m.id))
 
-    def refresh_identity(self, rows: Iterable[tuple[int, int | None, int | None, int | None]]
-                         ) -> None:
-        """Record (photo id, dev, inode, ctime_ns) of files found unchanged."""
+    def refresh_identity(self, records: Iterable[FileRecord]) -> None:
+        """Record the device, inode, ctime and RAW siblings of files found
+        unchanged (by id)."""
         with self.transaction() as db:
-            db.executemany("UPDATE photos SET dev=?, ino=?, ctime_ns=? WHERE id=?",
-                           [(dev, ino, ctime, pid) for pid, dev, ino, ctime in rows])
-
+            db.executemany("UPDATE photos SET dev=?, ino=?, ctime_ns=?, siblings=? WHERE id=?",
+                           [(r.dev, r.ino, r.ctime_ns, _siblings(r), r.id) for r in records])
 
     def delete_photos(self, ids: Sequence[int]) -> None:
         with self.transaction() as db:
             db.executemany("DELETE FROM photos WHERE id = ?", [(i,) for i in ids])
 
-    def ok_photos_without_embedding(self, model: str) -> list[PhotoRow]:
+    def ok_photos_without_embedding(self, model: str) -> list[FileRecord]:
         rows = self.db.execute(
             f"{_ROW} p WHERE p.status = 'ok' AND EXISTS (SELECT 1 FROM roots r"
             " WHERE r.id = p.root_id AND r.state = 'online') AND NOT EXISTS"
             " (SELECT 1 FROM embeddings e WHERE e.photo_id = p.id AND e.model = ?)",
             (model,))
-        return [PhotoRow(*r) for r in rows]
+        return [_record(r) for r in rows]
 
     def photo_info(self, ids: Sequence[int]) -> dict[int, PhotoInfo]:
         out: dict[int, PhotoInfo] = {}
@@ -474,7 +467,7 @@ class Catalog:
             rows = self.db.execute(
                 f"{_INFO} WHERE p.id IN ({marks}) AND p.status = 'ok'", chunk)
             for r in rows:
-                out[r[0]] = PhotoInfo(r[0], r[1], bool(r[2]), *r[3:])
+                out[r[0]] = _info(r)
         return out
 
     def newest_first(self) -> list[PhotoInfo]:
@@ -484,7 +477,7 @@ class Catalog:
             " strftime('%Y-%m-%dT%H:%M:%S', p.mtime_ns / 1000000000, 'unixepoch',"
             " 'localtime'))"
             " DESC, p.id DESC")
-        return [PhotoInfo(r[0], r[1], bool(r[2]), *r[3:]) for r in rows]
+        return [_info(r) for r in rows]
 
     def failures(self) -> list[tuple[str, str]]:
         rows = self.db.execute(
@@ -607,7 +600,12 @@ def _cannot_open(exc: sqlite3.DatabaseError) -> bool:
 
 
 _INFO = ("SELECT p.id, p.path, r.state = 'online', p.width, p.height, p.taken_at, p.size,"
-         " p.mtime_ns FROM photos p JOIN roots r ON r.id = p.root_id")
+         " p.mtime_ns, p.siblings FROM photos p JOIN roots r ON r.id = p.root_id")
+
+
+def _info(r: Sequence[Any]) -> PhotoInfo:
+    """A PhotoInfo from a row selected as ``_INFO``."""
+    return PhotoInfo(r[0], r[1], bool(r[2]), r[3], r[4], r[5], r[6], r[7], _paths(r[8]))
 
 
 def _decode_vec(blob: bytes) -> Vector:

@@ -15,6 +15,7 @@ from pathlib import Path
 from platformdirs import user_data_dir
 
 from photofind.core.errors import PhotofindError
+from photofind.core.records import RAW_EXTENSIONS
 
 DEFAULT_MODEL = "ViT-B-32/laion2b_s34b_b79k"
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -23,8 +24,8 @@ RUNTIMES = ("auto", "onnx", "torch")
 # Extensions photofind treats as photos (lower case, with the dot).
 PHOTO_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif",
-     ".heic", ".heif", ".avif"}
-)
+     ".heic", ".heif", ".avif", ".mpo"}
+) | RAW_EXTENSIONS
 
 
 @dataclass(frozen=True)

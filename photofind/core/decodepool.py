@@ -1,8 +1,9 @@
 """Decode worker processes that a bad file cannot take down with it.
 
-Each worker is a ``spawn``-ed process that imports only Pillow, pillow-heif
-and numpy, runs under an address-space cap, and decodes one file at a time
-(and hashes its whole content, which confirms moves and replacements later).
+Each worker is a ``spawn``-ed process that imports only Pillow, pillow-heif,
+numpy and (for RAW files) rawpy, runs under an address-space cap, and
+decodes one file at a time (and hashes its whole content, which confirms
+moves and replacements later).
 A worker never outlives photofind: a watchdog thread in it ends it when its
 parent is gone, and it ends itself when one file takes far past the time
 limit (a SIGALRM the kernel delivers even to a decoder stuck in C).
@@ -101,6 +102,9 @@ def _worker_main(conn: Connection, pre: Preprocess, cap: int, notes: str | None,
 
     if os.getppid() != parent:  # photofind died while this worker started
         return
+    # LibRaw's demosaic (rawfiles.py) runs OpenMP threads: one per worker, as there
+    # is a worker per core (read when rawpy first loads).
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     _orphan_watchdog(parent)
     arm = _own_time_limit(timeout)
 

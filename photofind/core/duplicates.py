@@ -54,7 +54,7 @@ _ROTATIONS = (0, 90, 180, 270)
 _HASH_HEX = 16  # one 64-bit hash in hex
 
 S = TypeVar("S")
-_QUICK_HASH = "phash"  # the catalog's column of size + first/last 64 KiB hash
+_QUICK_HASH = "quick_hash"  # the catalog's column of size + first/last 64 KiB hash
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Safe image decoding: one file in, model-ready pixels, a thumbnail and metadata out.
 
 This module runs inside decode worker processes, so it imports only Pillow,
-pillow-heif and numpy (never torch). JPEGs decode in draft mode (a DCT-domain
+pillow-heif, numpy and (for camera RAW files, rawfiles.py) rawpy, never torch.
+A multi-picture JPEG (.mpo) is read as its first picture. JPEGs decode in draft mode (a DCT-domain
 downscale) at the smallest scale that still covers the model input and the
 thumbnail; EXIF orientation is applied; every mode becomes RGB (alpha over
 white, 16-bit scaled down). Resizing and cropping reproduce open_clip's eval
@@ -24,6 +25,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 # The decode path reads the model's geometry from the model package (numpy only).
 from photofind.core.model.preprocess import Preprocess as Preprocess
+from photofind.core.records import RAW_EXTENSIONS
 
 THUMB_SIZE = 256
 PARTIAL_HASH_CHUNK = 64 * 1024
@@ -41,8 +43,9 @@ class Decoded:
     thumbnail: bytes  # JPEG
     width: int
     height: int
-    taken_at: str | None
-    phash: str
+    taken_at: str | None  # from EXIF; None when the file has no date (see taken_source)
+    taken_source: str | None
+    quick_hash: str  # partial_hash
     content_hash: str = ""  # content_hash, when decode_file was asked for it
 
 
@@ -101,7 +104,8 @@ class Opened:
     image: Image.Image  # oriented, 8-bit RGB, possibly draft-reduced
     width: int  # full size as displayed (after EXIF orientation)
     height: int
-    taken_at: str | None
+    taken_at: str | None  # the EXIF date (ISO 8601), None without one
+    taken_source: str | None = None  # records.TAKEN_SOURCES
 
 
 def open_photo(source: str | io.BytesIO, *, draft_size: int | None,
@@ -113,17 +117,21 @@ def open_photo(source: str | io.BytesIO, *, draft_size: int | None,
     short side of at least this (and a long side of ``draft_size``) uses the
     thumbnail instead of decoding the full picture.
     """
+    if isinstance(source, str) and is_raw(source):
+        from photofind.core.rawfiles import open_raw
+
+        return open_raw(source, draft_size=draft_size, min_side=min_side)
     formats = register_heif()
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         img: Image.Image = Image.open(source, formats=formats)
         width, height = img.size
-        taken = capture_date(img)
+        taken = capture_date(img) or (None, None)
         if draft_size and img.format in ("JPEG", "MPO"):
             img.draft("RGB", (draft_size, draft_size))
         small = _heif_thumbnail(img, draft_size, min_side) if draft_size and min_side else None
         if small is not None:
-            return Opened(to_rgb(small), width, height, taken)
+            return Opened(to_rgb(small), width, height, *taken)
         img.load()
     try:
         oriented = ImageOps.exif_transpose(img)
@@ -133,7 +141,7 @@ def open_photo(source: str | io.BytesIO, *, draft_size: int | None,
             img = oriented
     except Exception:  # a broken orientation tag must not fail the photo
         pass
-    return Opened(to_rgb(img), width, height, taken)
+    return Opened(to_rgb(img), width, height, *taken)
 
 
 def _heif_thumbnail(img: Image.Image, long_side: int, short_side: int) -> Image.Image | None:
@@ -222,17 +230,45 @@ def make_thumbnail(img: Image.Image, size: int = THUMB_SIZE) -> bytes:
     return buf.getvalue()
 
 
-def capture_date(img: Image.Image) -> str | None:
-    """EXIF DateTimeOriginal (else DateTime) as ISO 8601, or None."""
+# EXIF dates, best first: DateTimeOriginal, DateTimeDigitized (in the Exif
+# IFD; some writers put them in IFD0), DateTime (IFD0).
+_DATE_TAGS = ((36867, "exif-original"), (36868, "exif-digitized"), (306, "exif"))
+
+
+def capture_date(img: Image.Image) -> tuple[str, str] | None:
+    """The picture's EXIF date as ISO 8601 and its source, or None."""
     try:
-        exif = img.getexif()
-        raw = exif.get_ifd(0x8769).get(36867) or exif.get(306)
-        if not raw:
-            return None
-        text = raw.decode() if isinstance(raw, bytes) else str(raw)
-        return datetime.strptime(text.strip("\x00 ")[:19], "%Y:%m:%d %H:%M:%S").isoformat()
-    except Exception:
+        return exif_date(img.getexif())
+    except Exception:  # a broken EXIF block is no date, not a failed photo
         return None
+
+
+def exif_date(exif: Image.Exif) -> tuple[str, str] | None:
+    """The best date in an EXIF block (``_DATE_TAGS``) and its source, or None."""
+    try:
+        sub = exif.get_ifd(0x8769)
+    except Exception:
+        sub = {}
+    for tag, source in _DATE_TAGS:
+        when = _parse_date(sub.get(tag) or exif.get(tag))
+        if when is not None:
+            return when, source
+    return None
+
+
+def _parse_date(raw: object) -> str | None:
+    """'2019:06:21 10:11:12' as '2019-06-21T10:11:12'; None for blanks, zeros
+    and the Unix epoch (what a camera without a clock, or a tool, writes)."""
+    if not raw:
+        return None
+    text = (raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)).strip("\x00 ")
+    for pattern in ("%Y:%m:%d %H:%M:%S", "%Y-%m-%d %H:%M:%S"):
+        try:
+            when = datetime.strptime(text[:19], pattern)
+        except ValueError:
+            continue
+        return when.isoformat() if when.year > 1970 else None
+    return None
 
 
 def decode_file(path: str, pre: Preprocess, draft: bool = True, *, hashed: bool = False
@@ -243,10 +279,11 @@ def decode_file(path: str, pre: Preprocess, draft: bool = True, *, hashed: bool 
         size = os.stat(path).st_size
         if size == 0:
             return Failed("empty file")
-        phash = partial_hash(path, size)
+        quick_hash = partial_hash(path, size)
         data = _read_whole(path, size) if hashed else None
-        opened = open_photo(path if data is None else io.BytesIO(data),
-                            draft_size=max(pre.size, THUMB_SIZE) if draft else None,
+        # rawpy reads RAW files by path; their bytes are read only for the hash
+        source = path if data is None or is_raw(path) else io.BytesIO(data)
+        opened = open_photo(source, draft_size=max(pre.size, THUMB_SIZE) if draft else None,
                             min_side=pre.size)
         return Decoded(
             pixels=model_pixels(opened.image, pre),
@@ -254,13 +291,18 @@ def decode_file(path: str, pre: Preprocess, draft: bool = True, *, hashed: bool 
             width=opened.width,
             height=opened.height,
             taken_at=opened.taken_at,
-            phash=phash,
+            taken_source=opened.taken_source,
+            quick_hash=quick_hash,
             content_hash=("" if not hashed else content_hash(path) if data is None
                           else hashlib.sha256(data).hexdigest()),
         )
     except Exception as exc:  # every failure becomes a reason
         reason = failure_reason(exc)
-        if reason == "not an image":
+        if is_raw(path):
+            from photofind.core.rawfiles import raw_reason
+
+            reason = raw_reason(reason, path)
+        elif reason == "not an image":
             reason = _other_format(path) or reason
         return Failed(reason)
 
@@ -276,10 +318,29 @@ def failure_reason(exc: BaseException) -> str:
         return "too large"
     if isinstance(exc, UnidentifiedImageError):
         return "not an image"
+    if type(exc).__module__.startswith("rawpy"):
+        return _raw_failure(type(exc).__name__)
     text = str(exc).lower()
     if any(s in text for s in ("truncated", "premature end", "broken data stream",
                                "unexpected end of file")):
         return "truncated"
+    return "corrupt image"
+
+
+def is_raw(path: str) -> bool:
+    """Whether the file is a camera RAW file (by its extension)."""
+    return os.path.splitext(path)[1].lower() in RAW_EXTENSIONS
+
+
+def _raw_failure(error: str) -> str:
+    """A reason for one of LibRaw's errors (rawpy.LibRaw...Error)."""
+    if error == "LibRawFileUnsupportedError":
+        return "not an image"
+    if error in ("LibRawIOError", "LibRawInputClosedError"):
+        return "truncated"
+    if error in ("LibRawUnsufficientMemoryError", "LibRawTooBigError",
+                 "LibRawMemPoolOverflowError"):
+        return "too large"
     return "corrupt image"
 
 

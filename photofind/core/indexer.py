@@ -16,19 +16,20 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable, Generator, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
 from photofind.core.attempts import QUARANTINE_AFTER, AttemptLog, Suspect
-from photofind.core.catalog import Move, NewPhoto, Root
+from photofind.core.catalog import Root
 from photofind.core.decodepool import DecodePool
 from photofind.core.errors import DiskFullError, PhotofindError, is_disk_full, is_not_writable
 from photofind.core.imaging import Decoded, Failed, Preprocess
 from photofind.core.library import Library
 from photofind.core.model.encoder import Encoder
 from photofind.core.model.sources import peek_preprocess
-from photofind.core.scanner import ChangeSet, FoundFile, scan
+from photofind.core.records import FileRecord, mtime_date
+from photofind.core.scanner import ChangeSet, scan
 from photofind.core.thumbs import make_thumbnails, missing_thumbnails
 
 log = logging.getLogger(__name__)
@@ -63,23 +64,11 @@ class Progress:
     eta_s: float | None
 
 
-@dataclass(frozen=True)
-class _Job:
-    root_id: int
-    path: str
-    size: int
-    mtime_ns: int
-    photo_id: int | None  # known photo being re-read
-    reembed_only: bool = False  # photo unchanged, only its embedding is missing
-    problem: str | None = None  # recorded as failed with this reason, never opened
-    dev: int | None = None
-    ino: int | None = None
-    ctime_ns: int | None = None
-
-    @classmethod
-    def of(cls, f: FoundFile, photo_id: int | None) -> _Job:
-        return cls(f.root_id, f.path, f.size, f.mtime_ns, photo_id, problem=f.problem,
-                   dev=f.dev, ino=f.ino, ctime_ns=f.ctime_ns)
+def _reembed_only(job: FileRecord) -> bool:
+    """A job is a file record: one the scanner found (with the id of the photo
+    it replaces, if any), or one read from the catalog (status "ok": the photo
+    is unchanged and only lacks this model's embedding)."""
+    return job.status == "ok"
 
 
 def run_index(lib: Library, roots: list[Root] | None = None
@@ -147,8 +136,7 @@ def _apply_state(lib: Library, changes: ChangeSet, report: IndexReport) -> None:
     if changes.refreshed:
         catalog.refresh_identity(changes.refreshed)
     if changes.moved:
-        catalog.move_photos(Move(row.id, f.root_id, f.path, f.mtime_ns, f.dev, f.ino,
-                                 f.ctime_ns, f.content_hash) for row, f in changes.moved)
+        catalog.move_photos(replace(f, id=row.id) for row, f in changes.moved)
         report.moved = len(changes.moved)
     if changes.removed:
         ids = [row.id for row in changes.removed]
@@ -158,18 +146,18 @@ def _apply_state(lib: Library, changes: ChangeSet, report: IndexReport) -> None:
         report.removed = len(ids)
 
 
-def _jobs(lib: Library, changes: ChangeSet) -> list[_Job]:
-    jobs = [_Job.of(f, None) for f in changes.new]
-    jobs += [_Job.of(f, row.id) for row, f in changes.changed]
+def _jobs(lib: Library, changes: ChangeSet) -> list[FileRecord]:
+    jobs = list(changes.new)
+    jobs += [replace(f, id=row.id) for row, f in changes.changed]
     changed_ids = {row.id for row, _ in changes.changed}
     online = {r.id for r in changes.online}
     for row in lib.catalog.ok_photos_without_embedding(lib.model):
         if row.id not in changed_ids and row.root_id in online:
-            jobs.append(_Job(row.root_id, row.path, row.size, row.mtime_ns, row.id, True))
+            jobs.append(row)
     return jobs
 
 
-def _decode_and_embed(lib: Library, jobs: list[_Job], report: IndexReport
+def _decode_and_embed(lib: Library, jobs: list[FileRecord], report: IndexReport
                       ) -> Iterator[Progress]:
     attempts = AttemptLog(lib.catalog.path)
     try:
@@ -186,8 +174,8 @@ def _decode_and_embed(lib: Library, jobs: list[_Job], report: IndexReport
         yield Progress(0, len(jobs), 0.0, None)  # the bar shows while the model loads
         preprocess, embedder = _model_soon(lib)
         with DecodePool(preprocess, notes=lib.catalog.path) as pool:
-            def run(part: list[_Job], in_flight: int | None) -> Generator[
-                    tuple[_Job, Decoded | Failed], None, None]:
+            def run(part: list[FileRecord], in_flight: int | None) -> Generator[
+                    tuple[FileRecord, Decoded | Failed], None, None]:
                 return pool.run(part, lambda j: j.path,
                                 started=lambda j: attempts.start(j.path, j.size, j.mtime_ns),
                                 finished=lambda j: attempts.finish(j.path),
@@ -227,8 +215,8 @@ def _model_soon(lib: Library) -> tuple[Preprocess, Callable[[], Encoder]]:
     return early, get
 
 
-def _triage(suspects: dict[str, Suspect], jobs: list[_Job]
-            ) -> tuple[list[_Job], list[_Job], list[_Job]]:
+def _triage(suspects: dict[str, Suspect], jobs: list[FileRecord]
+            ) -> tuple[list[FileRecord], list[FileRecord], list[FileRecord]]:
     """Split jobs into (retry alone first, quarantine now, the rest)."""
     first, quarantined, rest = [], [], []
     for job in jobs:
@@ -242,11 +230,11 @@ def _triage(suspects: dict[str, Suspect], jobs: list[_Job]
     return first, quarantined, rest
 
 
-def _embed_stream(lib: Library, stream: Iterator[tuple[_Job, Decoded | Failed]], total: int,
+def _embed_stream(lib: Library, stream: Iterator[tuple[FileRecord, Decoded | Failed]], total: int,
                   embedder: Callable[[], Encoder], report: IndexReport) -> Iterator[Progress]:
     batch_size = FIRST_BATCH  # until the model (and so its device) is known
-    batch: list[tuple[_Job, Decoded]] = []
-    failures: list[tuple[_Job, Failed]] = []
+    batch: list[tuple[FileRecord, Decoded]] = []
+    failures: list[tuple[FileRecord, Failed]] = []
     start = time.perf_counter()
     done = since_save = 0
     for job, result in stream:
@@ -276,22 +264,22 @@ def _progress(done: int, total: int, embedded: int, start: float) -> Progress:
     return Progress(done, total, rate, eta)
 
 
-def _write(lib: Library, embedder: Callable[[], Encoder], batch: list[tuple[_Job, Decoded]],
-           failures: list[tuple[_Job, Failed]], report: IndexReport) -> int:
+def _write(lib: Library, embedder: Callable[[], Encoder], batch: list[tuple[FileRecord, Decoded]],
+           failures: list[tuple[FileRecord, Failed]], report: IndexReport) -> int:
     """Embed one batch and write it, with the batch's failures, in one transaction."""
     catalog = lib.catalog
     vectors = embedder().encode_images(np.stack([d.pixels for _, d in batch])) \
         if batch else np.empty((0, 0), np.float32)
     reembed = [(job, vec) for (job, _), vec in zip(batch, vectors, strict=True)
-               if job.reembed_only]
+               if _reembed_only(job)]
     if reembed:
-        catalog.add_embeddings(lib.model, [j.photo_id or 0 for j, _ in reembed],
+        catalog.add_embeddings(lib.model, [j.id for j, _ in reembed],
                                [v for _, v in reembed])
     fresh = [(job, dec, vec) for (job, dec), vec in zip(batch, vectors, strict=True)
-             if not job.reembed_only]
+             if not _reembed_only(job)]
     # An unchanged photo that could not be read for a new model (its drive went away
     # meanwhile) keeps its row and its other models' vectors; the next run retries it.
-    failures = [(job, fail) for job, fail in failures if not job.reembed_only]
+    failures = [(job, fail) for job, fail in failures if not _reembed_only(job)]
     rows = [_new_photo(job, dec) for job, dec, _ in fresh]
     rows += [_failed_photo(job, fail) for job, fail in failures]
     vecs = [vec for _, _, vec in fresh] + [None] * len(failures)
@@ -302,7 +290,7 @@ def _write(lib: Library, embedder: Callable[[], Encoder], batch: list[tuple[_Job
     lib.vectors.forget(failed_ids)
     lib.vectors.catch_up()
     for job, _, _ in fresh:
-        if job.photo_id is None:
+        if not job.id:
             report.added += 1
         else:
             report.updated += 1
@@ -311,14 +299,13 @@ def _write(lib: Library, embedder: Callable[[], Encoder], batch: list[tuple[_Job
     return len(batch)
 
 
-def _new_photo(job: _Job, dec: Decoded) -> NewPhoto:
-    return NewPhoto(job.root_id, job.path, job.size, job.mtime_ns, dec.phash, dec.width,
-                    dec.height, dec.taken_at, None, job.photo_id, job.dev, job.ino,
-                    job.ctime_ns, dec.content_hash or None)
+def _new_photo(job: FileRecord, dec: Decoded) -> FileRecord:
+    """The record with what its decode learnt; dated by its file time without EXIF."""
+    taken_at, source = (dec.taken_at, dec.taken_source) if dec.taken_at \
+        else (mtime_date(job.mtime_ns), "mtime")
+    return replace(job, quick_hash=dec.quick_hash, content_hash=dec.content_hash or None,
+                   width=dec.width, height=dec.height, taken_at=taken_at, taken_source=source)
 
 
-def _failed_photo(job: _Job, fail: Failed) -> NewPhoto:
-    return NewPhoto(job.root_id, job.path, job.size, job.mtime_ns, "", reason=fail.reason,
-                    photo_id=job.photo_id, dev=job.dev, ino=job.ino, ctime_ns=job.ctime_ns)
-
-
+def _failed_photo(job: FileRecord, fail: Failed) -> FileRecord:
+    return replace(job, reason=fail.reason)

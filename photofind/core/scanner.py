@@ -30,9 +30,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from photofind.core import roots as rootrules
-from photofind.core.catalog import Catalog, PhotoRow, Root
+from photofind.core.catalog import Catalog, Root
 from photofind.core.config import PHOTO_EXTENSIONS
 from photofind.core.imaging import content_hash, partial_hash
+from photofind.core.records import RAW_EXTENSIONS, FileRecord
 
 log = logging.getLogger(__name__)
 
@@ -45,29 +46,19 @@ BROKEN_LINK = "broken link: what it points to is missing"
 SAMPLE = 16  # known photos looked for when a root turns up on another device
 
 
-@dataclass(frozen=True)
-class FoundFile:
-    root_id: int
-    path: str  # for a bad name, a readable stand-in (never opened)
-    size: int
-    mtime_ns: int
-    dev: int | None = None
-    ino: int | None = None
-    ctime_ns: int | None = None
-    problem: str | None = None  # why it is listed as failed without being opened
-    content_hash: str | None = None  # known once a move was confirmed
-
-
 @dataclass
 class ChangeSet:
-    new: list[FoundFile] = field(default_factory=list)
-    changed: list[tuple[PhotoRow, FoundFile]] = field(default_factory=list)
-    moved: list[tuple[PhotoRow, FoundFile]] = field(default_factory=list)
-    removed: list[PhotoRow] = field(default_factory=list)
+    """What a walk found against the catalog: records as found (``changed`` and
+    ``moved`` pair each with the row it replaces or follows)."""
+
+    new: list[FileRecord] = field(default_factory=list)
+    changed: list[tuple[FileRecord, FileRecord]] = field(default_factory=list)
+    moved: list[tuple[FileRecord, FileRecord]] = field(default_factory=list)
+    removed: list[FileRecord] = field(default_factory=list)
     unchanged: int = 0
-    # unchanged files whose device, inode or ctime is to be recorded
-    refreshed: list[tuple[int, int | None, int | None, int | None]] = field(
-        default_factory=list)
+    # unchanged files whose device, inode, ctime or RAW siblings are to be recorded
+    # (with their ids)
+    refreshed: list[FileRecord] = field(default_factory=list)
     online: list[Root] = field(default_factory=list)
     offline: list[Root] = field(default_factory=list)
     # root id -> (device, inode) of the root folder now
@@ -130,22 +121,9 @@ def _photos_are_here(catalog: Catalog, root: Root) -> bool:
     return False
 
 
-@dataclass(frozen=True)
-class Entry:
-    """One file the walk found."""
-
-    path: str
-    size: int
-    mtime_ns: int
-    dev: int
-    ino: int | None
-    ctime_ns: int | None
-    problem: str | None = None
-
-
-def walk(root: Path, skip: Path | None = None, unreadable: set[str] | None = None
-         ) -> Iterator[Entry]:
-    """Yield the photo files under root.
+def walk(root: Path, skip: Path | None = None, unreadable: set[str] | None = None, *,
+         root_id: int = 0) -> Iterator[FileRecord]:
+    """Yield the photo files under root (records of the root ``root_id``).
 
     Folders that exist but cannot be listed are added to ``unreadable``: what
     they held is unknown, not gone.
@@ -158,6 +136,8 @@ def walk(root: Path, skip: Path | None = None, unreadable: set[str] | None = Non
     Hidden files and folders, NAS thumbnail folders, the library folder
     itself and symlinked folders (loops) are skipped; FIFOs, devices and
     broken links with a photo's extension come with a problem, never opened.
+    A RAW file beside a picture of the same name (RAW+JPEG shooting) is not
+    yielded: it is among the picture's ``siblings``.
     """
     stack = [(str(root), str(root))]  # (real path, stand-in shown for it)
     skip_str = str(skip) if skip else None
@@ -172,9 +152,11 @@ def walk(root: Path, skip: Path | None = None, unreadable: set[str] | None = Non
                 unreadable.add(folder)
             continue
         shown_names = _shown_names([e.name for e in entries])
+        raws = _raw_siblings(list(shown_names))
+        paired = {raw for group in raws.values() for raw in group}
         for entry in entries:
             name = entry.name
-            if name.startswith((".", "~$")) or name in SKIP_DIRS:
+            if name.startswith((".", "~$")) or name in SKIP_DIRS or name in paired:
                 continue
             shown = os.path.join(shown_folder, shown_names[name])
             try:
@@ -186,12 +168,32 @@ def walk(root: Path, skip: Path | None = None, unreadable: set[str] | None = Non
                 continue
             if os.path.splitext(name)[1].lower() not in PHOTO_EXTENSIONS:
                 continue
-            found = _look_at(entry, shown, bad_name=shown_names[name] != name)
+            found = _look_at(root_id, entry, shown, bad_name=shown_names[name] != name)
+            if found is not None and name in raws:
+                found = replace(found, siblings=tuple(
+                    os.path.join(shown_folder, shown_names[raw]) for raw in raws[name]))
             if found is not None:
                 yield found
 
 
-def _look_at(entry: os.DirEntry[str], shown: str, bad_name: bool) -> Entry | None:
+def _raw_siblings(names: list[str]) -> dict[str, list[str]]:
+    """picture name -> the RAW files of the same shot in its folder: same name
+    up to the extension (in any case), e.g. IMG_0001.JPG and IMG_0001.CR2."""
+    pictures: dict[str, str] = {}
+    raws: dict[str, list[str]] = defaultdict(list)
+    for name in sorted(names):
+        if name.startswith((".", "~$")):
+            continue
+        stem, ext = os.path.splitext(name)
+        if ext.lower() in RAW_EXTENSIONS:
+            raws[stem.lower()].append(name)
+        elif ext.lower() in PHOTO_EXTENSIONS:
+            pictures.setdefault(stem.lower(), name)
+    return {pictures[stem]: group for stem, group in raws.items() if stem in pictures}
+
+
+def _look_at(root_id: int, entry: os.DirEntry[str], shown: str, bad_name: bool
+             ) -> FileRecord | None:
     """Stat one file (never opening it); None for a folder reached by a link."""
     problem = BAD_NAME if bad_name else None
     try:
@@ -208,7 +210,8 @@ def _look_at(entry: os.DirEntry[str], shown: str, bad_name: bool) -> Entry | Non
     if not stat.S_ISREG(st.st_mode):
         problem = problem or NOT_A_FILE
     ino, ctime = _identity(st)
-    return Entry(shown, st.st_size, st.st_mtime_ns, device_of(link), ino, ctime, problem)
+    return FileRecord(root_id, shown, st.st_size, st.st_mtime_ns, dev=device_of(link), ino=ino,
+                      ctime_ns=ctime, problem=problem)
 
 
 def _shown_names(names: list[str]) -> dict[str, str]:
@@ -239,7 +242,7 @@ def scan(catalog: Catalog, roots: list[Root], library_dir: Path | None = None) -
     """Diff the given roots against the catalog (nothing is written here)."""
     changes = ChangeSet()
     every_root = catalog.roots()
-    missing: list[tuple[Root, PhotoRow]] = []
+    missing: list[tuple[Root, FileRecord]] = []
     remaps: dict[int, dict[int, int]] = {}
     for root in roots:
         other = rootrules.shadowed_by(root, every_root)
@@ -257,7 +260,8 @@ def scan(catalog: Catalog, roots: list[Root], library_dir: Path | None = None) -
         known = catalog.photos_in_root(root.id)
         remap = remaps.setdefault(root.id, {})
         unreadable: set[str] = set()
-        gone = _diff(changes, root, known, walk(Path(root.path), library_dir, unreadable), remap)
+        found = walk(Path(root.path), library_dir, unreadable, root_id=root.id)
+        gone = _diff(changes, known, found, remap)
         missing.extend((root, row) for row in _keep_unreadable(changes, unreadable, gone))
     _settle_missing(changes, missing, remaps)
     return changes
@@ -268,7 +272,7 @@ def scan_folders(catalog: Catalog, folders: dict[Root, list[str]],
     """Like scan, but only below the given folders of each (online) root: what
     the watcher does with the folders its events marked dirty."""
     changes = ChangeSet()
-    missing: list[tuple[Root, PhotoRow]] = []
+    missing: list[tuple[Root, FileRecord]] = []
     remaps: dict[int, dict[int, int]] = {}
     for root, dirs in folders.items():
         changes.online.append(root)
@@ -276,38 +280,37 @@ def scan_folders(catalog: Catalog, folders: dict[Root, list[str]],
         for folder in dirs:
             known = catalog.photos_in_root(root.id, under=folder)
             unreadable: set[str] = set()
-            found = walk(Path(folder), library_dir, unreadable) if os.path.isdir(folder) \
-                else iter(())
-            gone = _diff(changes, root, known, found, remap)
+            found = walk(Path(folder), library_dir, unreadable, root_id=root.id) \
+                if os.path.isdir(folder) else iter(())
+            gone = _diff(changes, known, found, remap)
             missing.extend((root, row) for row in _keep_unreadable(changes, unreadable, gone))
     _settle_missing(changes, missing, remaps)
     return changes
 
 
-def _diff(changes: ChangeSet, root: Root, known: dict[str, PhotoRow],
-          found: Iterator[Entry], remap: dict[int, int]) -> list[PhotoRow]:
+def _diff(changes: ChangeSet, known: dict[str, FileRecord],
+          found: Iterator[FileRecord], remap: dict[int, int]) -> list[FileRecord]:
     """Sort what the walk found into new, changed and unchanged; return the
     known rows it did not find. ``remap`` learns devices that files seen
     unchanged moved to (a drive back under a new device number)."""
-    for e in found:
-        row = known.pop(e.path, None)
-        file = FoundFile(root.id, e.path, e.size, e.mtime_ns, e.dev, e.ino, e.ctime_ns,
-                         e.problem)
+    for file in found:
+        row = known.pop(file.path, None)
         if row is None:
             changes.new.append(file)
-        elif (row.size, row.mtime_ns) != (e.size, e.mtime_ns) or (
+        elif (row.size, row.mtime_ns) != (file.size, file.mtime_ns) or (
                 _replaced(row, file) and not _same_content(row, file)):
             changes.changed.append((row, file))
         else:
             changes.unchanged += 1
-            if (row.dev, row.ino, row.ctime_ns) != (e.dev, e.ino, e.ctime_ns):
-                changes.refreshed.append((row.id, e.dev, e.ino, e.ctime_ns))
-            if row.dev is not None and row.dev != e.dev:
-                remap[row.dev] = e.dev
+            if (row.dev, row.ino, row.ctime_ns, row.siblings) != (
+                    file.dev, file.ino, file.ctime_ns, file.siblings):
+                changes.refreshed.append(replace(file, id=row.id))
+            if row.dev is not None and file.dev is not None and row.dev != file.dev:
+                remap[row.dev] = file.dev
     return list(known.values())
 
 
-def _replaced(row: PhotoRow, file: FoundFile) -> bool:
+def _replaced(row: FileRecord, file: FileRecord) -> bool:
     """Whether the file at a known path may be another file with the same size
     and mtime. Inodes are compared only on the device they were recorded on
     (some file systems number them anew at every mount)."""
@@ -319,7 +322,7 @@ def _replaced(row: PhotoRow, file: FoundFile) -> bool:
     return row.dev == file.dev and file.ino is not None and row.ino != file.ino
 
 
-def _same_content(row: PhotoRow, file: FoundFile) -> bool:
+def _same_content(row: FileRecord, file: FileRecord) -> bool:
     if not row.content_hash:
         return False
     try:
@@ -328,10 +331,10 @@ def _same_content(row: PhotoRow, file: FoundFile) -> bool:
         return False
 
 
-def _settle_missing(changes: ChangeSet, missing: list[tuple[Root, PhotoRow]],
+def _settle_missing(changes: ChangeSet, missing: list[tuple[Root, FileRecord]],
                     remaps: dict[int, dict[int, int]]) -> None:
     """Rows not found are deleted (or moved) only where there is evidence."""
-    gone: list[PhotoRow] = []
+    gone: list[FileRecord] = []
     for root, row in missing:
         absent = _absent_folder(root, row, remaps.get(root.id, {}))
         if absent is None:
@@ -341,7 +344,7 @@ def _settle_missing(changes: ChangeSet, missing: list[tuple[Root, PhotoRow]],
     _match_moves(changes, gone)
 
 
-def _absent_folder(root: Root, row: PhotoRow, remap: dict[int, int]) -> str | None:
+def _absent_folder(root: Root, row: FileRecord, remap: dict[int, int]) -> str | None:
     """None when the missing file was deleted: the nearest folder above it is
     there, on the device the file was on. Else the folder that went away with
     its drive (the file is kept)."""
@@ -365,8 +368,8 @@ def _absent_folder(root: Root, row: PhotoRow, remap: dict[int, int]) -> str | No
     return below if rootrules.same(folder, root.path) else folder
 
 
-def _keep_unreadable(changes: ChangeSet, unreadable: set[str], missing: list[PhotoRow]
-                     ) -> list[PhotoRow]:
+def _keep_unreadable(changes: ChangeSet, unreadable: set[str], missing: list[FileRecord]
+                     ) -> list[FileRecord]:
     """Rows not found because their folder could not be listed stay as they are."""
     if not unreadable:
         return missing
@@ -376,15 +379,15 @@ def _keep_unreadable(changes: ChangeSet, unreadable: set[str], missing: list[Pho
     return gone
 
 
-def _match_moves(changes: ChangeSet, missing: list[PhotoRow]) -> None:
+def _match_moves(changes: ChangeSet, missing: list[FileRecord]) -> None:
     """Pair vanished rows with new files of the same content: size and partial
     hash pick the candidates, the whole content hash decides."""
-    by_key: dict[tuple[int, str], list[PhotoRow]] = defaultdict(list)
+    by_key: dict[tuple[int, str], list[FileRecord]] = defaultdict(list)
     for row in missing:
         if row.content_hash:
-            by_key[(row.size, row.phash)].append(row)
+            by_key[(row.size, row.quick_hash)].append(row)
     sizes = {size for size, _ in by_key}
-    still_new: list[FoundFile] = []
+    still_new: list[FileRecord] = []
     for found in changes.new:
         if found.size in sizes and not found.problem:
             match = _confirmed_move(found, by_key)
@@ -397,8 +400,8 @@ def _match_moves(changes: ChangeSet, missing: list[PhotoRow]) -> None:
     changes.removed = [row for row in missing if row.id not in moved_ids]
 
 
-def _confirmed_move(found: FoundFile, by_key: dict[tuple[int, str], list[PhotoRow]]
-                    ) -> tuple[PhotoRow, FoundFile] | None:
+def _confirmed_move(found: FileRecord, by_key: dict[tuple[int, str], list[FileRecord]]
+                    ) -> tuple[FileRecord, FileRecord] | None:
     try:
         candidates = by_key.get((found.size, partial_hash(found.path, found.size)))
         if not candidates:

@@ -36,7 +36,8 @@ from photofind.core.catalog import Root
 from photofind.core.errors import PhotofindError
 from photofind.core.indexer import IndexReport, Progress, apply_changes
 from photofind.core.library import Library
-from photofind.core.scanner import ChangeSet, FoundFile, root_online, scan, scan_folders
+from photofind.core.records import FileRecord
+from photofind.core.scanner import ChangeSet, root_online, scan, scan_folders
 
 log = logging.getLogger(__name__)
 
@@ -299,7 +300,7 @@ class Watcher:
         for path in [p for p in self._unsettled if not os.path.exists(p)]:
             del self._unsettled[path]
 
-    def _settled(self, found: FoundFile, now: float) -> bool:
+    def _settled(self, found: FileRecord, now: float) -> bool:
         """Untouched for `settle` seconds (by its mtime, or by two looks that
         far apart) and readable: then the file is complete."""
         if found.problem:

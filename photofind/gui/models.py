@@ -43,7 +43,8 @@ def human_size(n: int) -> str:
 
 
 def describe(hit: Hit) -> str:
-    """The hover text: file name, folder, date, dimensions, size and score."""
+    """The hover text (and the preview's): file name, folder, date, dimensions,
+    size, the RAW files of the same shot and score."""
     info = hit.info
     lines = [os.path.basename(info.path), os.path.dirname(info.path),
              info.date.replace("T", " ")]
@@ -51,6 +52,8 @@ def describe(hit: Hit) -> str:
         lines.append(f"{info.width} × {info.height}, {human_size(info.size)}")
     else:
         lines.append(human_size(info.size))
+    if info.siblings:  # the RAW files of a RAW+JPEG shot
+        lines.append("also " + ", ".join(os.path.basename(p) for p in info.siblings))
     if hit.score is not None:
         lines.append(f"match {hit.score:.3f}")
     if hit.labels:

@@ -146,3 +146,14 @@ def test_the_bundle_carries_the_package_data_the_code_reads() -> None:
             assert f'"{sub.rsplit("/", 1)[0]}/*"' in spec, f"the spec does not collect {sub}"
             found = collect_data_files("photofind", includes=[sub.rsplit("/", 1)[0] + "/*"])
             assert found, f"nothing to collect for {sub}"
+
+
+def test_the_bundle_carries_rawpy_and_its_libraw() -> None:
+    """RAW files decode in the installed app: rawpy is imported only by the decode
+    workers when a RAW file comes, so the spec names it, and collects LibRaw."""
+    from PyInstaller.utils.hooks import collect_dynamic_libs
+
+    spec = (PACKAGING / "pyinstaller" / "photofind.spec").read_text()
+    assert 'HIDDEN += ["rawpy"]' in spec
+    assert 'BINARIES = collect_dynamic_libs("rawpy")' in spec and "binaries=BINARIES" in spec
+    assert any(Path(src).name.startswith("libraw") for src, _ in collect_dynamic_libs("rawpy"))
