@@ -51,6 +51,7 @@ from photofind.gui.statuspanel import StatusPanel
 from photofind.gui.viewer import Viewer
 from photofind.gui.views import EmptyPage, Grid, PixmapCache
 from photofind.gui.workers import (
+    DuplicateFinder,
     Engine,
     Locator,
     Previews,
@@ -86,6 +87,7 @@ class MainWindow(QMainWindow):
         self.loader = ThumbLoader(settings.library)
         self.previews = Previews()
         self.locator = Locator(settings, self.models)
+        self.finder = DuplicateFinder(self.models, self.shared_index)
         self.model = ResultsModel(self)
         self.cache = PixmapCache(self.loader)
         self.query = Query()
@@ -195,7 +197,7 @@ class MainWindow(QMainWindow):
         self.engine.model_switched.connect(self._model_switched)
         self.previews.ready.connect(self._picture_ready)
         self.locator.located.connect(self._located)
-        self.queries.duplicates.connect(self._duplicates_found)
+        self.finder.found.connect(self._duplicates_found)
         self.dupes_page.trash_wanted.connect(self.engine.trash)
         self.engine.trashed.connect(self._trashed)
         for keys, slot in (("Ctrl+F", self.focus_search), ("Ctrl+L", self.focus_search),
@@ -235,6 +237,7 @@ class MainWindow(QMainWindow):
         prefs.store_bool(self.store, prefs.SIDEBAR, self.bar.sidebar_action.isChecked())
         self.engine.stop()
         self.locator.stop()
+        self.finder.stop()
         self.queries.stop()
         self.loader.stop()
         self.previews.stop()
@@ -334,7 +337,7 @@ class MainWindow(QMainWindow):
         self.sidebar.select(DUPES, tier)
         if self.found is None:
             self.dupes_page.summary.setText("Looking for duplicates…")
-            self.queries.ask_duplicates()
+            self.finder.request()
         else:
             self.dupes_page.show_groups(tier, self.found.tier(tier))
 
@@ -422,7 +425,7 @@ class MainWindow(QMainWindow):
     def _library_changed(self) -> None:
         self.found = None  # looked for again when the Duplicates page is shown
         if self.dupes_tier is not None:
-            self.queries.ask_duplicates()
+            self.finder.request()
         self.queries.ask_status()
         self.queries.ask_albums()
         self.refresh.start()
