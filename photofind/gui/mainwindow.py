@@ -331,7 +331,7 @@ class MainWindow(QMainWindow):
 
     # --- duplicates ----------------------------------------------------------
     def open_duplicates(self, tier: str) -> None:
-        """Show one tier's groups (looked for on the query thread the first time)."""
+        """Show one tier's groups (looked for on the finder's thread when not known)."""
         self.dupes_tier = tier
         self.stack.setCurrentIndex(DUPLICATES)
         self.sidebar.select(DUPES, tier)
@@ -358,7 +358,7 @@ class MainWindow(QMainWindow):
             path, why = trashed.kept[0]
             more = f" (and {len(trashed.kept) - 1} more)" if len(trashed.kept) > 1 else ""
             self.show_banner(f"{os.path.basename(path)} stayed where it is: {why}{more}.")
-        # The catalog forgot them: roots_changed follows, and the page is filled anew.
+        # The catalog forgot them; roots_changed follows and fills the page anew.
 
     def save_as_album(self) -> SaveAlbumDialog | None:
         """Keep the current search (words, image, cut-off) as an album."""
