@@ -16,7 +16,8 @@ Pairs are counted: a found pair is right when it belongs to its tier or a
 stricter one; recall counts the pairs of a tier among the photos that tier
 looks at (the stricter tiers' extra copies are left out, as the app does).
 
-    python benchmarks/bench_duplicates.py [--scenes 8]
+    python benchmarks/bench_duplicates.py [--scenes 8] [--near-bits N]
+        [--near-clip X] [--similar-clip X]   (try other thresholds)
 """
 
 from __future__ import annotations
@@ -138,7 +139,12 @@ def _hash_only(files: list[DupFile], hashes: dict[Path, str]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenes", type=int, default=8)
+    parser.add_argument("--near-bits", type=int, default=duplicates.NEAR_BITS)
+    parser.add_argument("--near-clip", type=float, default=duplicates.NEAR_CLIP)
+    parser.add_argument("--similar-clip", type=float, default=duplicates.SIMILAR_CLIP)
     args = parser.parse_args()
+    duplicates.NEAR_BITS, duplicates.NEAR_CLIP = args.near_bits, args.near_clip
+    duplicates.SIMILAR_CLIP = args.similar_clip
     print(f"thresholds: near CLIP >= {duplicates.NEAR_CLIP} and hash <= {duplicates.NEAR_BITS}"
           f" bits; similar CLIP >= {duplicates.SIMILAR_CLIP} within"
           f" {duplicates.SIMILAR_SECONDS} s")

@@ -6,8 +6,8 @@
 - ``near``: the same picture resized, recompressed, re-encoded (HEIC) or
   slightly cropped, colour-shifted or turned: CLIP neighbours (from the
   vector index, never all pairs) above ``NEAR_CLIP``, confirmed by a
-  perceptual hash (DCT hash of the thumbnail, in four rotations) within
-  ``NEAR_BITS`` bits.
+  perceptual hash (DCT hash of the thumbnail in four rotations, and of its
+  centre) within ``NEAR_BITS`` bits.
 - ``similar``: bursts and retakes: CLIP neighbours above ``SIMILAR_CLIP``
   taken within ``SIMILAR_SECONDS`` of each other (capture date, else the
   file's time).
@@ -47,11 +47,13 @@ TIERS = ("exact", "near", "similar")
 # real photos, with unrelated distractors); see docs/architecture.md.
 NEAR_CLIP = 0.80  # a loose gate: the perceptual hash decides
 NEAR_BITS = 10  # of 64 (drawn: unrelated pictures start at 12; see the benchmark)
-SIMILAR_CLIP = 0.90
+SIMILAR_CLIP = 0.85  # the highest that kept every drawn burst (benchmark: 0.90 kept 71%)
 SIMILAR_SECONDS = 5 * 60
 NEIGHBOURS = 16  # CLIP neighbours looked at per photo
 _ROTATIONS = (0, 90, 180, 270)
 _HASH_HEX = 16  # one 64-bit hash in hex
+_CENTRE = len(_ROTATIONS)  # the centre's hash follows the rotations'
+_HASH_LEN = (_CENTRE + 1) * _HASH_HEX  # a cached value of another length is made again
 
 S = TypeVar("S")
 _QUICK_HASH = "quick_hash"  # the catalog's column of size + first/last 64 KiB hash
@@ -279,19 +281,26 @@ def _components(pairs: Iterable[tuple[int, int]]) -> list[list[int]]:
 # --- perceptual hashes --------------------------------------------------------
 
 def picture_hash(img: Image.Image) -> str:
-    """The DCT hashes (imagehash.phash, 64 bits) of the picture in four rotations."""
+    """The DCT hashes (imagehash.phash, 64 bits each) of the picture in four
+    rotations, then of its central 90% (what a slightly cropped copy shows), in hex."""
     import imagehash
 
     grey = img.convert("L")
-    return "".join(str(imagehash.phash(grey.rotate(angle, expand=True)))
-                   for angle in _ROTATIONS)
+    w, h = grey.size
+    centre = grey.crop((w // 20, h // 20, w - w // 20, h - h // 20))
+    return "".join(str(imagehash.phash(part)) for part in
+                   [*(grey.rotate(angle, expand=True) for angle in _ROTATIONS), centre])
 
 
 def hash_distance(a: str, b: str) -> int:
-    """Bits that differ between ``a`` upright and ``b`` in its closest rotation."""
-    upright = int(a[:_HASH_HEX], 16)
-    return min(bin(upright ^ int(b[i:i + _HASH_HEX], 16)).count("1")
-               for i in range(0, len(b), _HASH_HEX))
+    """Bits that differ between ``a`` upright and ``b`` in its closest rotation, or
+    between one picture and the other's centre (a cropped copy)."""
+    def part(h: str, n: int) -> int:
+        return int(h[n * _HASH_HEX:(n + 1) * _HASH_HEX], 16)
+
+    pairs = [(part(a, 0), part(b, n)) for n in range(len(_ROTATIONS))]
+    pairs += [(part(a, 0), part(b, _CENTRE)), (part(a, _CENTRE), part(b, 0))]
+    return min((x ^ y).bit_count() for x, y in pairs)
 
 
 def perceptual_hashes(lib: Library, mtimes: dict[int, int], paths: dict[int, str],
@@ -299,7 +308,8 @@ def perceptual_hashes(lib: Library, mtimes: dict[int, int], paths: dict[int, str
     """Each photo's picture hash: from the cache when the file is unchanged, else
     from its thumbnail, else from the file (decoded in a worker process)."""
     cached = _cached(lib.catalog, list(mtimes))
-    out = {pid: h for pid, (mtime, h) in cached.items() if mtimes.get(pid) == mtime}
+    out = {pid: h for pid, (mtime, h) in cached.items()
+           if mtimes.get(pid) == mtime and len(h) == _HASH_LEN}
     missing: list[int] = []
     for pid in sorted(set(mtimes) - set(out)):
         thumb = lib.thumbs.get(pid)

@@ -51,6 +51,7 @@ from photofind.gui.statuspanel import StatusPanel
 from photofind.gui.viewer import Viewer
 from photofind.gui.views import EmptyPage, Grid, PixmapCache
 from photofind.gui.workers import (
+    DuplicateFinder,
     Engine,
     Locator,
     ModelDownloader,
@@ -89,6 +90,7 @@ class MainWindow(QMainWindow):
         self.loader = ThumbLoader(settings.library)
         self.previews = Previews()
         self.locator = Locator(settings, self.models)
+        self.finder = DuplicateFinder(self.models, self.shared_index)
         self.model = ResultsModel(self)
         self.cache = PixmapCache(self.loader)
         self.query = Query()
@@ -199,7 +201,7 @@ class MainWindow(QMainWindow):
         self.engine.model_switched.connect(self._model_switched)
         self.previews.ready.connect(self._picture_ready)
         self.locator.located.connect(self._located)
-        self.queries.duplicates.connect(self._duplicates_found)
+        self.finder.found.connect(self._duplicates_found)
         self.dupes_page.trash_wanted.connect(self.engine.trash)
         self.engine.trashed.connect(self._trashed)
         for keys, slot in (("Ctrl+F", self.focus_search), ("Ctrl+L", self.focus_search),
@@ -240,6 +242,7 @@ class MainWindow(QMainWindow):
         self.downloader.cancel()  # what arrived is kept: the next start goes on
         self.engine.stop()
         self.locator.stop()
+        self.finder.stop()
         self.queries.stop()
         self.loader.stop()
         self.previews.stop()
@@ -333,13 +336,13 @@ class MainWindow(QMainWindow):
 
     # --- duplicates ----------------------------------------------------------
     def open_duplicates(self, tier: str) -> None:
-        """Show one tier's groups (looked for on the query thread the first time)."""
+        """Show one tier's groups (looked for on the finder's thread when not known)."""
         self.dupes_tier = tier
         self.stack.setCurrentIndex(DUPLICATES)
         self.sidebar.select(DUPES, tier)
         if self.found is None:
             self.dupes_page.summary.setText("Looking for duplicates…")
-            self.queries.ask_duplicates()
+            self.finder.request()
         else:
             self.dupes_page.show_groups(tier, self.found.tier(tier))
 
@@ -360,7 +363,7 @@ class MainWindow(QMainWindow):
             path, why = trashed.kept[0]
             more = f" (and {len(trashed.kept) - 1} more)" if len(trashed.kept) > 1 else ""
             self.show_banner(f"{os.path.basename(path)} stayed where it is: {why}{more}.")
-        # The catalog forgot them: roots_changed follows, and the page is filled anew.
+        # The catalog forgot them; roots_changed follows and fills the page anew.
 
     def save_as_album(self) -> SaveAlbumDialog | None:
         """Keep the current search (words, image, cut-off) as an album."""
@@ -427,7 +430,7 @@ class MainWindow(QMainWindow):
     def _library_changed(self) -> None:
         self.found = None  # looked for again when the Duplicates page is shown
         if self.dupes_tier is not None:
-            self.queries.ask_duplicates()
+            self.finder.request()
         self.queries.ask_status()
         self.queries.ask_albums()
         self.refresh.start()

@@ -12,8 +12,12 @@
   albums, giving way to new work.
 - ``Queries``: one thread with its own read-only library that loads the model
   once and answers searches, "similar" queries, the newest-first listing,
-  smart and saved albums, the duplicates, the Folders dialog's status and
-  the Problems list. Exact copies of one file come back as one hit.
+  smart and saved albums, the Folders dialog's status and the Problems list.
+  Exact copies of one file come back as one hit.
+- ``DuplicateFinder``: one thread that looks for the duplicates of every tier
+  with its own read-only library (a first look at a large library hashes
+  many thumbnails: searches go on meanwhile); a request while it looks makes
+  it look once more when done.
   A newer query replaces one still waiting, so typing never queues stale work.
 - ``ThumbLoader``: a small pool reading thumbnails from thumbs.sqlite3, last
   request first (the tiles painted last are the ones on screen), requests of
@@ -328,7 +332,6 @@ class Queries(QObject):
     failures = Signal(object)  # [(path, reason)]
     albums = Signal(object, object)  # smart albums [(label, count)], saved [SavedSearch]
     problem = Signal(str)  # one sentence for the user (a bad album name ...)
-    duplicates = Signal(object)  # core.duplicates.Found
 
     def __init__(self, settings: Settings, models: SharedModel, index: SharedIndex) -> None:
         super().__init__()
@@ -408,15 +411,6 @@ class Queries(QObject):
 
         self._jobs.put(("albums", lambda lib: self.albums.emit(
             albumsource.label_counts(lib), saved_searches(lib.catalog))))
-
-    def ask_duplicates(self) -> None:
-        """Every tier's groups (the hashes computed meanwhile come along, for the writer)."""
-        from photofind.core.duplicates import find_duplicates
-
-        def job(lib: Library) -> None:
-            self._follow_writer(lib)
-            self.duplicates.emit(find_duplicates(lib))
-        self._jobs.put(("duplicates", job))
 
     def save_album(self, name: str, query: Query, cutoff: int) -> None:
         from photofind.core.savedsearches import save_search
@@ -527,6 +521,58 @@ class Queries(QObject):
                     log.exception("the query thread failed on %s", item[0])
         finally:
             lib.close()
+
+
+class DuplicateFinder(QObject):
+    """The duplicates of every tier, found on their own thread."""
+
+    found = Signal(object)  # core.duplicates.Found (hashes computed come along, for the writer)
+
+    def __init__(self, models: SharedModel, index: SharedIndex) -> None:
+        super().__init__()
+        self.models = models
+        self.index = index
+        self._cond = threading.Condition()
+        self._wanted = False
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="photofind-duplicates",
+                                        daemon=True)
+        self._thread.start()
+
+    def request(self) -> None:
+        with self._cond:
+            self._wanted = True
+            self._cond.notify_all()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        self._thread.join(30)
+
+    def _run(self) -> None:
+        from photofind.core.duplicates import find_duplicates
+        from photofind.core.library import Library
+
+        while True:
+            with self._cond:
+                while not self._wanted and not self._stopping:
+                    self._cond.wait()
+                if self._stopping:
+                    return
+                self._wanted = False
+            settings, _, _ = self.models.current()
+            try:
+                with Library.open(settings) as lib:
+                    lib.vectors.share(self.index.get(lib.model))  # the writer's, if loaded
+                    found = find_duplicates(lib)
+            except PhotofindError as exc:
+                log.warning("looking for duplicates failed: %s", exc)
+                continue
+            except Exception:
+                log.exception("looking for duplicates failed")
+                continue
+            self.found.emit(found)
 
 
 class ThumbLoader(QObject):

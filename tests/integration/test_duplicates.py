@@ -3,6 +3,7 @@ drawn scenes are told apart from unrelated pictures, each with the photo to keep
 
 from __future__ import annotations
 
+import os
 import random
 import sqlite3
 from collections import Counter
@@ -24,11 +25,23 @@ def drawn_scenes(dest: Path, scenes: int = 3, distractors: int = 3) -> list[DupF
     return write_scenes(dest, drawn, others)
 
 
+@pytest.fixture(scope="module")
+def indexed_scenes(tmp_path_factory: pytest.TempPathFactory, toy_model: str
+                   ) -> tuple[Cli, list[DupFile]]:
+    """Drawn scenes with their copies, indexed once for the module."""
+    base = tmp_path_factory.mktemp("scenes")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PHOTOFIND_")}
+    env.update(PHOTOFIND_LIBRARY=str(base / "library"), PHOTOFIND_MODEL=toy_model,
+               PHOTOFIND_DEVICE="cpu", HF_HUB_OFFLINE="1")
+    cli = Cli(base / "library", toy_model, env)
+    files = drawn_scenes(base / "Pictures")
+    assert cli.index(str(base / "Pictures"))["added"] == len(files)
+    return cli, files
+
+
 @pytest.fixture
-def scenes(cli: Cli, tmp_path: Path) -> list[DupFile]:
-    files = drawn_scenes(tmp_path / "Pictures")
-    assert cli.index(str(tmp_path / "Pictures"))["added"] == len(files)
-    return files
+def scenes(indexed_scenes: tuple[Cli, list[DupFile]]) -> list[DupFile]:
+    return indexed_scenes[1]
 
 
 def groups_of(cli: Cli, *args: str) -> list[dict[str, object]]:
@@ -42,7 +55,10 @@ def members(group: dict[str, object]) -> list[str]:
     return [str(group["keep"]), *others]
 
 
-def test_tiers_find_copies_and_bursts_and_nothing_else(cli: Cli, scenes: list[DupFile]) -> None:
+def test_tiers_find_copies_and_bursts_and_nothing_else(scenes: list[DupFile],
+                                                       indexed_scenes: tuple[Cli, list[DupFile]]
+                                                       ) -> None:
+    cli = indexed_scenes[0]
     by_path = {str(f.path): f for f in scenes}
     groups = groups_of(cli)
     for tier in ("exact", "near", "similar"):
@@ -68,7 +84,8 @@ def test_tiers_find_copies_and_bursts_and_nothing_else(cli: Cli, scenes: list[Du
                                                   "similar": len(originals)}
 
 
-def test_one_tier_and_plain_text(cli: Cli, scenes: list[DupFile]) -> None:
+def test_one_tier_and_plain_text(indexed_scenes: tuple[Cli, list[DupFile]]) -> None:
+    cli = indexed_scenes[0]
     exact = groups_of(cli, "--tier", "exact")
     assert {g["tier"] for g in exact} == {"exact"} and len(exact) == 3
     text = cli.run("duplicates", "--tier", "exact").stdout.splitlines()
@@ -78,7 +95,8 @@ def test_one_tier_and_plain_text(cli: Cli, scenes: list[DupFile]) -> None:
 
 
 def test_old_rows_without_a_content_hash_are_hashed_only_where_they_collide(
-        cli: Cli, scenes: list[DupFile]) -> None:
+        indexed_scenes: tuple[Cli, list[DupFile]]) -> None:
+    cli = indexed_scenes[0]
     catalog = cli.library / "catalog.sqlite3"
     with sqlite3.connect(catalog) as db:
         db.execute("UPDATE photos SET content_hash = NULL")  # rows from an older catalog
