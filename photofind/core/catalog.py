@@ -148,7 +148,7 @@ DROP INDEX photos_size_hash;
 CREATE INDEX photos_size_quick_hash ON photos(size, quick_hash);
 """)
 
-# Where each taken date came from (records.TAKEN_SOURCES); photos without an
+# Where each taken date came from (records.TakenSource); photos without an
 # EXIF date are dated by their file time from now on, so old ones are too. And
 # the RAW files of a RAW+JPEG shot, listed with its picture (a JSON list).
 _MIGRATIONS.append("""

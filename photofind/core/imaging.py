@@ -25,7 +25,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 # The decode path reads the model's geometry from the model package (numpy only).
 from photofind.core.model.preprocess import Preprocess as Preprocess
-from photofind.core.records import RAW_EXTENSIONS
+from photofind.core.records import RAW_EXTENSIONS, TakenSource
 
 THUMB_SIZE = 256
 PARTIAL_HASH_CHUNK = 64 * 1024
@@ -44,7 +44,7 @@ class Decoded:
     width: int
     height: int
     taken_at: str | None  # from EXIF; None when the file has no date (see taken_source)
-    taken_source: str | None
+    taken_source: TakenSource | None
     quick_hash: str  # partial_hash
     content_hash: str = ""  # content_hash, when decode_file was asked for it
 
@@ -105,7 +105,7 @@ class Opened:
     width: int  # full size as displayed (after EXIF orientation)
     height: int
     taken_at: str | None  # the EXIF date (ISO 8601), None without one
-    taken_source: str | None = None  # records.TAKEN_SOURCES
+    taken_source: TakenSource | None = None
 
 
 def open_photo(source: str | io.BytesIO, *, draft_size: int | None,
@@ -232,10 +232,11 @@ def make_thumbnail(img: Image.Image, size: int = THUMB_SIZE) -> bytes:
 
 # EXIF dates, best first: DateTimeOriginal, DateTimeDigitized (in the Exif
 # IFD; some writers put them in IFD0), DateTime (IFD0).
-_DATE_TAGS = ((36867, "exif-original"), (36868, "exif-digitized"), (306, "exif"))
+_DATE_TAGS: tuple[tuple[int, TakenSource], ...] = (
+    (36867, "exif-original"), (36868, "exif-digitized"), (306, "exif"))
 
 
-def capture_date(img: Image.Image) -> tuple[str, str] | None:
+def capture_date(img: Image.Image) -> tuple[str, TakenSource] | None:
     """The picture's EXIF date as ISO 8601 and its source, or None."""
     try:
         return exif_date(img.getexif())
@@ -243,7 +244,7 @@ def capture_date(img: Image.Image) -> tuple[str, str] | None:
         return None
 
 
-def exif_date(exif: Image.Exif) -> tuple[str, str] | None:
+def exif_date(exif: Image.Exif) -> tuple[str, TakenSource] | None:
     """The best date in an EXIF block (``_DATE_TAGS``) and its source, or None."""
     try:
         sub = exif.get_ifd(0x8769)

@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image
 
 from photofind.core.imaging import Opened, capture_date, exif_date, to_rgb
+from photofind.core.records import TakenSource
 
 if TYPE_CHECKING:
     import rawpy
@@ -34,6 +35,8 @@ _FLIPS = {1: (Image.Transpose.FLIP_LEFT_RIGHT,), 2: (Image.Transpose.FLIP_TOP_BO
           3: (Image.Transpose.ROTATE_180,), 4: (Image.Transpose.TRANSPOSE,),
           5: (Image.Transpose.ROTATE_90,), 6: (Image.Transpose.ROTATE_270,),
           7: (Image.Transpose.TRANSVERSE,)}
+# A preview, its EXIF date and whether it is stored upright already.
+_Preview = tuple[Image.Image, tuple[str, TakenSource] | None, bool]
 # TIFF variants with their own magic number: Olympus ORF and Panasonic RW2.
 _TIFF_LIKE = {b"IIRO": b"II*\x00", b"IIRS": b"II*\x00", b"MMOR": b"MM\x00*",
               b"IIU\x00": b"II*\x00"}
@@ -74,7 +77,7 @@ def open_raw(path: str, *, draft_size: int | None, min_side: int | None) -> Open
 
 
 def _preview(raw: rawpy.RawPy, aspect: float, turned: bool, long_side: int,
-             short_side: int | None) -> tuple[Image.Image, tuple[str, str] | None, bool] | None:
+             short_side: int | None) -> _Preview | None:
     """The embedded preview (draft-decoded), its EXIF date and whether it is
     stored upright already (its shape turned against the sensor's), if it is
     large enough and of the picture's shape; else None."""
@@ -101,7 +104,7 @@ def _preview(raw: rawpy.RawPy, aspect: float, turned: bool, long_side: int,
     return img, taken, upright
 
 
-def _tiff_date(path: str) -> tuple[str, str] | None:
+def _tiff_date(path: str) -> tuple[str, TakenSource] | None:
     """The EXIF date of a TIFF-based RAW file (its IFDs), or None."""
     try:
         with open(path, "rb") as fh:

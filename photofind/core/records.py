@@ -19,13 +19,14 @@ from __future__ import annotations
 
 from dataclasses import KW_ONLY, dataclass
 from datetime import datetime
+from typing import Literal
 
 # Camera RAW files (read through rawpy; lower case, with the dot).
 RAW_EXTENSIONS = frozenset(
     {".dng", ".cr2", ".cr3", ".nef", ".arw", ".orf", ".rw2", ".raf", ".pef", ".srw"})
 # Where a taken date came from: EXIF DateTimeOriginal, DateTimeDigitized,
 # DateTime, else the file's modification time.
-TAKEN_SOURCES = ("exif-original", "exif-digitized", "exif", "mtime")
+TakenSource = Literal["exif-original", "exif-digitized", "exif", "mtime"]
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class FileRecord:
     width: int | None = None  # as displayed (after EXIF orientation)
     height: int | None = None
     taken_at: str | None = None  # ISO 8601, local time (seconds)
-    taken_source: str | None = None  # one of TAKEN_SOURCES; None in rows from before it
+    taken_source: TakenSource | None = None  # None in rows from before it was kept
     status: str | None = None  # "ok" | "failed" once in the catalog
     reason: str | None = None  # why it failed
     siblings: tuple[str, ...] = ()  # RAW files of the same shot (paths)

@@ -51,16 +51,19 @@ def test_a_dng_without_a_preview_is_demosaiced_turned_and_dated(tmp_path: Path) 
     assert (decoded.width, decoded.height, decoded.taken_source) == (300, 400, "exif-original")
 
 
+@pytest.mark.parametrize(("orientation", "top", "bottom"), [
+    (8, "yellow", "green"),  # a quarter anticlockwise: the left side goes down
+    (6, "green", "yellow"),  # a quarter clockwise: the left side goes up
+])
 def test_a_preview_that_covers_the_model_is_used_and_turned_like_the_raw(
-        tmp_path: Path) -> None:
+        tmp_path: Path, orientation: int, top: str, bottom: str) -> None:
     # The preview shows other colours than the sensor data, so the pixels say
-    # which was decoded. Orientation 8: a quarter anticlockwise (left goes down).
+    # which was decoded.
     path = write_dng(tmp_path / "a.dng", halves((600, 400), RED, BLUE),
-                     preview=halves((480, 320), GREEN, YELLOW), orientation=8)
+                     preview=halves((480, 320), GREEN, YELLOW), orientation=orientation)
     opened = open_photo(str(path), draft_size=256, min_side=224)
     assert (opened.width, opened.height) == (400, 600)
-    assert (colour_of(opened.image, TOP), colour_of(opened.image, BOTTOM)) == (
-        "yellow", "green")
+    assert (colour_of(opened.image, TOP), colour_of(opened.image, BOTTOM)) == (top, bottom)
     assert opened.taken_at is None  # no date in the file: the indexer dates it by mtime
 
     # Too small for the model's input (or the viewer's size): the sensor data.
@@ -80,6 +83,13 @@ def test_bad_raw_files_give_reasons(tmp_path: Path) -> None:
     (tmp_path / "cut.dng").write_bytes(good.read_bytes()[:2000])
     assert decode_file(str(tmp_path / "notes.nef"), PRE) == Failed("not an image")
     assert decode_file(str(tmp_path / "cut.dng"), PRE) == Failed("truncated")
+
+
+def test_a_sensor_past_the_workers_pixel_limit_fails_as_too_large(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write_dng(tmp_path / "big.dng", halves((400, 300), RED, BLUE))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 400 * 300 - 1)  # what a worker's cap sets
+    assert decode_file(str(path), PRE) == Failed("too large")
 
 
 def test_an_mpo_is_read_as_its_first_picture(tmp_path: Path) -> None:
