@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from photofind.core.errors import PhotofindError
+from photofind.core.filters import kind_of
 
 _SCHEMA = """
 CREATE TABLE roots(
@@ -127,6 +128,21 @@ CREATE TABLE concept_vectors(
     PRIMARY KEY(model, digest)
 );
 """)
+# Filters (filters.py): each photo's kind from its file name (RAW, PNG as
+# screenshot, else photo; new rows get it on write, filters.kind_of), and the
+# indexes a filtered query reads (kind; the taken date, else the file time).
+_MIGRATIONS.append("""
+ALTER TABLE photos ADD COLUMN kind TEXT NOT NULL DEFAULT 'photo';
+UPDATE photos SET kind = CASE
+    WHEN lower(path) LIKE '%.dng' OR lower(path) LIKE '%.cr2' OR lower(path) LIKE '%.cr3'
+      OR lower(path) LIKE '%.nef' OR lower(path) LIKE '%.arw' OR lower(path) LIKE '%.orf'
+      OR lower(path) LIKE '%.rw2' OR lower(path) LIKE '%.raf' OR lower(path) LIKE '%.pef'
+      OR lower(path) LIKE '%.srw' THEN 'raw'
+    WHEN lower(path) LIKE '%.png' THEN 'screenshot'
+    ELSE 'photo' END;
+CREATE INDEX photos_kind ON photos(kind);
+CREATE INDEX photos_taken ON photos(taken_at, mtime_ns);
+""")
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 Vector = npt.NDArray[np.float32]
@@ -197,7 +213,7 @@ class Move:
 
 
 _WRITTEN = ("root_id, path, size, mtime_ns, phash, width, height, taken_at, status, reason,"
-            " indexed_at, dev, ino, ctime_ns, content_hash")
+            " indexed_at, dev, ino, ctime_ns, content_hash, kind")
 _UPSERT = ", ".join(f"{c.strip()}=excluded.{c.strip()}" for c in _WRITTEN.split(","))
 _ASSIGN = ", ".join(f"{c.strip()}=?" for c in _WRITTEN.split(","))
 
@@ -397,10 +413,11 @@ class Catalog:
                 status = "ok" if vec is not None else "failed"
                 values = (photo.root_id, photo.path, photo.size, photo.mtime_ns, photo.phash,
                           photo.width, photo.height, photo.taken_at, status, photo.reason, now,
-                          photo.dev, photo.ino, photo.ctime_ns, photo.content_hash)
+                          photo.dev, photo.ino, photo.ctime_ns, photo.content_hash,
+                          kind_of(photo.path))
                 if photo.photo_id is None:
                     row = db.execute(
-                        f"INSERT INTO photos({_WRITTEN}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+                        f"INSERT INTO photos({_WRITTEN}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
                         f" ON CONFLICT(path) DO UPDATE SET {_UPSERT} RETURNING id",
                         values).fetchone()
                     photo_id = int(row[0])
@@ -433,9 +450,9 @@ class Catalog:
             for m in moves:
                 db.execute("DELETE FROM photos WHERE path = ? AND id != ?", (m.path, m.photo_id))
                 db.execute("UPDATE photos SET root_id=?, path=?, mtime_ns=?, dev=?, ino=?,"
-                           " ctime_ns=?, content_hash=? WHERE id=?",
+                           " ctime_ns=?, content_hash=?, kind=? WHERE id=?",
                            (m.root_id, m.path, m.mtime_ns, m.dev, m.ino, m.ctime_ns,
-                            m.content_hash, m.photo_id))
+                            m.content_hash, kind_of(m.path), m.photo_id))
 
     def refresh_identity(self, rows: Iterable[tuple[int, int | None, int | None, int | None]]
                          ) -> None:
@@ -468,13 +485,16 @@ class Catalog:
                 out[r[0]] = PhotoInfo(r[0], r[1], bool(r[2]), *r[3:])
         return out
 
-    def newest_first(self) -> list[PhotoInfo]:
-        """Every readable photo, newest first (capture date, else file time)."""
+    def newest_first(self, where: tuple[str, Sequence[object]] | None = None,
+                     limit: int = -1) -> list[PhotoInfo]:
+        """Every readable photo, newest first (capture date, else file time); or
+        the first ``limit`` of those that also meet ``where`` (SQL on ``p``)."""
+        condition, args = where or ("1", ())
         rows = self.db.execute(
-            f"{_INFO} WHERE p.status = 'ok' ORDER BY COALESCE(p.taken_at,"
+            f"{_INFO} WHERE p.status = 'ok' AND ({condition}) ORDER BY COALESCE(p.taken_at,"
             " strftime('%Y-%m-%dT%H:%M:%S', p.mtime_ns / 1000000000, 'unixepoch',"
             " 'localtime'))"
-            " DESC, p.id DESC")
+            " DESC, p.id DESC LIMIT ?", (*args, limit))
         return [PhotoInfo(r[0], r[1], bool(r[2]), *r[3:]) for r in rows]
 
     def failures(self) -> list[tuple[str, str]]:

@@ -1,0 +1,226 @@
+"""Filters that narrow any query: folders, a date range, kind and orientation.
+
+A :class:`Filter` is plain data (what the CLI's flags and the window's sidebar
+and chips ask for); :func:`matching_ids` turns it into the ids of the photos
+it keeps, with SQL over the catalog's indexed columns. Within one field the
+values are alternatives (``--in A --in B``: either folder); fields combine
+(folder and date and kind).
+
+Dates are whole periods, both ends inclusive: ``--after 2019-06`` keeps June
+2019 on, ``--before 2019`` keeps everything up to the last second of 2019. A
+photo's date is its taken date, else (rows written before taken dates were
+always recorded) its file's modification time, in local time.
+
+The kind of a photo is fixed by its file name: a RAW extension is ``raw``, a
+PNG is ``screenshot`` (screenshots are PNGs; a PNG photo is rare), anything
+else ``photo``. The catalog stores it on write (see :func:`kind_of`).
+"""
+
+from __future__ import annotations
+
+import calendar
+import os
+import re
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+import numpy.typing as npt
+
+from photofind.core.errors import UsageError
+from photofind.core.vectors import best
+
+KINDS = ("photo", "screenshot", "raw")
+ORIENTATIONS = ("landscape", "portrait", "square")
+RAW_EXTENSIONS = (".dng", ".cr2", ".cr3", ".nef", ".arw", ".orf", ".rw2", ".raf", ".pef",
+                  ".srw")
+SCREENSHOT_EXTENSIONS = (".png",)
+
+_DATE = re.compile(r"^(\d{4})(?:-(\d{1,2})(?:-(\d{1,2}))?)?$")
+
+
+def _orientation_sql(shape: str, t: str) -> str:
+    """The condition for one orientation; ``t`` prefixes the columns (``p.``).
+    Sides within 2% of each other make a square (a 1000 x 1010 crop looks square)."""
+    square = f"ABS({t}width - {t}height) * 50 <= MAX({t}width, {t}height)"
+    if shape == "square":
+        return square
+    longer = f"{t}width > {t}height" if shape == "landscape" else f"{t}height > {t}width"
+    return f"{longer} AND NOT ({square})"
+
+
+def kind_of(path: str) -> str:
+    """``raw``, ``screenshot`` or ``photo``, from the file's extension."""
+    ext = os.path.splitext(path)[1].lower()
+    if ext in RAW_EXTENSIONS:
+        return "raw"
+    return "screenshot" if ext in SCREENSHOT_EXTENSIONS else "photo"
+
+
+@dataclass(frozen=True)
+class Period:
+    """A calendar year, month or day, as the user wrote it (``2019-06``)."""
+
+    year: int
+    month: int | None = None
+    day: int | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Period:
+        match = _DATE.match(text.strip())
+        if match is None:
+            raise UsageError(f"{text!r} is not a date: write a year (2019), a month (2019-06)"
+                             " or a day (2019-06-21).")
+        year, month, day = (int(g) if g else None for g in match.groups())
+        assert year is not None
+        try:
+            datetime(year, 1 if month is None else month, 1 if day is None else day)
+        except ValueError:
+            raise UsageError(f"{text!r} is not a date in the calendar.") from None
+        return cls(year, month, day)
+
+    def first(self) -> datetime:
+        return datetime(self.year, self.month or 1, self.day or 1)
+
+    def last(self) -> datetime:
+        """The period's last second."""
+        month = self.month or 12
+        day = self.day or calendar.monthrange(self.year, month)[1]
+        return datetime(self.year, month, day, 23, 59, 59)
+
+    def __str__(self) -> str:
+        if self.month is None:
+            return f"{self.year:04d}"
+        if self.day is None:
+            return f"{self.year:04d}-{self.month:02d}"
+        return f"{self.year:04d}-{self.month:02d}-{self.day:02d}"
+
+
+@dataclass(frozen=True)
+class Filter:
+    """What to keep. Empty fields keep everything; an empty Filter is no filter."""
+
+    folders: tuple[str, ...] = ()  # resolved folders inside roots (subtrees)
+    after: Period | None = None  # inclusive: from the period's first second
+    before: Period | None = None  # inclusive: to the period's last second
+    kinds: tuple[str, ...] = ()
+    orientations: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        for kind in self.kinds:
+            if kind not in KINDS:
+                raise UsageError(f"{kind!r} is not a kind: choose {', '.join(KINDS)}.")
+        for shape in self.orientations:
+            if shape not in ORIENTATIONS:
+                raise UsageError(f"{shape!r} is not an orientation: choose"
+                                 f" {', '.join(ORIENTATIONS)}.")
+        if self.after and self.before and self.after.first() > self.before.last():
+            raise UsageError(f"The dates are the wrong way round: {self.after} is after"
+                             f" {self.before}.")
+
+    def __bool__(self) -> bool:
+        return bool(self.folders or self.after or self.before or self.kinds
+                    or self.orientations)
+
+    def where(self, table: str = "") -> tuple[str, list[object]]:
+        """A SQL condition on ``photos`` (its columns prefixed with ``table.``
+        when given) and its arguments."""
+        t = f"{table}." if table else ""
+        parts: list[str] = [f"{t}status = 'ok'"]
+        args: list[object] = []
+        if self.folders:
+            spans = []
+            for folder in self.folders:
+                prefix = folder.rstrip("/\\") + os.sep
+                # Every path below prefix sorts between it and its successor (an index range).
+                spans.append(f"({t}path >= ? AND {t}path < ?)")
+                args += [prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)]
+            parts.append(f"({' OR '.join(spans)})")
+        if self.after or self.before:
+            first = self.after.first() if self.after else None
+            end = _next_second(self.before.last()) if self.before else None
+            # ISO 8601 strings sort as their times do; "~" sorts after any of them.
+            parts.append(f"(({t}taken_at >= ? AND {t}taken_at < ?) OR ({t}taken_at IS NULL"
+                         f" AND {t}mtime_ns >= ? AND {t}mtime_ns < ?))")
+            args += [first.isoformat() if first else "", end.isoformat() if end else "~",
+                     _local_ns(first) if first else -(1 << 62),
+                     _local_ns(end) if end else 1 << 62]
+        if self.kinds:
+            parts.append(f"{t}kind IN ({','.join('?' * len(self.kinds))})")
+            args += list(self.kinds)
+        if self.orientations:
+            parts.append("(" + " OR ".join(f"({_orientation_sql(o, t)})"
+                                           for o in self.orientations) + ")")
+        return " AND ".join(parts), args
+
+    def describe(self) -> list[str]:
+        """Each active part in a few words (the window's chips, in this order)."""
+        out = [f"in {os.path.basename(f.rstrip(os.sep)) or f}" for f in self.folders]
+        if self.after and self.before and str(self.after) == str(self.before):
+            out.append(str(self.after))
+        else:
+            if self.after:
+                out.append(f"from {self.after}")
+            if self.before:
+                out.append(f"to {self.before}")
+        out += [{"photo": "photos", "screenshot": "screenshots", "raw": "RAW"}[k]
+                for k in self.kinds]
+        out += list(self.orientations)
+        return out
+
+
+def _next_second(moment: datetime) -> datetime | None:
+    try:
+        return moment + timedelta(seconds=1)
+    except OverflowError:  # the end of year 9999: no end
+        return None
+
+
+def _local_ns(moment: datetime) -> int:
+    """A local wall-clock time as nanoseconds since the epoch (far dates clamped)."""
+    try:
+        return int(moment.timestamp()) * 1_000_000_000
+    except (OverflowError, OSError, ValueError):
+        return -(1 << 62) if moment.year < 1970 else 1 << 62
+
+
+def folder_in_roots(text: str, roots: Sequence[str]) -> str:
+    """The folder a user named, spelt as the catalog stores it (below its root);
+    one sentence when it lies outside every root of the library."""
+    from photofind.core.roots import resolved, same_or_inside
+
+    for path in dict.fromkeys((os.path.abspath(os.path.expanduser(text)), resolved(text))):
+        for root in roots:
+            if same_or_inside(path, root):
+                return root + path[len(root.rstrip(os.sep)):].rstrip(os.sep) \
+                    if path.rstrip(os.sep) != root.rstrip(os.sep) else root
+    raise UsageError(f"{text} is not inside any folder of the library (see `photofind"
+                     " status`).")
+
+
+def matching_ids(db: sqlite3.Connection, flt: Filter) -> set[int]:
+    """The ids of the readable photos the filter keeps."""
+    where, args = flt.where()
+    return {r[0] for r in db.execute(f"SELECT id FROM photos WHERE {where}", args)}
+
+
+def exact_nearest(db: sqlite3.Connection, flt: Filter, model: str,
+                  vector: npt.NDArray[np.float32], k: int, exclude: set[int]
+                  ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    """The ``k`` photos the filter keeps that are nearest to ``vector``, best
+    first: one matrix product over their stored vectors (for filters that keep
+    few photos, where walking the graph would visit most of it)."""
+    where, args = flt.where()
+    rows = [r for r in db.execute(
+        "SELECT photo_id, vec FROM embeddings WHERE model = ? AND photo_id IN"
+        f" (SELECT id FROM photos WHERE {where})", [model, *args]) if r[0] not in exclude]
+    if not rows or k <= 0:
+        return np.empty(0, np.int64), np.empty(0, np.float32)
+    ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
+    matrix = np.frombuffer(b"".join(r[1] for r in rows), np.float16).reshape(len(rows), -1)
+    matrix = matrix.astype(np.float32)
+    # Stored as float16: unit length again, as the index holds them.
+    matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+    return best(ids, matrix @ (vector / max(float(np.linalg.norm(vector)), 1e-12)), k)
