@@ -130,7 +130,8 @@ CREATE TABLE concept_vectors(
 """)
 # Filters (filters.py): each photo's kind from its file name (RAW, PNG as
 # screenshot, else photo; new rows get it on write, filters.kind_of), and the
-# indexes a filtered query reads (kind; the taken date, else the file time).
+# indexes a filtered query reads (kind; the taken date, else the file time;
+# width and height, scanned without the rows for orientation).
 _MIGRATIONS.append("""
 ALTER TABLE photos ADD COLUMN kind TEXT NOT NULL DEFAULT 'photo';
 UPDATE photos SET kind = CASE
@@ -142,6 +143,7 @@ UPDATE photos SET kind = CASE
     ELSE 'photo' END;
 CREATE INDEX photos_kind ON photos(kind);
 CREATE INDEX photos_taken ON photos(taken_at, mtime_ns);
+CREATE INDEX photos_shape ON photos(width, height);
 """)
 SCHEMA_VERSION = len(_MIGRATIONS)
 

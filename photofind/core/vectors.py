@@ -14,6 +14,7 @@ import hashlib
 import os
 import threading
 from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -148,7 +149,7 @@ class VectorIndex:
                                                  num_threads=1)
         return labels[0].astype(np.int64), (1.0 - dist[0]).astype(np.float32)
 
-    def query_filtered(self, vector: npt.NDArray[np.float32], k: int, allowed: set[int],
+    def query_filtered(self, vector: npt.NDArray[np.float32], k: int, allowed: AbstractSet[int],
                        ef: int = EF_IMAGE
                        ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]] | None:
         """Like :meth:`query`, among the photo ids in ``allowed`` only.
@@ -174,7 +175,7 @@ class VectorIndex:
         return labels[0].astype(np.int64), (1.0 - dist[0]).astype(np.float32)
 
     def _exact_query(self, vector: npt.NDArray[np.float32], k: int,
-                     allowed: set[int] | None = None
+                     allowed: AbstractSet[int] | None = None
                      ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
         """One matrix product over the stored (unit) vectors, of the ``allowed``
         ids when given; call under the read lock."""
