@@ -24,7 +24,7 @@ import re
 import sqlite3
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -158,20 +158,31 @@ class Filter:
         # and the condition would cost a row lookup per photo (the indexes cover the rest).
         return " AND ".join(parts) or "1", args
 
-    def describe(self) -> list[str]:
-        """Each active part in a few words (the window's chips, in this order)."""
-        out = [f"in {os.path.basename(f.rstrip(os.sep)) or f}" for f in self.folders]
-        if self.after and self.before and str(self.after) == str(self.before):
-            out.append(str(self.after))
-        else:
-            if self.after:
-                out.append(f"from {self.after}")
-            if self.before:
-                out.append(f"to {self.before}")
-        out += [{"photo": "photos", "screenshot": "screenshots", "raw": "RAW"}[k]
-                for k in self.kinds]
-        out += list(self.orientations)
+    def parts(self) -> list[tuple[str, str]]:
+        """Each active part as (key, a few words): the window's removable chips."""
+        out = [(f"in:{f}", f"in {os.path.basename(f.rstrip(os.sep)) or f}")
+               for f in self.folders]
+        if self.after and self.before and self.after == self.before:
+            out.append(("dates", str(self.after)))
+        elif self.after or self.before:
+            words = [f"from {self.after}" if self.after else "",
+                     f"to {self.before}" if self.before else ""]
+            out.append(("dates", " ".join(w for w in words if w)))
+        out += [(f"kind:{k}", {"photo": "photos", "screenshot": "screenshots",
+                               "raw": "RAW"}[k]) for k in self.kinds]
+        out += [(f"orientation:{o}", o) for o in self.orientations]
         return out
+
+    def without(self, key: str) -> Filter:
+        """This filter less the part ``key`` (one of :meth:`parts`' keys)."""
+        if key == "dates":
+            return replace(self, after=None, before=None)
+        part, _, value = key.partition(":")
+        if part == "in":
+            return replace(self, folders=tuple(f for f in self.folders if f != value))
+        if part == "kind":
+            return replace(self, kinds=tuple(k for k in self.kinds if k != value))
+        return replace(self, orientations=tuple(o for o in self.orientations if o != value))
 
 
 def _next_second(moment: datetime) -> datetime | None:
@@ -258,3 +269,31 @@ def exact_nearest(db: sqlite3.Connection, flt: Filter, model: str,
     norms = np.sqrt(np.maximum(np.einsum("ij,ij->i", matrix, matrix), 1e-24))
     scores = (matrix @ (vector / max(float(np.linalg.norm(vector)), 1e-12))) / norms
     return best(ids, scores.astype(np.float32), k)
+
+
+def folder_counts(db: sqlite3.Connection) -> dict[str, int]:
+    """Readable photos per folder, each folder counting those below it too."""
+    per_folder: dict[str, int] = {}
+    for (path,) in db.execute("SELECT path FROM photos WHERE status = 'ok'"):
+        folder = os.path.dirname(path)
+        per_folder[folder] = per_folder.get(folder, 0) + 1
+    roots = [r[0] for r in db.execute("SELECT path FROM roots")]
+    totals: dict[str, int] = {}
+    for folder, count in per_folder.items():
+        top = next((r for r in roots if folder == r or folder.startswith(r.rstrip(os.sep)
+                                                                          + os.sep)), None)
+        while top is not None:
+            totals[folder] = totals.get(folder, 0) + count
+            if folder == top or os.path.dirname(folder) == folder:
+                break
+            folder = os.path.dirname(folder)
+    return totals
+
+
+def month_counts(db: sqlite3.Connection) -> dict[str, int]:
+    """Readable photos per month (``2019-06``) of their date (taken, else file time)."""
+    rows = db.execute(
+        "SELECT substr(COALESCE(taken_at, strftime('%Y-%m-%dT%H:%M:%S', mtime_ns / 1000000000,"
+        " 'unixepoch', 'localtime')), 1, 7) AS month, COUNT(*) FROM photos"
+        " WHERE status = 'ok' GROUP BY month ORDER BY month DESC")
+    return {str(month): int(count) for month, count in rows if month}

@@ -30,6 +30,7 @@ class Entry:
     count: int | None = None
     tooltip: str = ""
     editable: bool = False  # can be renamed and removed
+    parent: str = ""  # the key of the entry it sits under (listed before it), or ""
 
 
 class Sidebar(QTreeWidget):
@@ -76,9 +77,12 @@ class Sidebar(QTreeWidget):
         self.blockSignals(True)
         current = self.current_entry()
         section.takeChildren()
+        placed: dict[str, QTreeWidgetItem] = {}
         for entry in entries:
-            item = QTreeWidgetItem(section, [entry.text, "" if entry.count is None
-                                             else f"{entry.count:,}"])
+            item = QTreeWidgetItem(placed.get(entry.parent, section),
+                                   [entry.text, "" if entry.count is None
+                                    else f"{entry.count:,}"])
+            placed[entry.key] = item
             item.setData(0, EntryRole, entry)
             item.setTextAlignment(1, Qt.AlignmentFlag.AlignRight)
             if entry.tooltip:
@@ -94,18 +98,26 @@ class Sidebar(QTreeWidget):
         self.blockSignals(False)
 
     def entries(self, key: str) -> list[Entry]:
-        section = self._sections.get(key)
-        if section is None:
-            return []
-        children = (section.child(i) for i in range(section.childCount()))
-        found = (item.data(0, EntryRole) for item in children if item is not None)
+        """A section's entries, nested ones after their parent."""
+        found = (item.data(0, EntryRole) for item in self._items(key))
         return [e for e in found if isinstance(e, Entry)]
 
+    def _items(self, key: str) -> list[QTreeWidgetItem]:
+        section = self._sections.get(key)
+        items: list[QTreeWidgetItem] = []
+        stack = [section] if section is not None else []
+        while stack:
+            parent = stack.pop()
+            children = [c for c in (parent.child(i) for i in range(parent.childCount()))
+                        if c is not None]
+            if parent is not section:
+                items.append(parent)
+            stack.extend(reversed(children))
+        return items
+
     def item_of(self, section: str, key: str) -> QTreeWidgetItem | None:
-        parent = self._sections.get(section)
-        for i in range(parent.childCount() if parent is not None else 0):
-            item = parent.child(i) if parent is not None else None
-            entry = item.data(0, EntryRole) if item is not None else None
+        for item in self._items(section):
+            entry = item.data(0, EntryRole)
             if isinstance(entry, Entry) and entry.key == key:
                 return item
         return None
