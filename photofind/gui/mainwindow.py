@@ -306,6 +306,7 @@ class MainWindow(QMainWindow):
         narrowed = self.facets.narrowed(self.query.flt, entry)
         if narrowed is not None:
             self.set_filter(narrowed)
+            self.sidebar.select(entry.section, entry.key)  # the last one chosen
             return
         found = self.albums.query_of(entry)
         if found is None:

@@ -214,3 +214,38 @@ def test_filtered_queries_match_exact_search_down_to_one_in_a_thousand(
     ids, _ = exact_nearest(lib.catalog.db, Filter(folders=("/photos/thousandth",)),
                            "test-model", queries[0], 10, exclude=set())
     assert len(ids) == 6
+
+
+def test_an_older_catalog_learns_each_photos_kind(tmp_path: Path) -> None:
+    """The schema step that adds kinds fills them in for the photos already there."""
+    import sqlite3
+
+    from photofind.core.catalog import _MIGRATIONS, Catalog
+
+    path = tmp_path / "catalog.sqlite3"
+    db = sqlite3.connect(path)
+    before = _MIGRATIONS.index(next(m for m in _MIGRATIONS if "ADD COLUMN kind" in m))
+    for step in _MIGRATIONS[:before]:
+        db.executescript(step)
+    db.execute(f"PRAGMA user_version = {before}")
+    db.execute("INSERT INTO roots(path, added_at) VALUES ('/p', 0)")
+    names = ["a.jpg", "b.PNG", "c.dng", "d.CR3", "e.heic", "f.nef.jpg"]
+    # Whatever other steps come first, every required column gets a plain value.
+    required = {row[1]: row[2] for row in db.execute("PRAGMA table_info(photos)")
+                if row[3] and row[4] is None and row[1] not in ("id", "path")}
+    plain = {"root_id": 1, "status": "ok"}
+    columns = ", ".join(["path", *required])
+    for name in names:
+        values = [f"/p/{name}", *(plain.get(c, "" if t == "TEXT" else 0)
+                                  for c, t in required.items())]
+        db.execute(f"INSERT INTO photos({columns}) VALUES ({','.join('?' * len(values))})",
+                   values)
+    db.commit()
+    db.close()
+    catalog = Catalog(path)
+    try:
+        kinds = dict(catalog.db.execute("SELECT path, kind FROM photos"))
+    finally:
+        catalog.close()
+    assert kinds == {"/p/a.jpg": "photo", "/p/b.PNG": "screenshot", "/p/c.dng": "raw",
+                     "/p/d.CR3": "raw", "/p/e.heic": "photo", "/p/f.nef.jpg": "photo"}
