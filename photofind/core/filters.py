@@ -205,11 +205,12 @@ def folder_in_roots(text: str, roots: Sequence[str]) -> str:
     one sentence when it lies outside every root of the library."""
     from photofind.core.roots import resolved, same_or_inside
 
+    # As written first (a link inside a root stays there), else where it leads.
     for path in dict.fromkeys((os.path.abspath(os.path.expanduser(text)), resolved(text))):
         for root in roots:
             if same_or_inside(path, root):
-                return root + path[len(root.rstrip(os.sep)):].rstrip(os.sep) \
-                    if path.rstrip(os.sep) != root.rstrip(os.sep) else root
+                below = path[len(root.rstrip(os.sep)):].strip(os.sep)
+                return os.path.join(root, below) if below else root
     raise UsageError(f"{text} is not inside any folder of the library (see `photofind"
                      " status`).")
 
