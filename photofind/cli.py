@@ -403,6 +403,10 @@ def cmd_watch(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_search(settings: Settings, args: argparse.Namespace) -> int:
     from photofind.core.search import Searcher, parse_query
 
+    filtered = args.folders or args.after or args.before or args.kinds or args.orientations
+    if not args.query and not filtered:
+        raise UsageError("Give words or an image to search for, or filters (--in, --after,"
+                         " --before, --kind, --orientation) to list the photos they keep.")
     terms = parse_query(args.query) if args.query else None
     with Library.open(settings) as lib:
         flt = _filter_of(lib, args)

@@ -93,9 +93,10 @@ def test_kind_and_orientation_follow_the_files(two_folders: IndexedLibrary) -> N
 
 def test_bad_dates_and_folders_are_usage_errors(two_folders: IndexedLibrary,
                                                 tmp_path: Path) -> None:
-    for args in (["--after", "2019-13"], ["--before", "2019-02-30"], ["--after", "June"],
-                 ["--in", str(tmp_path)], ["--after", "2020", "--before", "2019"]):
-        proc = two_folders.cli.run("search", "a red circle", *args, check=False)
+    for args in (["a red circle", "--after", "2019-13"], ["x", "--before", "2019-02-30"],
+                 ["--after", "June"], ["a red circle", "--in", str(tmp_path)],
+                 ["--after", "2020", "--before", "2019"], []):
+        proc = two_folders.cli.run("search", *args, check=False)
         assert proc.returncode == 2, (args, proc.stderr)
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("photofind: "), proc.stderr
