@@ -24,7 +24,7 @@ import re
 import sqlite3
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -107,7 +107,7 @@ class Filter:
     after: Period | None = None  # inclusive: from the period's first second
     before: Period | None = None  # inclusive: to the period's last second
     kinds: tuple[str, ...] = ()
-    orientations: tuple[str, ...] = field(default=())
+    orientations: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for kind in self.kinds:

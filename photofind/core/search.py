@@ -36,8 +36,8 @@ _OPERATOR = re.compile(r"\s+([+-])\s+")
 # A filter keeping at most this share of the indexed photos is searched
 # exactly over its photos' stored vectors: below it the filtered graph walk
 # visits more of the graph than there are photos to score, and loses recall
-# (100,000 photos, benchmarks/bench_query.py: the walk took 1.2x the exact
-# time at 5% with recall 0.97, 0.6x at 10% with recall 0.99, 5x at 1%).
+# (100,000 photos, benchmarks/bench_query.py, one run: the walk took 14x the
+# exact time at 1%, 2.4x at 5%, 0.7x at 10%, 0.26x at 20%).
 EXACT_FILTERED = 0.05
 
 

@@ -33,8 +33,9 @@ EF_TEXT = 256
 # (10,000 x 512 floats: 20 MB, a few milliseconds).
 EXACT_MAX = 10_000
 # A filtered walk keeps only the allowed share of what it visits: below this
-# share it takes twice the ef for the same recall (bench_query.py: 0.987 at
-# 10-20% with the plain ef).
+# share it takes twice the ef for the same recall (100,000 photos, text-like
+# queries, filters keeping 10% and 15%: recall@10 0.988 and 0.983 at ef 256,
+# 0.995 and 0.998 at 512).
 NARROW_FILTER = 0.25
 
 
