@@ -34,7 +34,8 @@ class Facets:
                 entries.append(Entry(FOLDERS, folder, folder if is_root
                                      else os.path.basename(folder), folders[folder],
                                      f"{folders[folder]:,} photos in {folder}",
-                                     parent="" if is_root else os.path.dirname(folder)))
+                                     parent="" if is_root else os.path.dirname(folder),
+                                     expanded=is_root))
         self.sidebar.set_section(FOLDERS, "Folders", entries, "(none yet)")
         years: dict[str, int] = {}
         for month, count in months.items():

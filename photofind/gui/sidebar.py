@@ -31,6 +31,7 @@ class Entry:
     tooltip: str = ""
     editable: bool = False  # can be renamed and removed
     parent: str = ""  # the key of the entry it sits under (listed before it), or ""
+    expanded: bool = False  # its entries shown when it first appears
 
 
 class Sidebar(QTreeWidget):
@@ -76,6 +77,8 @@ class Sidebar(QTreeWidget):
             self._sections[key] = section
         self.blockSignals(True)
         current = self.current_entry()
+        before = {item.data(0, EntryRole).key: item.isExpanded() for item in self._items(key)
+                  if isinstance(item.data(0, EntryRole), Entry)}
         section.takeChildren()
         placed: dict[str, QTreeWidgetItem] = {}
         for entry in entries:
@@ -92,6 +95,9 @@ class Sidebar(QTreeWidget):
             if current is not None and (current.section, current.key) == (entry.section,
                                                                            entry.key):
                 self.setCurrentItem(item)
+        for entry in entries:  # a refill keeps what the user opened or closed
+            if before.get(entry.key, entry.expanded):
+                placed[entry.key].setExpanded(True)
         if not entries and empty:
             note = QTreeWidgetItem(section, [empty, ""])
             note.setFlags(Qt.ItemFlag.NoItemFlags)

@@ -53,6 +53,8 @@ def test_folders_and_dates_narrow_the_grid_and_the_query(qtbot, open_window: Ope
     qtbot.waitUntil(lambda: any(e.key == str(pictures / "Work")
                                 for e in window.sidebar.entries(FOLDERS)), timeout=30_000)
     folders = {e.key: e.count for e in window.sidebar.entries(FOLDERS)}
+    root_item = window.sidebar.item_of(FOLDERS, str(pictures))
+    assert root_item is not None and root_item.isExpanded()  # its folders show at once
     assert folders[str(pictures)] == 40
     assert folders[str(pictures / "Holidays")] == folders[str(pictures / "Work")] == 20
     dates = {e.key: (e.text, e.count) for e in window.sidebar.entries(DATES)}
