@@ -23,13 +23,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from photofind import __version__
-from photofind.core.catalog import Root
+from photofind.core.catalog import PhotoInfo, Root
 from photofind.core.config import DEFAULT_MODEL, DEVICES, RUNTIMES, Settings
-from photofind.core.errors import PhotofindError
+from photofind.core.errors import PhotofindError, UsageError
 from photofind.core.library import Library
 
 if TYPE_CHECKING:
     from photofind.core.duplicates import Found
+    from photofind.core.filters import Filter
 
 log = logging.getLogger("photofind")
 
@@ -84,12 +85,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reconcile-minutes", type=_positive_int, default=30, metavar="N",
                    help="rescan everything every N minutes, for changes the system did"
                         " not report (default 30)")
-    p = add("search", "find photos by words and/or images")
-    p.add_argument("query", nargs="+", metavar="TERM")
+    p = add("search", "find photos by words and/or images; with filters and no words,"
+            " list the photos they keep, newest first")
+    p.add_argument("query", nargs="*", metavar="TERM")
     _query_options(p)
+    _filter_options(p)
     p = add("similar", "find photos that look like an image (in the library or not)")
     p.add_argument("image", metavar="IMAGE")
     _query_options(p)
+    _filter_options(p)
     p = add("status", "show the library: photos, folders, model, device")
     p.add_argument("--json", action="store_true", help="print as JSON")
     p = add("doctor", "check the library; --repair rebuilds the index and thumbnails")
@@ -168,6 +172,49 @@ def _query_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print results as JSON")
 
 
+def _filter_options(p: argparse.ArgumentParser) -> None:
+    from photofind.core.filters import KINDS, ORIENTATIONS
+
+    g = p.add_argument_group("filters", "narrow the answer; several values of one filter are"
+                             " alternatives, different filters all apply")
+    g.add_argument("--in", dest="folders", action="append", default=[], metavar="DIR",
+                   help="only photos in DIR or below it (repeatable)")
+    g.add_argument("--after", metavar="DATE",
+                   help="taken on or after DATE: 2019, 2019-06 or 2019-06-21")
+    g.add_argument("--before", metavar="DATE",
+                   help="taken on or before DATE (the whole year, month or day)")
+    g.add_argument("--kind", dest="kinds", action="append", default=[], choices=KINDS,
+                   help="photo, screenshot (PNG) or raw (repeatable)")
+    g.add_argument("--orientation", dest="orientations", action="append", default=[],
+                   choices=ORIENTATIONS, help="landscape, portrait or square (repeatable)")
+
+
+def _filter_of(lib: Library, args: argparse.Namespace) -> Filter:
+    """The filter the flags ask for; a usage error (one sentence) if one is wrong."""
+    from photofind.core.filters import Filter, Period, folder_in_roots
+
+    roots = [r.path for r in lib.catalog.roots()]
+    return Filter(
+        folders=tuple(dict.fromkeys(folder_in_roots(f, roots) for f in args.folders)),
+        after=Period.parse(args.after) if args.after is not None else None,
+        before=Period.parse(args.before) if args.before is not None else None,
+        kinds=tuple(dict.fromkeys(args.kinds)),
+        orientations=tuple(dict.fromkeys(args.orientations)))
+
+
+def _print_browse(photos: list[PhotoInfo], as_json: bool) -> None:
+    """The photos a filter keeps, newest first: date and path."""
+    if as_json:
+        print(json.dumps([{"path": p.path, "date": p.date, "online": p.online}
+                          for p in photos]))
+        return
+    if not photos:
+        print("No photos match these filters.", file=sys.stderr)
+    for p in photos:
+        suffix = "" if p.online else "\t(offline)"
+        print(f"{p.date}\t{_shown(p.path)}{suffix}")
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -202,6 +249,9 @@ def main(argv: list[str] | None = None) -> int:
         # interpreter's final flush does not complain (the way Python's docs advise).
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except UsageError as exc:
+        print(f"photofind: {exc}", file=sys.stderr)
+        return 2
     except PhotofindError as exc:
         print(f"photofind: {exc}", file=sys.stderr)
         return 1
@@ -369,9 +419,17 @@ def cmd_watch(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_search(settings: Settings, args: argparse.Namespace) -> int:
     from photofind.core.search import Searcher, parse_query
 
-    terms = parse_query(args.query)
+    filtered = args.folders or args.after or args.before or args.kinds or args.orientations
+    if not args.query and not filtered:
+        raise UsageError("Give words or an image to search for, or filters (--in, --after,"
+                         " --before, --kind, --orientation) to list the photos they keep.")
+    terms = parse_query(args.query) if args.query else None
     with Library.open(settings) as lib:
-        _print_results(Searcher(lib).search(terms, args.limit), args.json)
+        flt = _filter_of(lib, args)
+        if terms is None:
+            _print_browse(Searcher(lib).browse(flt, args.limit), args.json)
+        else:
+            _print_results(Searcher(lib).search(terms, args.limit, flt), args.json)
     return 0
 
 
@@ -379,7 +437,8 @@ def cmd_similar(settings: Settings, args: argparse.Namespace) -> int:
     from photofind.core.search import Searcher
 
     with Library.open(settings) as lib:
-        _print_results(Searcher(lib).similar(args.image, args.limit), args.json)
+        _print_results(Searcher(lib).similar(args.image, args.limit, _filter_of(lib, args)),
+                       args.json)
     return 0
 
 

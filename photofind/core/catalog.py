@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from photofind.core.errors import PhotofindError
+from photofind.core.filters import kind_of
 from photofind.core.records import FileRecord, mtime_date
 
 _SCHEMA = """
@@ -157,6 +158,24 @@ ALTER TABLE photos ADD COLUMN siblings TEXT;
 UPDATE photos SET taken_source = 'mtime', taken_at = strftime('%Y-%m-%dT%H:%M:%S',
     mtime_ns / 1000000000, 'unixepoch', 'localtime') WHERE taken_at IS NULL AND status = 'ok';
 """)
+
+# Filters (filters.py): each photo's kind from its file name (RAW, PNG as
+# screenshot, else photo; new rows get it on write, filters.kind_of), and the
+# indexes a filtered query reads (kind; the taken date, else the file time;
+# width and height, scanned without the rows for orientation).
+_MIGRATIONS.append("""
+ALTER TABLE photos ADD COLUMN kind TEXT NOT NULL DEFAULT 'photo';
+UPDATE photos SET kind = CASE
+    WHEN lower(path) LIKE '%.dng' OR lower(path) LIKE '%.cr2' OR lower(path) LIKE '%.cr3'
+      OR lower(path) LIKE '%.nef' OR lower(path) LIKE '%.arw' OR lower(path) LIKE '%.orf'
+      OR lower(path) LIKE '%.rw2' OR lower(path) LIKE '%.raf' OR lower(path) LIKE '%.pef'
+      OR lower(path) LIKE '%.srw' THEN 'raw'
+    WHEN lower(path) LIKE '%.png' THEN 'screenshot'
+    ELSE 'photo' END;
+CREATE INDEX photos_kind ON photos(kind);
+CREATE INDEX photos_taken ON photos(taken_at, mtime_ns);
+CREATE INDEX photos_shape ON photos(width, height);
+""")
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 Vector = npt.NDArray[np.float32]
@@ -175,10 +194,11 @@ class Root:
 _COLUMNS = tuple(f.name for f in fields(FileRecord) if f.name != "problem")
 _ROW = f"SELECT {', '.join(_COLUMNS)} FROM photos"
 _STORED = tuple(c for c in _COLUMNS if c != "id")  # what a write sets, and indexed_at
-_WRITTEN = ", ".join([*_STORED, "indexed_at"])
-_MARKS = ",".join("?" * (len(_STORED) + 1))
-_UPSERT = ", ".join(f"{c}=excluded.{c}" for c in [*_STORED, "indexed_at"])
-_ASSIGN = ", ".join(f"{c}=?" for c in [*_STORED, "indexed_at"])
+# Derived on write, beside the record's own columns: indexed_at and kind (filters.kind_of).
+_WRITTEN = ", ".join([*_STORED, "indexed_at", "kind"])
+_MARKS = ",".join("?" * (len(_STORED) + 2))
+_UPSERT = ", ".join(f"{c}=excluded.{c}" for c in [*_STORED, "indexed_at", "kind"])
+_ASSIGN = ", ".join(f"{c}=?" for c in [*_STORED, "indexed_at", "kind"])
 
 
 def _record(row: Sequence[Any]) -> FileRecord:
@@ -399,7 +419,7 @@ class Catalog:
         with self.transaction() as db:
             for photo, vec in zip(photos, vectors, strict=True):
                 status = "ok" if vec is not None else "failed"
-                values = (*_values(replace(photo, status=status)), now)
+                values = (*_values(replace(photo, status=status)), now, kind_of(photo.path))
                 if not photo.id:
                     row = db.execute(
                         f"INSERT INTO photos({_WRITTEN}) VALUES ({_MARKS})"
@@ -436,9 +456,9 @@ class Catalog:
             for m in moves:
                 db.execute("DELETE FROM photos WHERE path = ? AND id != ?", (m.path, m.id))
                 db.execute("UPDATE photos SET root_id=?, path=?, mtime_ns=?, dev=?, ino=?,"
-                           " ctime_ns=?, content_hash=?, siblings=? WHERE id=?",
+                           " ctime_ns=?, content_hash=?, siblings=?, kind=? WHERE id=?",
                            (m.root_id, m.path, m.mtime_ns, m.dev, m.ino, m.ctime_ns,
-                            m.content_hash, _siblings(m), m.id))
+                            m.content_hash, _siblings(m), kind_of(m.path), m.id))
 
     def refresh_identity(self, records: Iterable[FileRecord]) -> None:
         """Record the device, inode, ctime and RAW siblings of files found
@@ -470,13 +490,16 @@ class Catalog:
                 out[r[0]] = _info(r)
         return out
 
-    def newest_first(self) -> list[PhotoInfo]:
-        """Every readable photo, newest first (capture date, else file time)."""
+    def newest_first(self, where: tuple[str, Sequence[object]] | None = None,
+                     limit: int = -1) -> list[PhotoInfo]:
+        """Every readable photo, newest first (capture date, else file time); or
+        the first ``limit`` of those that also meet ``where`` (SQL on ``p``)."""
+        condition, args = where or ("1", ())
         rows = self.db.execute(
-            f"{_INFO} WHERE p.status = 'ok' ORDER BY COALESCE(p.taken_at,"
+            f"{_INFO} WHERE p.status = 'ok' AND ({condition}) ORDER BY COALESCE(p.taken_at,"
             " strftime('%Y-%m-%dT%H:%M:%S', p.mtime_ns / 1000000000, 'unixepoch',"
             " 'localtime'))"
-            " DESC, p.id DESC")
+            " DESC, p.id DESC LIMIT ?", (*args, limit))
         return [_info(r) for r in rows]
 
     def failures(self) -> list[tuple[str, str]]:

@@ -12,6 +12,11 @@ class PhotofindError(Exception):
     """
 
 
+class UsageError(PhotofindError):
+    """Something the user wrote cannot be understood (a bad date, a folder
+    outside the library): the CLI exits 2, as for any usage error."""
+
+
 class LibraryBusyError(PhotofindError):
     """Another photofind process is writing to the same library."""
 

@@ -6,6 +6,11 @@ A term that names an existing file is an image; anything else is text. Each
 term's vector is normalised, the weighted sum is re-normalised, and the HNSW
 index answers. A library photo used as a term reuses its stored vector and is
 left out of the results.
+
+A :class:`~photofind.core.filters.Filter` narrows any query, the empty one
+too (:meth:`Searcher.browse`: newest first). A filter that keeps many photos
+walks the graph with the filter; one that keeps few is searched exactly over
+its photos' stored vectors (see ``EXACT_FILTERED``).
 """
 
 from __future__ import annotations
@@ -21,12 +26,19 @@ from photofind.core.catalog import PhotoInfo
 from photofind.core.config import PHOTO_EXTENSIONS
 from photofind.core.decodepool import DecodePool
 from photofind.core.errors import PhotofindError
+from photofind.core.filters import Filter, exact_nearest, matching_ids
 from photofind.core.imaging import Failed
 from photofind.core.library import Library
-from photofind.core.vectors import EF_IMAGE, EF_TEXT
+from photofind.core.vectors import EF_IMAGE, EF_TEXT, EXACT_MAX, VectorIndex
 
 _WEIGHT = re.compile(r"^(\d+(?:\.\d+)?|\.\d+):(.+)$", re.S)
 _OPERATOR = re.compile(r"\s+([+-])\s+")
+# A filter keeping at most this share of the indexed photos is searched
+# exactly over its photos' stored vectors: below it the filtered graph walk
+# visits more of the graph than there are photos to score, and loses recall
+# (100,000 photos, benchmarks/bench_query.py, one run: the walk took 14x the
+# exact time at 1%, 2.4x at 5%, 0.7x at 10%, 0.26x at 20%).
+EXACT_FILTERED = 0.05
 
 
 @dataclass(frozen=True)
@@ -87,12 +99,19 @@ class Searcher:
     def __init__(self, lib: Library) -> None:
         self.lib = lib
 
-    def search(self, terms: list[Term], limit: int = 20) -> list[Result]:
+    def search(self, terms: list[Term], limit: int = 20, flt: Filter | None = None
+               ) -> list[Result]:
         return [Result(info.id, info.path, round(score, 4), info.online)
-                for info, score in self.ranked(terms, limit)]
+                for info, score in self.ranked(terms, limit, flt)]
 
-    def ranked(self, terms: list[Term], limit: int) -> list[tuple[PhotoInfo, float]]:
-        """The best ``limit`` photos for the terms with what a result shows about them."""
+    def browse(self, flt: Filter | None = None, limit: int = -1) -> list[PhotoInfo]:
+        """The photos the filter keeps (all of them without one), newest first."""
+        return self.lib.catalog.newest_first(flt.where("p") if flt else None, limit)
+
+    def ranked(self, terms: list[Term], limit: int, flt: Filter | None = None
+               ) -> list[tuple[PhotoInfo, float]]:
+        """The best ``limit`` photos for the terms (among those ``flt`` keeps)
+        with what a result shows about them."""
         needs_model = any(t.kind == "text" or self.lib.catalog.photo_by_path(t.value) is None
                           for t in terms)
         if needs_model and self.lib.catalog.embedding_dim(self.lib.model) is not None:
@@ -104,13 +123,13 @@ class Searcher:
                 " `photofind index FOLDER` first.")
         vector, exclude = self.query_vector(terms)
         ef = EF_TEXT if any(t.kind == "text" for t in terms) else EF_IMAGE
-        return self.nearest(vector, limit, exclude, ef)
+        return self.nearest(vector, limit, exclude, ef, flt)
 
-    def similar(self, image: str, limit: int = 20) -> list[Result]:
+    def similar(self, image: str, limit: int = 20, flt: Filter | None = None) -> list[Result]:
         path = os.path.abspath(os.path.expanduser(image))
         if not os.path.isfile(path):
             raise PhotofindError(f"There is no image file at {image}.")
-        return self.search([Term(1.0, "image", path)], limit)
+        return self.search([Term(1.0, "image", path)], limit, flt)
 
     def query_vector(self, terms: list[Term]) -> tuple[npt.NDArray[np.float32], set[int]]:
         total: npt.NDArray[np.float32] | None = None
@@ -145,13 +164,16 @@ class Searcher:
         return embedder.encode_images(decoded.pixels[None])[0], None
 
     def nearest(self, vector: npt.NDArray[np.float32], limit: int,
-                exclude: set[int] | None = None, ef: int = EF_TEXT
+                exclude: set[int] | None = None, ef: int = EF_TEXT, flt: Filter | None = None
                 ) -> list[tuple[PhotoInfo, float]]:
         index = self.lib.vectors.index()
         if index is None or limit <= 0:
             return []
         exclude = exclude or set()
-        ids, scores = index.query(vector, limit + len(exclude) + 8, ef)
+        if flt:
+            ids, scores = self._filtered(index, vector, limit + 8, exclude, ef, flt)
+        else:
+            ids, scores = index.query(vector, limit + len(exclude) + 8, ef)
         info = self.lib.catalog.photo_info([int(i) for i in ids])
         results = []
         for pid, score in zip(ids.tolist(), scores.tolist(), strict=True):
@@ -161,3 +183,19 @@ class Searcher:
             if len(results) == limit:
                 break
         return results
+
+    def _filtered(self, index: VectorIndex, vector: npt.NDArray[np.float32], k: int,
+                  exclude: set[int], ef: int, flt: Filter
+                  ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+        """The k nearest among the photos ``flt`` keeps: through the graph when
+        the filter keeps many (or the library is small enough to hold exactly),
+        else exactly over their stored vectors."""
+        allowed = matching_ids(self.lib.catalog.db, flt)
+        if exclude:
+            allowed = allowed - exclude
+        if len(index) > EXACT_MAX and len(allowed) <= EXACT_FILTERED * len(index):
+            return exact_nearest(self.lib.catalog.db, flt, self.lib.model, vector, k, exclude)
+        found = index.query_filtered(vector, k, allowed, ef)
+        if found is not None and (len(found[0]) == min(k, len(allowed))):
+            return found
+        return exact_nearest(self.lib.catalog.db, flt, self.lib.model, vector, k, exclude)

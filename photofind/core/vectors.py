@@ -14,6 +14,7 @@ import hashlib
 import os
 import threading
 from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -31,6 +32,11 @@ EF_TEXT = 256
 # Up to this many photos one matrix product is as fast as the graph and exact
 # (10,000 x 512 floats: 20 MB, a few milliseconds).
 EXACT_MAX = 10_000
+# A filtered walk keeps only the allowed share of what it visits: below this
+# share it takes twice the ef for the same recall (100,000 photos, text-like
+# queries, filters keeping 10% and 15%: recall@10 0.988 and 0.983 at ef 256,
+# 0.995 and 0.998 at 512).
+NARROW_FILTER = 0.25
 
 
 class RWLock:
@@ -148,18 +154,49 @@ class VectorIndex:
                                                  num_threads=1)
         return labels[0].astype(np.int64), (1.0 - dist[0]).astype(np.float32)
 
-    def _exact_query(self, vector: npt.NDArray[np.float32], k: int
+    def query_filtered(self, vector: npt.NDArray[np.float32], k: int, allowed: AbstractSet[int],
+                       ef: int = EF_IMAGE
+                       ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]] | None:
+        """Like :meth:`query`, among the photo ids in ``allowed`` only.
+
+        The graph is walked with the filter (hnswlib checks each candidate it
+        would keep), so the answer costs a search, not a scan. None when the
+        graph cannot find ``k`` allowed photos (most of them are not in this
+        index): the caller then searches the allowed photos exactly.
+        """
+        with self._lock.read():
+            k = min(k, len(self._live), len(allowed))
+            if k <= 0:
+                return np.empty(0, np.int64), np.empty(0, np.float32)
+            if len(self._live) <= EXACT_MAX:
+                return self._exact_query(np.asarray(vector, np.float32), k, allowed)
+            narrow = len(allowed) < NARROW_FILTER * len(self._live)
+            self._index.set_ef(max(2 * ef if narrow else ef, 2 * k))
+            try:
+                labels, dist = self._index.knn_query(np.asarray(vector, np.float32)[None, :],
+                                                     k=k, num_threads=1,
+                                                     filter=allowed.__contains__)
+            except RuntimeError:  # fewer than k allowed photos were reachable
+                return None
+        return labels[0].astype(np.int64), (1.0 - dist[0]).astype(np.float32)
+
+    def _exact_query(self, vector: npt.NDArray[np.float32], k: int,
+                     allowed: AbstractSet[int] | None = None
                      ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-        """One matrix product over the stored (unit) vectors; call under the read lock."""
+        """One matrix product over the stored (unit) vectors, of the ``allowed``
+        ids when given; call under the read lock."""
         exact = self._exact
         if exact is None:  # rebuilt after a change; writers are excluded meanwhile
             ids = np.fromiter(sorted(self._live), np.int64, len(self._live))
             exact = self._exact = (ids, np.asarray(self._index.get_items(ids), np.float32))
         ids, matrix = exact
-        scores = matrix @ (vector / max(float(np.linalg.norm(vector)), 1e-12))
-        top = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
-        top = top[np.lexsort((ids[top], -scores[top]))]
-        return ids[top], scores[top].astype(np.float32)
+        if allowed is not None:
+            keep = np.isin(ids, np.fromiter(allowed, np.int64, len(allowed)))
+            ids, matrix = ids[keep], matrix[keep]
+            k = min(k, len(ids))
+            if k <= 0:
+                return np.empty(0, np.int64), np.empty(0, np.float32)
+        return best(ids, matrix @ (vector / max(float(np.linalg.norm(vector)), 1e-12)), k)
 
     def save(self, path: Path) -> str:
         """Write atomically to ``path`` (temp, fsync, rename); returns the sha256."""
@@ -172,6 +209,14 @@ class VectorIndex:
         os.replace(tmp, path)
         _fsync_dir(path.parent)
         return digest
+
+
+def best(ids: npt.NDArray[np.int64], scores: npt.NDArray[np.float32], k: int
+         ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    """The ``k`` best-scoring ids, best first (ties by id), and their scores."""
+    top = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+    top = top[np.lexsort((ids[top], -scores[top]))]
+    return ids[top], scores[top].astype(np.float32)
 
 
 def sha256_file(path: Path) -> str:

@@ -3,9 +3,10 @@ and what the search box asks for (``Query``). No Qt, no threads."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from photofind.core.catalog import PhotoInfo
+from photofind.core.filters import Filter
 
 
 @dataclass(frozen=True)
@@ -19,12 +20,13 @@ class Hit:
 @dataclass(frozen=True)
 class Query:
     """What the search box asks for: text (CLI syntax) and/or one image,
-    or the photos of one smart album."""
+    or the photos of one smart album; narrowed by the filter chips'."""
 
     text: str = ""
     image_path: str | None = None  # a file, in the library or not
     label: str = ""  # how the chip names the image
     album: str = ""  # a smart album's label: its photos, most probable first
+    flt: Filter = field(default_factory=Filter)  # folders, dates ... (empty: everything)
 
     def ranks(self) -> bool:
         """True when the answer is ranked by a score (not the newest-first listing)."""

@@ -36,12 +36,14 @@ from PySide6.QtWidgets import (
 
 from photofind.core.config import PHOTO_EXTENSIONS, Settings, parse_model_spec
 from photofind.core.errors import PhotofindError
+from photofind.core.filters import Filter
 from photofind.gui import prefs
 from photofind.gui.albums import ALL, Albums, describe_search
 from photofind.gui.albumsource import Location
 from photofind.gui.data import Hit, Query
 from photofind.gui.dialogs import FoldersDialog, ProblemsDialog, SaveAlbumDialog, SettingsDialog
 from photofind.gui.duplicates import DUPES, DuplicatesPage, section_entries
+from photofind.gui.facets import Facets
 from photofind.gui.filemanager import show_in_folder
 from photofind.gui.firstrun import Downloads, offer_model_folder
 from photofind.gui.models import HitRole, ResultsModel
@@ -118,6 +120,7 @@ class MainWindow(QMainWindow):
         self.sidebar = Sidebar(self)
         self.albums = Albums(self.sidebar)
         self.sidebar.set_section(DUPES, "Duplicates", section_entries(None))
+        self.facets = Facets(self.sidebar)
         content = QWidget(self)
         layout = QVBoxLayout(content)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -167,6 +170,7 @@ class MainWindow(QMainWindow):
         bar.query_edited.connect(self.run_query)
         bar.submitted.connect(self.run_query)
         bar.chip_removed.connect(self.clear_image_query)
+        bar.filter_removed.connect(self.remove_filter)
         bar.view_changed.connect(self._apply_view)
         bar.tile_changed.connect(self.grid.set_tile)
         bar.edit.to_results.connect(self.focus_results)
@@ -192,6 +196,7 @@ class MainWindow(QMainWindow):
         self.queries.model_failed.connect(self._model_failed)
         self.queries.status.connect(self._status)
         self.queries.albums.connect(self.albums.fill)
+        self.queries.facets.connect(self.facets.fill)
         self.queries.problem.connect(self.show_banner)
         self.engine.progress.connect(self._progress)
         self.engine.changed.connect(lambda _: self._library_changed())
@@ -222,6 +227,7 @@ class MainWindow(QMainWindow):
         self.queries.start()
         self.queries.ask_status()
         self.queries.ask_albums()
+        self.queries.ask_facets()
         self.run_query()
         self.focus_search()
         pending = str(self.store.value(prefs.PENDING_MODEL, "") or "")
@@ -275,7 +281,8 @@ class MainWindow(QMainWindow):
         self.bar.debounce.stop()
         text = self.search.text()
         if text.strip() or self.query.image_path or self.pasted is not None:
-            self.query = Query(text, self.query.image_path, self.query.label)
+            self.query = Query(text, self.query.image_path, self.query.label,
+                               flt=self.query.flt)
         else:
             self.query = dataclasses.replace(self.query, text="", image_path=None, label="")
         if self.query.text.strip() and not self.queries.model_loaded:
@@ -287,14 +294,14 @@ class MainWindow(QMainWindow):
         self.serial += 1  # a pasted picture goes along, combined with the words typed
         self.queries.ask(self.serial, self.query, self.pasted)
         self.bar.save_action.setEnabled(bool(self.query.text.strip() or self.query.image_path))
-        if not self.query.ranks():
+        if not self.query.ranks() and not self.query.flt:
             self.sidebar.select(ALL, "")
         elif not self.query.album:
             self.sidebar.clearSelection()
 
     def search_for_image(self, path: str, label: str, icon: QPixmap | None = None) -> None:
         """A similar query: the image shows as a chip; the text stays and combines."""
-        self.query = Query(self.search.text(), path, label)
+        self.query = Query(self.search.text(), path, label, flt=self.query.flt)
         self.pasted = None
         self.bar.show_chip(label, icon)
         if icon is None:  # a file from outside: its picture is decoded in a worker process
@@ -303,26 +310,35 @@ class MainWindow(QMainWindow):
 
     def search_for_image_data(self, image: QImage, label: str) -> None:
         self.bar.show_chip(label, QPixmap.fromImage(image))
-        self.query = Query(self.search.text(), None, label)
+        self.query = Query(self.search.text(), None, label, flt=self.query.flt)
         self.pasted = image
         self._ask()
 
     def clear_image_query(self) -> None:
-        self.query = Query(self.search.text())
+        self.query = Query(self.search.text(), flt=self.query.flt)
         self.pasted = None
         self.bar.hide_chip()
         self.run_query()
 
     def open_entry(self, entry: Entry) -> None:
-        """A sidebar entry: the whole library, a smart album, a saved search or a
-        tier of duplicates."""
+        """A sidebar entry: the whole library (no filters), a smart album or a
+        saved search (under the filters), a folder or a period (narrowing the
+        query), or a tier of duplicates."""
         if entry.section == DUPES:
             self.open_duplicates(entry.key)
+            return
+        narrowed = self.facets.narrowed(self.query.flt, entry)
+        if narrowed is not None:
+            self.set_filter(narrowed)
+            self.sidebar.select(entry.section, entry.key)  # the last one chosen
             return
         found = self.albums.query_of(entry)
         if found is None:
             return
-        self.query, cutoff = found
+        query, cutoff = found
+        self.query = dataclasses.replace(query, flt=Filter() if entry.section == ALL
+                                         else self.query.flt)
+        self.bar.show_filters(self.query.flt.parts())
         self.pasted = None
         self.bar.hide_chip()
         self.search.setText(self.query.text)
@@ -364,6 +380,17 @@ class MainWindow(QMainWindow):
             more = f" (and {len(trashed.kept) - 1} more)" if len(trashed.kept) > 1 else ""
             self.show_banner(f"{os.path.basename(path)} stayed where it is: {why}{more}.")
         # The catalog forgot them; roots_changed follows and fills the page anew.
+
+    def set_filter(self, flt: Filter) -> None:
+        """Narrow the grid and the query (words, picture, album) to ``flt``."""
+        self.query = dataclasses.replace(self.query, flt=flt)
+        self.bar.show_filters(flt.parts())
+        self._ask()
+        self.sidebar.clearSelection()
+
+    def remove_filter(self, key: str) -> None:
+        """A chip's × (or Escape in the box): that part of the filter goes."""
+        self.set_filter(self.query.flt.without(key))
 
     def save_as_album(self) -> SaveAlbumDialog | None:
         """Keep the current search (words, image, cut-off) as an album."""
@@ -433,6 +460,7 @@ class MainWindow(QMainWindow):
             self.finder.request()
         self.queries.ask_status()
         self.queries.ask_albums()
+        self.queries.ask_facets()
         self.refresh.start()
 
     # --- model, status, progress -----------------------------------------

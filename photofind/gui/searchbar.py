@@ -1,5 +1,7 @@
-"""The search bar: the box (CLI syntax), the image chip beside it, and the
-controls that shape the answer (order, cut-off, tile size, Save as album).
+"""The search bar: the box (CLI syntax), the image chip and the filter chips
+beside it, and the controls that shape the answer (order, cut-off, tile
+size, Save as album). A filter chip goes when clicked; Escape in the box
+removes the last one.
 
 It says what the user asked for through signals and shows what it is told;
 it runs no query itself.
@@ -11,6 +13,7 @@ from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QIcon, QKeyEvent, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
     QSlider,
@@ -27,10 +30,14 @@ class SearchEdit(QLineEdit):
     """The search box; Down (or Tab) moves to the results."""
 
     to_results = Signal()
+    escape = Signal()
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.key() == Qt.Key.Key_Down and not event.modifiers():
             self.to_results.emit()
+            return
+        if event.key() == Qt.Key.Key_Escape and not event.modifiers():
+            self.escape.emit()
             return
         super().keyPressEvent(event)
 
@@ -39,6 +46,41 @@ class SearchEdit(QLineEdit):
             self.to_results.emit()
             return True
         return super().focusNextPrevChild(forward)
+
+
+class FilterChips(QWidget):
+    """The active filters, one button each ("in Holidays ✕"); a click removes one."""
+
+    removed = Signal(str)  # the filter part's key (core.filters.Filter.parts)
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        self._layout = QHBoxLayout(self)
+        self._layout.setContentsMargins(2, 0, 2, 0)
+        self._layout.setSpacing(4)
+        self.chips: list[tuple[str, QToolButton]] = []
+
+    def show_parts(self, parts: list[tuple[str, str]]) -> None:
+        for _, chip in self.chips:
+            self._layout.removeWidget(chip)
+            chip.deleteLater()
+        self.chips = []
+        for key, text in parts:
+            chip = QToolButton(self)
+            chip.setText(f"{text}  ✕")
+            chip.setToolTip("Only photos that match this; click (or Escape in the search"
+                            " box) to remove it")
+            chip.setAccessibleName(f"Filter {text}, remove")
+            chip.clicked.connect(lambda _=False, k=key: self.removed.emit(k))
+            self._layout.addWidget(chip)
+            self.chips.append((key, chip))
+        self.setVisible(bool(parts))
+
+    def remove_last(self) -> bool:
+        if not self.chips:
+            return False
+        self.removed.emit(self.chips[-1][0])
+        return True
 
 
 class SearchBar(QToolBar):
@@ -71,6 +113,10 @@ class SearchBar(QToolBar):
         self.edit.setMinimumWidth(360)
         self.edit.setEnabled(False)
         self.addWidget(self.edit)
+        self.filters = FilterChips(self)
+        self.filters_action = self.addWidget(self.filters)
+        self.filters_action.setVisible(False)
+        self.filter_removed = self.filters.removed
         self.similar_action = QAction("Find similar", self)
         self.similar_action.setShortcut(QKeySequence("Ctrl+Shift+F"))
         self.similar_action.setToolTip("Find photos like the selected one (Ctrl+Shift+F)")
@@ -101,6 +147,7 @@ class SearchBar(QToolBar):
         self._show_cutoff(cutoff)
         self.edit.textEdited.connect(lambda _: self.debounce.start())
         self.edit.returnPressed.connect(self._submit)
+        self.edit.escape.connect(self.filters.remove_last)
         self.debounce.timeout.connect(self.query_edited)
         self.chip.clicked.connect(self.chip_removed)
         self.order.currentIndexChanged.connect(lambda _: self.view_changed.emit())
@@ -151,6 +198,11 @@ class SearchBar(QToolBar):
     def set_chip_icon(self, icon: QPixmap) -> None:
         if self.chip.isVisible():
             self.chip.setIcon(QIcon(icon))
+
+    def show_filters(self, parts: list[tuple[str, str]]) -> None:
+        """The filter chips for ``parts`` (key, words), none when empty."""
+        self.filters.show_parts(parts)
+        self.filters_action.setVisible(bool(parts))
 
     def hide_chip(self) -> None:
         self.chip.hide()

@@ -30,6 +30,8 @@ class Entry:
     count: int | None = None
     tooltip: str = ""
     editable: bool = False  # can be renamed and removed
+    parent: str = ""  # the key of the entry it sits under (listed before it), or ""
+    expanded: bool = False  # its entries shown when it first appears
 
 
 class Sidebar(QTreeWidget):
@@ -75,10 +77,15 @@ class Sidebar(QTreeWidget):
             self._sections[key] = section
         self.blockSignals(True)
         current = self.current_entry()
+        before = {item.data(0, EntryRole).key: item.isExpanded() for item in self._items(key)
+                  if isinstance(item.data(0, EntryRole), Entry)}
         section.takeChildren()
+        placed: dict[str, QTreeWidgetItem] = {}
         for entry in entries:
-            item = QTreeWidgetItem(section, [entry.text, "" if entry.count is None
-                                             else f"{entry.count:,}"])
+            item = QTreeWidgetItem(placed.get(entry.parent, section),
+                                   [entry.text, "" if entry.count is None
+                                    else f"{entry.count:,}"])
+            placed[entry.key] = item
             item.setData(0, EntryRole, entry)
             item.setTextAlignment(1, Qt.AlignmentFlag.AlignRight)
             if entry.tooltip:
@@ -88,24 +95,35 @@ class Sidebar(QTreeWidget):
             if current is not None and (current.section, current.key) == (entry.section,
                                                                            entry.key):
                 self.setCurrentItem(item)
+        for entry in entries:  # a refill keeps what the user opened or closed
+            if before.get(entry.key, entry.expanded):
+                placed[entry.key].setExpanded(True)
         if not entries and empty:
             note = QTreeWidgetItem(section, [empty, ""])
             note.setFlags(Qt.ItemFlag.NoItemFlags)
         self.blockSignals(False)
 
     def entries(self, key: str) -> list[Entry]:
-        section = self._sections.get(key)
-        if section is None:
-            return []
-        children = (section.child(i) for i in range(section.childCount()))
-        found = (item.data(0, EntryRole) for item in children if item is not None)
+        """A section's entries, nested ones after their parent."""
+        found = (item.data(0, EntryRole) for item in self._items(key))
         return [e for e in found if isinstance(e, Entry)]
 
+    def _items(self, key: str) -> list[QTreeWidgetItem]:
+        section = self._sections.get(key)
+        items: list[QTreeWidgetItem] = []
+        stack = [section] if section is not None else []
+        while stack:
+            parent = stack.pop()
+            children = [c for c in (parent.child(i) for i in range(parent.childCount()))
+                        if c is not None]
+            if parent is not section:
+                items.append(parent)
+            stack.extend(reversed(children))
+        return items
+
     def item_of(self, section: str, key: str) -> QTreeWidgetItem | None:
-        parent = self._sections.get(section)
-        for i in range(parent.childCount() if parent is not None else 0):
-            item = parent.child(i) if parent is not None else None
-            entry = item.data(0, EntryRole) if item is not None else None
+        for item in self._items(section):
+            entry = item.data(0, EntryRole)
             if isinstance(entry, Entry) and entry.key == key:
                 return item
         return None

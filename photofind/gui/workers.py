@@ -332,6 +332,7 @@ class Queries(QObject):
     failures = Signal(object)  # [(path, reason)]
     albums = Signal(object, object)  # smart albums [(label, count)], saved [SavedSearch]
     problem = Signal(str)  # one sentence for the user (a bad album name ...)
+    facets = Signal(object, object, object)  # roots, {folder: photos}, {"YYYY-MM": photos}
 
     def __init__(self, settings: Settings, models: SharedModel, index: SharedIndex) -> None:
         super().__init__()
@@ -402,6 +403,14 @@ class Queries(QObject):
 
         self._jobs.put(("status", lambda lib: self.status.emit(status_report(lib))))
 
+    def ask_facets(self) -> None:
+        """The sidebar's folders and dates, with their photo counts."""
+        from photofind.core.filters import folder_counts, month_counts
+
+        self._jobs.put(("facets", lambda lib: self.facets.emit(
+            [r.path for r in lib.catalog.roots()], folder_counts(lib.catalog.db),
+            month_counts(lib.catalog.db))))
+
     def ask_failures(self) -> None:
         self._jobs.put(("failures", lambda lib: self.failures.emit(lib.catalog.failures())))
 
@@ -438,13 +447,18 @@ class Queries(QObject):
         self.ask_albums()
 
     def _answer(self, lib: Library, query: Query) -> list[Hit]:
+        from photofind.core.filters import matching_ids
         from photofind.core.search import Searcher, Term, parse_query
 
         if query.album:
             ranked = albumsource.album(lib, query.album, SEARCH_LIMIT)
+            if query.flt:
+                kept = matching_ids(lib.catalog.db, query.flt)
+                ranked = [(info, score) for info, score in ranked if info.id in kept]
             return self._with_labels(lib, ranked)
         if not query.text.strip() and not query.image_path:
-            return self._with_labels(lib, [(info, None) for info in lib.catalog.newest_first()])
+            return self._with_labels(lib, [(info, None) for info
+                                           in Searcher(lib).browse(query.flt)])
         terms = parse_query(query.text) if query.text.strip() else []
         if query.image_path:
             terms.insert(0, Term(1.0, "image", query.image_path))
@@ -452,7 +466,7 @@ class Queries(QObject):
         if lib.vectors.index() is None:
             raise PhotofindError("No photos are indexed yet: add a folder, and they appear"
                                  " here as indexing goes on.")
-        return self._with_labels(lib, Searcher(lib).ranked(terms, SEARCH_LIMIT))
+        return self._with_labels(lib, Searcher(lib).ranked(terms, SEARCH_LIMIT, query.flt))
 
     def _follow_writer(self, lib: Library) -> None:
         """Search the writer's index when there is one, else catch up our own."""
