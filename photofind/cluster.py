@@ -36,6 +36,7 @@ from photofind.core import parquetio
 from photofind.core.config import Settings
 from photofind.core.errors import PhotofindError
 from photofind.core.imaging import Decoded, Preprocess, content_hash, decode_file, partial_hash
+from photofind.core.model.loading import is_onnx_spec, load_encoder
 from photofind.core.scanner import walk
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,9 @@ def embed(roots: Sequence[Path], out: Path, spec: str, options: ClusterOptions,
     if options.dtype not in parquetio.DTYPES:
         raise PhotofindError(f"Unknown embedding type {options.dtype!r}: choose float16 or"
                              " float32.")
+    if options.gpus and is_onnx_spec(spec):
+        raise PhotofindError(f"--gpus runs the model on torch with CUDA, and {spec} is an ONNX"
+                             " folder (CPU only): give the open_clip model instead.")
     folders = [_root(r) for r in roots]
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -152,8 +156,6 @@ def _root(path: Path) -> Path:
 
 def _load(spec: str, device: str) -> Any:
     """The model as photofind loads it (an Encoder)."""
-    from photofind.core.model.loading import load_encoder
-
     return load_encoder(Settings(Path(tempfile.gettempdir()), spec, device))
 
 
@@ -220,9 +222,9 @@ def _start(ray: Any, address: str | None) -> bool:
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise PhotofindError(f"Cannot reach the Ray cluster at {address or 'this machine'}"
                              f" ({exc}).") from exc
-    ray.data.DataContext.get_current().enable_progress_bars = False
-    for name in ("ray", "ray.data"):  # photofind says what happens, one line a shard
-        logging.getLogger(name).setLevel(logging.WARNING)
+    ray.data.DataContext.get_current().enable_progress_bars = False  # one line a shard
+    logging.getLogger("ray").setLevel(logging.WARNING)
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
     return True
 
 
@@ -252,6 +254,19 @@ def _run(ray: Any, todo: dict[int, list[_File]], encoder: Any, spec: str,
         else ray.data.ActorPoolStrategy(min_size=1, max_size=actors),
         num_cpus=options.cpus_per_actor, num_gpus=1 if options.gpus else 0)
     expected = {index: len(rows) for index, rows in todo.items() if rows}
+    try:
+        _collect(ds, expected, encoder, options, out, manifest, report, progress)
+    except ray.exceptions.RayError as exc:
+        raise PhotofindError(
+            f"The run on Ray stopped ({type(exc).__name__}: {str(exc).splitlines()[0]});"
+            f" the {report.written + report.skipped} shards written are kept: run the same"
+            " command again to go on.") from exc
+
+
+def _collect(ds: Any, expected: dict[int, int], encoder: Any, options: ClusterOptions,
+             out: Path, manifest: parquetio.Manifest, report: EmbedReport,
+             progress: Callable[[str], None]) -> None:
+    """Write each shard as soon as all its rows are back."""
     pending: dict[int, list[parquetio.Record]] = defaultdict(list)
     for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
         for index, record in _records(batch):
