@@ -629,6 +629,9 @@ def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
             raise PhotofindError("The library has no folders to attach embeddings to: add"
                                  " them with --root FOLDER (or `photofind add FOLDER`).")
         report = import_shards(lib, Path(args.folder).expanduser(), maps)
+    if not report.complete:
+        print(f"photofind: the run that writes {args.folder} has not finished; import it again"
+              " when it has, for the rest.", file=sys.stderr)
     if args.json:
         print(json.dumps({**report.counts(), "examples": {
             name: getattr(report, name).paths

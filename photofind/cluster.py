@@ -36,6 +36,7 @@ from photofind.core import parquetio
 from photofind.core.config import Settings
 from photofind.core.errors import PhotofindError
 from photofind.core.imaging import Decoded, Preprocess, content_hash, decode_file, partial_hash
+from photofind.core.model.encoder import Encoder
 from photofind.core.model.loading import is_onnx_spec, load_encoder
 from photofind.core.scanner import walk
 
@@ -119,19 +120,10 @@ def embed(roots: Sequence[Path], out: Path, spec: str, options: ClusterOptions,
     manifest = parquetio.Manifest(encoder.model_id, encoder.dim, options.dtype,
                                   roots=[str(f) for f in folders])
     report = EmbedReport(files=len(files), shards=len(firsts))
-    done = _written_shards(out, len(firsts))
-    for index, info in sorted(done.items()):
-        manifest.shards.append(info)
-        report.late += max(0, len(by_shard.get(index, [])) - info.rows)
-    report.skipped = len(done)
-    todo = {i: by_shard.get(i, []) for i in range(len(firsts)) if i not in done}
-    if done:
-        progress(f"{len(done)} of {len(firsts)} shards were written before; skipping them")
-    for index in [i for i, rows in todo.items() if not rows]:  # its files all went since
-        _add_shard(out, manifest, parquetio.write_shard(
-            out, parquetio.shard_name(index), [], encoder.model_id, encoder.dim,
-            options.dtype))
-    parquetio.write_manifest(out, manifest)
+    todo = _resume(out, by_shard, len(firsts), encoder, manifest, report)
+    if report.skipped:
+        progress(f"{report.skipped} of {len(firsts)} shards were written before; skipping"
+                 " them")
     if any(todo.values()):
         started = _start(ray, options.address)
         try:
@@ -147,6 +139,23 @@ def embed(roots: Sequence[Path], out: Path, spec: str, options: ClusterOptions,
     return report
 
 
+def _resume(out: Path, by_shard: dict[int, list[_File]], count: int, encoder: Encoder,
+            manifest: parquetio.Manifest, report: EmbedReport) -> dict[int, list[_File]]:
+    """The shards still to write, after taking in those a previous run wrote whole."""
+    done = _written_shards(out, count)
+    for index, info in sorted(done.items()):
+        manifest.shards.append(info)
+        report.late += max(0, len(by_shard.get(index, [])) - info.rows)
+    report.skipped = len(done)
+    todo = {i: by_shard.get(i, []) for i in range(count) if i not in done}
+    for index in [i for i, rows in todo.items() if not rows]:  # its files all went since
+        _add_shard(out, manifest, parquetio.write_shard(
+            out, parquetio.shard_name(index), [], encoder.model_id, encoder.dim,
+            manifest.dtype))
+    parquetio.write_manifest(out, manifest)
+    return todo
+
+
 def _root(path: Path) -> Path:
     real = path.expanduser().resolve()
     if not real.is_dir():
@@ -154,7 +163,7 @@ def _root(path: Path) -> Path:
     return real
 
 
-def _load(spec: str, device: str) -> Any:
+def _load(spec: str, device: str) -> Encoder:
     """The model as photofind loads it (an Encoder)."""
     return load_encoder(Settings(Path(tempfile.gettempdir()), spec, device))
 
@@ -168,8 +177,8 @@ def list_files(roots: Sequence[Path]) -> list[_File]:
                                                                              unreadable)]
         for folder in sorted(unreadable):
             log.warning("the folder %s cannot be listed: its files are not embedded", folder)
-    files.sort(key=lambda f: f.path)
-    return files
+    # Nested roots list some files twice: each is one row.
+    return sorted({f.path: f for f in files}.values(), key=lambda f: f.path)
 
 
 def _plan(out: Path, roots: list[str], model: str, files: list[_File], size: int) -> list[str]:
@@ -228,7 +237,7 @@ def _start(ray: Any, address: str | None) -> bool:
     return True
 
 
-def _run(ray: Any, todo: dict[int, list[_File]], encoder: Any, spec: str,
+def _run(ray: Any, todo: dict[int, list[_File]], encoder: Encoder, spec: str,
          options: ClusterOptions, out: Path, manifest: parquetio.Manifest,
          report: EmbedReport, progress: Callable[[str], None]) -> None:
     files = [(index, f) for index, rows in sorted(todo.items()) for f in rows]
@@ -263,7 +272,7 @@ def _run(ray: Any, todo: dict[int, list[_File]], encoder: Any, spec: str,
             " command again to go on.") from exc
 
 
-def _collect(ds: Any, expected: dict[int, int], encoder: Any, options: ClusterOptions,
+def _collect(ds: Any, expected: dict[int, int], encoder: Encoder, options: ClusterOptions,
              out: Path, manifest: parquetio.Manifest, report: EmbedReport,
              progress: Callable[[str], None]) -> None:
     """Write each shard as soon as all its rows are back."""

@@ -51,6 +51,7 @@ class Tally:
 @dataclass
 class ImportReport:
     rows: int = 0  # rows in the shards
+    complete: bool = True  # the run that made them had finished
     attached: int = 0  # photos given their embedding, none re-embedded
     kept: int = 0  # rows of photos that already had an embedding of the model
     changed: Tally = field(default_factory=Tally)  # the file is not what was embedded
@@ -88,7 +89,7 @@ def import_shards(lib: Library, folder: Path, maps: Sequence[tuple[str, str]] = 
     changes = scan(lib.catalog, lib.catalog.roots(), lib.dir)
     targets = _targets(lib, changes.new + [f for _, f in changes.changed],
                        {f.path: row for row, f in changes.changed})
-    report = ImportReport()
+    report = ImportReport(complete=manifest.complete)
     writes: list[tuple[_Target, parquetio.Record]] = []
     for shard in manifest.shards:
         for record in parquetio.read_shard(folder / shard.file):
