@@ -11,7 +11,10 @@ Then the shard size: bytes per row measured on the corpus's shard, and on a
 shard of --rows synthetic rows (random unit vectors, which compress like real
 CLIP vectors: not at all; realistic paths), extrapolated to 100,000 photos.
 
-    python benchmarks/bench_cluster.py [--photos 120] [--cpus 2] [--rows 10000]
+    python benchmarks/bench_cluster.py [--photos 120] [--cpus 2] [--rows 10000] [--rounds 1]
+
+With --rounds N the two paths take turns N times and the medians are printed
+(the build machine is shared: turns spread its noise over both).
 """
 
 from __future__ import annotations
@@ -78,6 +81,7 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=120)
     parser.add_argument("--cpus", type=int, default=2)
     parser.add_argument("--rows", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args()
     os.environ["PHOTOFIND_THREADS"] = str(args.cpus)  # `photofind index`'s ONNX threads
     from photofind.core.model.export import exported_folder
@@ -85,21 +89,28 @@ def main() -> None:
     spec = f"local-dir:{exported_folder(model_spec())}"
     folder = corpus(args.photos, 0, 0)
     n = sum(1 for p in folder.iterdir() if not p.name.startswith("."))
-    rate_index = local_index(folder, spec, n)
+    rates: list[tuple[float, float, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "shards"
-        rate_ray, rate_ray_cold = ray_path(folder, spec, n, args.cpus, out)
+        for turn in range(args.rounds):
+            out = Path(tmp) / f"shards-{turn}"
+            rate_index = local_index(folder, spec, n)
+            rates.append((rate_index, *ray_path(folder, spec, n, args.cpus, out)))
         manifest = parquetio.read_manifest(out)
         corpus_row = sum(s.bytes for s in manifest.shards) / n
         per_row = {dtype: synthetic_bytes_per_row(args.rows, manifest.dim, dtype, Path(tmp))
                    for dtype in parquetio.DTYPES}
-    print(f"{n} camera-like 12 MP JPEGs, ViT-B-32 random weights (ONNX), {args.cpus} CPUs")
+    rate_index, rate_ray, rate_ray_cold = (float(np.median(col))
+                                           for col in zip(*rates, strict=True))
+    ratio = float(np.median([ray / index for index, ray, _ in rates]))
+    ratio_cold = float(np.median([cold / index for index, _, cold in rates]))
+    print(f"{n} camera-like 12 MP JPEGs, ViT-B-32 random weights (ONNX), {args.cpus} CPUs,"
+          f" median of {args.rounds} turns")
     print(f"{'path':<42} {'images/s':>9}")
     print(f"{'(a) photofind index (whole process)':<42} {rate_index:9.2f}")
     print(f"{'(b) Ray path, cluster already up':<42} {rate_ray:9.2f}")
     print(f"{'(b) Ray path, including Ray start':<42} {rate_ray_cold:9.2f}")
-    print(f"summary: Ray / index = {rate_ray / rate_index:.2f}"
-          f" ({rate_ray_cold / rate_index:.2f} with Ray's start)")
+    print(f"summary: Ray / index = {ratio:.2f} ({ratio_cold:.2f} with Ray's start),"
+          " the median of each turn's ratio")
     print(f"shard bytes per row, float16, this corpus (one shard of {n}): {corpus_row:.0f}")
     for dtype, size in per_row.items():
         print(f"shard bytes per row, {dtype}, {args.rows} synthetic rows: {size:.0f}"

@@ -87,7 +87,7 @@ def shards(tmp_path_factory: pytest.TempPathFactory, archive: tuple[Path, list[S
     cli = cli_for(tmp_path_factory.mktemp("unused") / "library", toy_onnx)
     report = json.loads(cli.run("cluster", "embed", str(archive[0]), "--out", str(out),
                                 "--address", ray_address, "--shard-size", "8",
-                                "--json").stdout)
+                                "--actors", "1", "--json").stdout)
     assert (report["files"], report["embedded"], report["failed"]) == (22, 20, 2), report
     return out
 
@@ -130,7 +130,8 @@ def test_killed_run_finishes_on_the_next_without_duplicates(
     out = tmp_path / "out"
     cli = cli_for(tmp_path / "library", toy_onnx)
     args = [sys.executable, "-m", "photofind", "cluster", "embed", str(archive[0]), "--out",
-            str(out), "--address", ray_address, "--shard-size", "2", "--batch-size", "2"]
+            str(out), "--address", ray_address, "--shard-size", "2", "--batch-size", "2",
+            "--actors", "1"]
     driver = subprocess.Popen(args, env=cli.env, cwd=REPO, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     try:
@@ -146,7 +147,7 @@ def test_killed_run_finishes_on_the_next_without_duplicates(
     assert not parquetio.read_manifest(out).complete
     report = json.loads(cli.run("cluster", "embed", str(archive[0]), "--out", str(out),
                                 "--address", ray_address, "--shard-size", "2",
-                                "--json").stdout)
+                                "--actors", "1", "--json").stdout)
     assert (report["skipped"], report["written"]) == (len(written), 11 - len(written)), report
     paths = [r.path for r in rows_of(out)]
     assert len(paths) == len(set(paths)) == 22
