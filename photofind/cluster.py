@@ -5,12 +5,15 @@ scanner's own walk (the formats and skips of indexing), sorts them by path and
 cuts them into shards of ``shard_size`` paths; the cut (the first path of every
 shard) is kept in ``plan.json``, so a rerun puts every file in the shard it had
 before and skips the shards already written. A Ray Data pipeline then decodes
-the files in Ray tasks with photofind's own decoder (imaging.decode_file: draft
-decoding, EXIF orientation, the same failure reasons), embeds them in actors
-that hold the model (the Encoder from core/model: ONNX Runtime on CPU actors,
-torch on GPU actors when asked), and streams the rows back to the driver,
-which writes each shard as soon as all its rows are in (temp file, fsync,
-rename; see core/parquetio.py) and the manifest after it.
+the files in decoding actors, each with one of photofind's isolated decode
+processes (decodepool.py, imaging.decode_file: draft decoding, EXIF
+orientation, the same failure reasons; a crash or a hang costs one file),
+embeds them in actors that hold the model (the Encoder from core/model: ONNX
+Runtime on CPU actors, torch on GPU actors when asked), and streams the rows
+back to the driver, which writes each shard as soon as all its rows are in
+(temp file, fsync, rename; see core/parquetio.py) and the manifest after it.
+The driver's ``PHOTOFIND_*`` settings (``PHOTOFIND_DECODE_TIMEOUT`` ...) apply
+on the workers.
 
 The files must be readable at the same paths on every worker (a NAS mounted
 alike), and the model folder too: workers never download anything.
@@ -34,8 +37,9 @@ import numpy.typing as npt
 
 from photofind.core import parquetio
 from photofind.core.config import Settings
+from photofind.core.decodepool import DecodePool
 from photofind.core.errors import PhotofindError
-from photofind.core.imaging import Decoded, Preprocess, content_hash, decode_file, partial_hash
+from photofind.core.imaging import Decoded, Preprocess, partial_hash
 from photofind.core.model.encoder import Encoder
 from photofind.core.model.loading import is_onnx_spec, load_encoder
 from photofind.core.scanner import walk
@@ -55,11 +59,11 @@ class ClusterOptions:
     address: str | None = None  # a running cluster (ray start --head); None: a local one
     shard_size: int = 10_000  # files per Parquet shard
     batch_size: int | None = None  # pictures per embedding call (default: the model's)
-    decode_batch: int = 16  # files per decode task
+    decode_batch: int = 16  # files per decoding call
     cpus_per_actor: int = 1  # ONNX Runtime threads of each embedding actor
     actors: int | None = None  # embedding actors (default: up to what the CPUs allow)
     gpus: bool = False  # one GPU per actor, the model on torch + CUDA
-    decode_memory_mb: int | None = None  # memory Ray reserves for each decode task
+    decode_memory_mb: int | None = None  # memory Ray reserves for each decoding actor
     dtype: str = "float16"  # how the embeddings are stored
 
 
@@ -223,11 +227,14 @@ def _start(ray: Any, address: str | None) -> bool:
     if ray.is_initialized():
         return False
     try:
+        # photofind's settings here (PHOTOFIND_DECODE_TIMEOUT ...) apply on the workers too.
+        env = {k: v for k, v in os.environ.items() if k.startswith("PHOTOFIND_")}
+        common = {"log_to_driver": False, "logging_level": logging.WARNING,
+                  "runtime_env": {"env_vars": env}}
         if address:
-            ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
+            ray.init(address=address, **common)
         else:
-            ray.init(include_dashboard=False, log_to_driver=False,
-                     logging_level=logging.WARNING)
+            ray.init(include_dashboard=False, **common)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise PhotofindError(f"Cannot reach the Ray cluster at {address or 'this machine'}"
                              f" ({exc}).") from exc
@@ -247,13 +254,14 @@ def _run(ray: Any, todo: dict[int, list[_File]], encoder: Encoder, spec: str,
         "mtime_ns": [f.mtime_ns for _, f in files], "shard": [i for i, _ in files],
         "problem": [f.problem for _, f in files]})
     blocks = [table.slice(i, per_block) for i in range(0, len(files), per_block)]
+    cpus = int(ray.cluster_resources().get("CPU", 1))
     decode_args: dict[str, Any] = {"num_cpus": 1}
     if options.decode_memory_mb:
         decode_args["memory"] = options.decode_memory_mb * 1024 * 1024
     ds = ray.data.from_arrow(blocks).map_batches(
-        decode_batch, batch_size=options.decode_batch, batch_format="numpy",
-        fn_kwargs={"pre": encoder.preprocess}, **decode_args)
-    cpus = int(ray.cluster_resources().get("CPU", 1))
+        Decoder, batch_size=options.decode_batch, batch_format="numpy",
+        fn_constructor_kwargs={"pre": encoder.preprocess},
+        compute=ray.data.ActorPoolStrategy(min_size=1, max_size=max(1, cpus)), **decode_args)
     actors = options.actors or max(1, cpus // max(1, options.cpus_per_actor))
     ds = ds.map_batches(
         Embedder, batch_size=options.batch_size or encoder.batch_size, batch_format="numpy",
@@ -319,35 +327,45 @@ def _text(value: object) -> str | None:
 
 # --- what runs on the workers ---------------------------------------------
 
-def decode_batch(batch: Batch, pre: Preprocess) -> Batch:
-    """A Ray task: decode files as indexing does (failures become reasons)."""
-    n = len(batch["path"])
-    pixels = np.zeros((n, pre.size, pre.size, 3), np.uint8)
-    cols: dict[str, list[Any]] = {k: [None] * n for k in ("quick_hash", "content_hash",
-                                                           "taken_at", "reason")}
-    width, height = np.zeros(n, np.int32), np.zeros(n, np.int32)
-    for i, path in enumerate(batch["path"]):
-        problem = _text(batch["problem"][i])
-        if problem is not None:  # never opened, as indexing does
-            cols["reason"][i] = problem
-            continue
-        result = decode_file(str(path), pre)
-        if isinstance(result, Decoded):
-            pixels[i] = result.pixels
-            width[i], height[i] = result.width, result.height
-            cols["quick_hash"][i], cols["taken_at"][i] = result.phash, result.taken_at
-            cols["content_hash"][i] = _hash_or_none(content_hash, str(path))
-        else:
-            cols["reason"][i] = result.reason
-            cols["quick_hash"][i] = _hash_or_none(partial_hash, str(path))
-    return {"path": batch["path"], "size": batch["size"], "mtime_ns": batch["mtime_ns"],
-            "shard": batch["shard"], "width": width, "height": height, "pixels": pixels,
-            **{k: np.array(v, dtype=object) for k, v in cols.items()}}
+class Decoder:
+    """A Ray actor that decodes files as indexing does: in one of photofind's
+    isolated decode processes (decodepool.py), so a file that crashes, hangs or
+    balloons its decoder costs that file only, with indexing's reason."""
+
+    def __init__(self, pre: Preprocess) -> None:
+        self.pre = pre
+        self.pool = DecodePool(pre, workers=1)
+
+    def __call__(self, batch: Batch) -> Batch:
+        n = len(batch["path"])
+        pixels = np.zeros((n, self.pre.size, self.pre.size, 3), np.uint8)
+        cols: dict[str, list[Any]] = {k: [None] * n for k in ("quick_hash", "content_hash",
+                                                               "taken_at", "reason")}
+        width, height = np.zeros(n, np.int32), np.zeros(n, np.int32)
+        opened = []
+        for i in range(n):
+            problem = _text(batch["problem"][i])
+            if problem is None:
+                opened.append(i)
+            else:  # never opened, as indexing does
+                cols["reason"][i] = problem
+        for i, result in self.pool.run(opened, lambda i: str(batch["path"][i])):
+            if isinstance(result, Decoded):
+                pixels[i] = result.pixels
+                width[i], height[i] = result.width, result.height
+                cols["quick_hash"][i], cols["taken_at"][i] = result.phash, result.taken_at
+                cols["content_hash"][i] = result.content_hash or None
+            else:
+                cols["reason"][i] = result.reason
+                cols["quick_hash"][i] = _quick_hash(str(batch["path"][i]))
+        return {"path": batch["path"], "size": batch["size"], "mtime_ns": batch["mtime_ns"],
+                "shard": batch["shard"], "width": width, "height": height, "pixels": pixels,
+                **{k: np.array(v, dtype=object) for k, v in cols.items()}}
 
 
-def _hash_or_none(hasher: Callable[[str], str], path: str) -> str | None:
+def _quick_hash(path: str) -> str | None:
     try:
-        return hasher(path)
+        return partial_hash(path)
     except OSError:
         return None
 

@@ -1,8 +1,10 @@
 """Promises of the Ray path, on a local Ray cluster (two CPUs, started once for the
-module) and the toy CLIP as ONNX: `photofind cluster embed` makes the vectors
-that `photofind index` makes; a killed run finishes on the next one without
-duplicates; a library that imports the shards answers queries like one that
-indexed the photos itself, without re-embedding; an export imports back.
+module) and the toy CLIP as ONNX: a killed `photofind cluster embed` finishes on
+the next run without duplicates, and its shards hold the vectors, records and
+failure reasons that `photofind index` makes; a library that imports the
+shards answers queries like one that indexed the photos itself, without
+re-embedding; an export imports back, and a file changed since keeps no stale
+vector.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -33,12 +36,14 @@ ray = pytest.importorskip("ray", reason="the cluster extra (ray[data]) is not in
 pytestmark = pytest.mark.slow
 
 QUERIES = ("a red circle", "a blue square", "a green triangle", "a yellow star")
+# Everywhere here a file named segfault.jpg crashes the decoder that opens it.
+HOOK = {"PHOTOFIND_DECODE_HOOK": "photofind.testing.hostile:evil_decoder"}
 
 
 def cli_for(library: Path, model: str) -> Cli:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PHOTOFIND_")}
     env.update(PHOTOFIND_LIBRARY=str(library), PHOTOFIND_MODEL=model, PHOTOFIND_DEVICE="cpu",
-               HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+               HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1", **HOOK)
     return Cli(library, model, env)
 
 
@@ -61,12 +66,14 @@ def ray_address() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[SamplePhoto]]:
-    """20 drawn photos, a file that is no image and a truncated JPEG."""
+    """20 drawn photos, a file that is no image, a truncated JPEG and a JPEG that
+    crashes its decoder."""
     root = tmp_path_factory.mktemp("archive") / "Pictures"
     photos = make_sample_library(root, per_class=1, large=1)
     (root / "misc" / "notes.jpg").write_bytes(b"not a picture at all" * 50)
     whole = next(p.path for p in photos if p.path.suffix == ".jpg").read_bytes()
     (root / "misc" / "cut.jpg").write_bytes(whole[: len(whole) // 2])
+    (root / "misc" / "segfault.jpg").write_bytes(whole)
     return root, photos
 
 
@@ -76,20 +83,49 @@ def local(tmp_path_factory: pytest.TempPathFactory, archive: tuple[Path, list[Sa
     """The archive indexed here, the usual way."""
     cli = cli_for(tmp_path_factory.mktemp("local") / "library", toy_onnx)
     report = cli.index(str(archive[0]))
-    assert (report["added"], report["failed"]) == (20, 2), report
+    assert (report["added"], report["failed"]) == (20, 3), report
     return cli
 
 
+@dataclass
+class Resumed:
+    out: Path
+    written_before: int  # shards on disk when the first run was killed
+    report: dict[str, int]  # the second run's
+
+
 @pytest.fixture(scope="module")
-def shards(tmp_path_factory: pytest.TempPathFactory, archive: tuple[Path, list[SamplePhoto]],
-           ray_address: str, toy_onnx: str) -> Path:
+def resumed(tmp_path_factory: pytest.TempPathFactory, archive: tuple[Path, list[SamplePhoto]],
+            ray_address: str, toy_onnx: str) -> Resumed:
+    """`cluster embed` of the archive, killed (SIGKILL) once its first shard is
+    written, then run again to the end: the shards every test here reads."""
     out = tmp_path_factory.mktemp("shards") / "out"
     cli = cli_for(tmp_path_factory.mktemp("unused") / "library", toy_onnx)
-    report = json.loads(cli.run("cluster", "embed", str(archive[0]), "--out", str(out),
-                                "--address", ray_address, "--shard-size", "8",
-                                "--actors", "1", "--json").stdout)
-    assert (report["files"], report["embedded"], report["failed"]) == (22, 20, 2), report
-    return out
+    args = ["cluster", "embed", str(archive[0]), "--out", str(out), "--address", ray_address,
+            "--shard-size", "2", "--batch-size", "2", "--actors", "1"]
+    driver = subprocess.Popen([sys.executable, "-m", "photofind", *args], env=cli.env,
+                              cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 180
+        while not list(out.glob("part-*.parquet")) and driver.poll() is None:
+            assert time.monotonic() < deadline, "no shard written in three minutes"
+            time.sleep(0.01)
+        driver.send_signal(signal.SIGKILL)
+    finally:
+        driver.wait()
+    written = len(list(out.glob("part-*.parquet")))  # whole files: written, then renamed
+    assert 1 <= written < 12, written
+    assert not parquetio.read_manifest(out).complete
+    return Resumed(out, written, json.loads(cli.run(*args, "--json").stdout))
+
+
+@pytest.fixture(scope="module")
+def shards(resumed: Resumed) -> Path:
+    return resumed.out
+
+
+def archive_root(shards: Path) -> Path:
+    return Path(parquetio.read_manifest(shards).roots[0])
 
 
 def rows_of(folder: Path) -> list[parquetio.Record]:
@@ -118,41 +154,23 @@ def test_cluster_vectors_and_records_equal_local_indexing(local: Cli, shards: Pa
                 info.width, info.height, info.taken_at), path
     finally:
         catalog.close()
-    assert len(rows) == 22
+    assert len(rows) == 23
+    assert rows[str(archive_root(shards) / "misc" / "segfault.jpg")].reason == "crashed decoder"
     manifest = parquetio.read_manifest(shards)
-    assert manifest.complete and manifest.counts() == {"rows": 22, "embedded": 20, "failed": 2}
-    assert [s.file for s in manifest.shards] == [f"part-0000{i}.parquet" for i in range(3)]
+    assert manifest.complete and manifest.counts() == {"rows": 23, "embedded": 20, "failed": 3}
+    assert [s.file for s in manifest.shards] == [f"part-{i:05d}.parquet" for i in range(12)]
 
 
-def test_killed_run_finishes_on_the_next_without_duplicates(
-        tmp_path: Path, archive: tuple[Path, list[SamplePhoto]], ray_address: str,
-        toy_onnx: str) -> None:
-    out = tmp_path / "out"
-    cli = cli_for(tmp_path / "library", toy_onnx)
-    args = [sys.executable, "-m", "photofind", "cluster", "embed", str(archive[0]), "--out",
-            str(out), "--address", ray_address, "--shard-size", "2", "--batch-size", "2",
-            "--actors", "1"]
-    driver = subprocess.Popen(args, env=cli.env, cwd=REPO, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 120
-        while not list(out.glob("part-*.parquet")) and driver.poll() is None:
-            assert time.monotonic() < deadline, "no shard written in two minutes"
-            time.sleep(0.01)
-        driver.send_signal(signal.SIGKILL)
-    finally:
-        driver.wait()
-    written = sorted(out.glob("part-*.parquet"))  # whole files: written, then renamed
-    assert 1 <= len(written) < 11, written
-    assert not parquetio.read_manifest(out).complete
-    report = json.loads(cli.run("cluster", "embed", str(archive[0]), "--out", str(out),
-                                "--address", ray_address, "--shard-size", "2",
-                                "--actors", "1", "--json").stdout)
-    assert (report["skipped"], report["written"]) == (len(written), 11 - len(written)), report
-    paths = [r.path for r in rows_of(out)]
-    assert len(paths) == len(set(paths)) == 22
-    assert parquetio.read_manifest(out).complete
-    assert not list(out.glob(".*.tmp"))
+def test_killed_run_finishes_on_the_next_without_duplicates(resumed: Resumed) -> None:
+    report = resumed.report
+    assert (report["files"], report["shards"], report["embedded"], report["failed"]) == (
+        23, 12, 20, 3), report
+    assert (report["skipped"], report["written"]) == (resumed.written_before,
+                                                      12 - resumed.written_before), report
+    paths = [r.path for r in rows_of(resumed.out)]
+    assert len(paths) == len(set(paths)) == 23
+    assert parquetio.read_manifest(resumed.out).complete
+    assert not list(resumed.out.glob(".*.tmp"))
 
 
 def test_an_imported_library_answers_like_a_local_one(
@@ -160,13 +178,13 @@ def test_an_imported_library_answers_like_a_local_one(
         toy_onnx: str) -> None:
     cli = cli_for(tmp_path / "library", toy_onnx)
     report = cli.json("import", str(shards), "--root", str(archive[0]))
-    assert (report["attached"], report["unreadable"]) == (20, 2), report
+    assert (report["attached"], report["unreadable"]) == (20, 3), report
     assert top_results(cli) == top_results(local)
     thumbs = ThumbStore(tmp_path / "library" / "thumbs.sqlite3", read_only=True)
     assert len(thumbs.photo_ids()) == 20
     thumbs.close()
     again = cli.index()  # nothing was left to embed; the unreadable ones are read here
-    assert (again["embedded"], again["added"], again["failed"]) == (0, 0, 2), again
+    assert (again["embedded"], again["added"], again["failed"]) == (0, 0, 3), again
 
 
 def test_export_imports_back_and_changed_files_keep_no_stale_vector(
