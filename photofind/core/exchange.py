@@ -95,18 +95,8 @@ def import_shards(lib: Library, folder: Path, maps: Sequence[tuple[str, str]] = 
         for record in parquetio.read_shard(folder / shard.file):
             report.rows += 1
             path = _mapped(record.path, maps)
-            target = targets.pop(path, None)
-            if target is None:
-                known = lib.catalog.photo_by_path(path)
-                if known is not None and known.status == "ok":
-                    report.kept += 1
-                else:
-                    report.outside.add(path)
-            elif record.embedding is None:
-                report.unreadable.add(path)
-            elif not _same_file(target, record):
-                report.changed.add(path)
-            else:
+            target = _match(lib, targets.pop(path, None), path, record, report)
+            if target is not None:
                 writes.append((target, record))
                 if len(writes) >= WRITE_BATCH:
                     report.attached += _write(lib, writes)
@@ -119,6 +109,24 @@ def import_shards(lib: Library, folder: Path, maps: Sequence[tuple[str, str]] = 
     if report.attached:
         _label(lib)
     return report
+
+
+def _match(lib: Library, target: _Target | None, path: str, record: parquetio.Record,
+           report: ImportReport) -> _Target | None:
+    """The target when the row may give it its embedding; else the row is counted."""
+    if target is None:
+        known = lib.catalog.photo_by_path(path)
+        if known is not None and known.status == "ok":
+            report.kept += 1
+        else:
+            report.outside.add(path)
+    elif record.embedding is None:
+        report.unreadable.add(path)
+    elif not _same_file(target, record):
+        report.changed.add(path)
+    else:
+        return target
+    return None
 
 
 def _targets(lib: Library, found: list[FoundFile], replaced: dict[str, PhotoRow]
