@@ -163,7 +163,7 @@ def _exchange_commands(add: Callable[[str, str], argparse.ArgumentParser]) -> No
     embed.add_argument("--gpus", action="store_true",
                        help="one GPU per embedding actor (the model on torch with CUDA)")
     embed.add_argument("--decode-memory", type=_positive_int, metavar="MB",
-                       help="memory Ray reserves for each decoding actor")
+                       help="memory Ray reserves for each actor that decodes")
     embed.add_argument("--dtype", choices=("float16", "float32"), default="float16",
                        help="how embeddings are stored (default float16)")
     embed.add_argument("--json", action="store_true", help="print the counts as JSON")

@@ -5,15 +5,15 @@ scanner's own walk (the formats and skips of indexing), sorts them by path and
 cuts them into shards of ``shard_size`` paths; the cut (the first path of every
 shard) is kept in ``plan.json``, so a rerun puts every file in the shard it had
 before and skips the shards already written. A Ray Data pipeline then decodes
-the files in decoding actors, each with one of photofind's isolated decode
-processes (decodepool.py, imaging.decode_file: draft decoding, EXIF
-orientation, the same failure reasons; a crash or a hang costs one file),
-embeds them in actors that hold the model (the Encoder from core/model: ONNX
-Runtime on CPU actors, torch on GPU actors when asked), and streams the rows
-back to the driver, which writes each shard as soon as all its rows are in
-(temp file, fsync, rename; see core/parquetio.py) and the manifest after it.
-The driver's ``PHOTOFIND_*`` settings (``PHOTOFIND_DECODE_TIMEOUT`` ...) apply
-on the workers.
+the files in one of photofind's isolated decode processes (decodepool.py,
+imaging.decode_file: draft decoding, EXIF orientation, the same failure
+reasons; a crash or a hang costs one file) and embeds them in actors that hold
+the model (the Encoder from core/model): CPU actors run ONNX Runtime and decode
+their own batches; GPU actors (when asked) run torch with CUDA and are fed by
+decoding actors of their own. The rows stream back to the driver, which
+writes each shard as soon as all its rows are in (temp file, fsync, rename;
+see core/parquetio.py) and the manifest after it. The driver's ``PHOTOFIND_*``
+settings (``PHOTOFIND_DECODE_TIMEOUT`` ...) apply on the workers.
 
 The files must be readable at the same paths on every worker (a NAS mounted
 alike), and the model folder too: workers never download anything.
@@ -63,7 +63,7 @@ class ClusterOptions:
     cpus_per_actor: int = 1  # ONNX Runtime threads of each embedding actor
     actors: int | None = None  # embedding actors (default: up to what the CPUs allow)
     gpus: bool = False  # one GPU per actor, the model on torch + CUDA
-    decode_memory_mb: int | None = None  # memory Ray reserves for each decoding actor
+    decode_memory_mb: int | None = None  # memory Ray reserves per decoding actor
     dtype: str = "float16"  # how the embeddings are stored
 
 
@@ -255,21 +255,29 @@ def _run(ray: Any, todo: dict[int, list[_File]], encoder: Encoder, spec: str,
         "problem": [f.problem for _, f in files]})
     blocks = [table.slice(i, per_block) for i in range(0, len(files), per_block)]
     cpus = int(ray.cluster_resources().get("CPU", 1))
-    decode_args: dict[str, Any] = {"num_cpus": 1}
-    if options.decode_memory_mb:
-        decode_args["memory"] = options.decode_memory_mb * 1024 * 1024
-    ds = ray.data.from_arrow(blocks).map_batches(
-        Decoder, batch_size=options.decode_batch, batch_format="numpy",
-        fn_constructor_kwargs={"pre": encoder.preprocess},
-        compute=ray.data.ActorPoolStrategy(min_size=1, max_size=max(1, cpus)), **decode_args)
+    ds = ray.data.from_arrow(blocks)
+    if options.gpus:  # GPU actors only embed: decoding has actors of its own
+        decode_args: dict[str, Any] = {"num_cpus": 1}
+        if options.decode_memory_mb:
+            decode_args["memory"] = options.decode_memory_mb * 1024 * 1024
+        ds = ds.map_batches(
+            Decoder, batch_size=options.decode_batch, batch_format="numpy",
+            fn_constructor_kwargs={"pre": encoder.preprocess},
+            compute=ray.data.ActorPoolStrategy(min_size=1, max_size=max(1, cpus)),
+            **decode_args)
     actors = options.actors or max(1, cpus // max(1, options.cpus_per_actor))
+    embed_args: dict[str, Any] = {"num_cpus": options.cpus_per_actor}
+    if options.gpus:
+        embed_args["num_gpus"] = 1
+    elif options.decode_memory_mb:
+        embed_args["memory"] = options.decode_memory_mb * 1024 * 1024
     ds = ds.map_batches(
         Embedder, batch_size=options.batch_size or encoder.batch_size, batch_format="numpy",
         fn_constructor_kwargs={"spec": spec, "device": "cuda" if options.gpus else "cpu",
-                               "threads": options.cpus_per_actor},
+                               "threads": options.cpus_per_actor,
+                               "pre": None if options.gpus else encoder.preprocess},
         compute=ray.data.ActorPoolStrategy(size=actors) if options.actors
-        else ray.data.ActorPoolStrategy(min_size=1, max_size=actors),
-        num_cpus=options.cpus_per_actor, num_gpus=1 if options.gpus else 0)
+        else ray.data.ActorPoolStrategy(min_size=1, max_size=actors), **embed_args)
     expected = {index: len(rows) for index, rows in todo.items() if rows}
     try:
         _collect(ds, expected, encoder, options, out, manifest, report, progress)
@@ -371,13 +379,20 @@ def _quick_hash(path: str) -> str | None:
 
 
 class Embedder:
-    """A Ray actor holding the model: decoded pixels in, embeddings out."""
+    """A Ray actor holding the model: decoded pixels in, embeddings out. On CPU
+    actors it decodes its batches itself first (``pre`` given), with its own
+    isolated decode process: the pixels never cross the object store, and the
+    cores go to whichever of the two steps is running."""
 
-    def __init__(self, spec: str, device: str, threads: int) -> None:
+    def __init__(self, spec: str, device: str, threads: int,
+                 pre: Preprocess | None = None) -> None:
         os.environ["PHOTOFIND_THREADS"] = str(threads)  # what ONNX Runtime may use
         self.encoder = _load(spec, device)
+        self.decoder = Decoder(pre) if pre is not None else None
 
     def __call__(self, batch: Batch) -> Batch:
+        if self.decoder is not None:
+            batch = self.decoder(batch)
         ok = np.array([_text(r) is None for r in batch["reason"]], dtype=bool)
         embedding = np.zeros((len(ok), self.encoder.dim), np.float32)
         if ok.any():
