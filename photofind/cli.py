@@ -107,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     _model_parser(add("model", "model tools: `photofind model export SPEC --out DIR`"))
     _zero_shot_commands(add)
     _duplicates_command(add)
+    _exchange_commands(add)
     return parser
 
 
@@ -154,6 +155,51 @@ def _duplicates_command(add: Callable[[str, str], argparse.ArgumentParser]) -> N
                         " recompressed, re-encoded), or similar shots (bursts); repeatable;"
                         " default all")
     p.add_argument("--json", action="store_true", help="print as JSON")
+
+
+def _exchange_commands(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
+    """cluster embed, import, export: embeddings as Parquet shards, made on Ray or here."""
+    p = add("cluster", "embed an archive on a Ray cluster: `photofind cluster embed ROOT..."
+                       " --out DIR`")
+    tools = p.add_subparsers(dest="cluster_command", metavar="TOOL", required=True)
+    embed = tools.add_parser(
+        "embed", help="embed the photos under folders into Parquet shards on Ray",
+        description="List the photos under the folders, decode and embed them on a Ray"
+        " cluster (a local one without --address), and write Parquet shards and a manifest"
+        " to --out; run it again to finish an interrupted run. `photofind import DIR` then"
+        " attaches the shards to a library. Needs `pip install 'photofind[cluster]'`.")
+    embed.add_argument("roots", nargs="+", metavar="ROOT")
+    embed.add_argument("--out", required=True, metavar="DIR", help="the folder of shards")
+    embed.add_argument("--address", metavar="RAY_ADDRESS",
+                       help="a running Ray cluster (host:port of `ray start --head`, or auto)")
+    embed.add_argument("--shard-size", type=_positive_int, default=10_000, metavar="N",
+                       help="files per shard (default 10000)")
+    embed.add_argument("--batch-size", type=_positive_int, metavar="N",
+                       help="pictures per embedding call (default: 16 on CPU, 64 on GPU)")
+    embed.add_argument("--cpus-per-actor", type=_positive_int, default=1, metavar="N",
+                       help="CPU threads of each embedding actor (default 1)")
+    embed.add_argument("--actors", type=_positive_int, metavar="N",
+                       help="embedding actors (default: as many as the CPUs allow)")
+    embed.add_argument("--gpus", action="store_true",
+                       help="one GPU per embedding actor (the model on torch with CUDA)")
+    embed.add_argument("--decode-memory", type=_positive_int, metavar="MB",
+                       help="memory Ray reserves for each actor that decodes")
+    embed.add_argument("--dtype", choices=("float16", "float32"), default="float16",
+                       help="how embeddings are stored (default float16)")
+    embed.add_argument("--json", action="store_true", help="print the counts as JSON")
+    p = add("import", "attach Parquet embeddings (cluster embed, export) to this library")
+    p.add_argument("folder", metavar="DIR")
+    p.add_argument("--root", action="append", default=[], metavar="FOLDER",
+                   help="add this folder to the library first (repeatable)")
+    p.add_argument("--map", action="append", default=[], metavar="FROM=TO",
+                   help="read paths starting with FROM as starting with TO (repeatable)")
+    p.add_argument("--json", action="store_true", help="print the counts as JSON")
+    p = add("export", "write the library's embeddings to a folder of Parquet shards")
+    p.add_argument("--parquet", required=True, metavar="DIR", help="the new folder")
+    p.add_argument("--shard-size", type=_positive_int, default=10_000, metavar="N",
+                   help="photos per shard (default 10000)")
+    p.add_argument("--dtype", choices=("float16", "float32"), default="float16",
+                   help="how embeddings are stored (default float16)")
 
 
 def _open_window(args: argparse.Namespace) -> int:
@@ -657,6 +703,81 @@ def _keep_hashes(settings: Settings, found: Found) -> None:
         log.debug("the duplicate hashes were not kept: %s", exc)
 
 
+def cmd_cluster(settings: Settings, args: argparse.Namespace) -> int:
+    from photofind.cluster import ClusterOptions, embed
+
+    options = ClusterOptions(
+        address=args.address, shard_size=args.shard_size, batch_size=args.batch_size,
+        cpus_per_actor=args.cpus_per_actor, actors=args.actors, gpus=args.gpus,
+        decode_memory_mb=args.decode_memory, dtype=args.dtype)
+    out = Path(args.out).expanduser().resolve()
+    report = embed([Path(r) for r in args.roots], out, settings.model, options,
+                   lambda line: print(f"photofind: {line}", file=sys.stderr, flush=True))
+    counts = {k: v for k, v in vars(report).items() if k != "seconds"}
+    if args.json:
+        print(json.dumps({**counts, "seconds": round(report.seconds, 2)}))
+        return 0
+    print(f"{report.files} files in {report.shards} shards ({report.written} written now,"
+          f" {report.skipped} before): {report.embedded} embedded, {report.failed} could not"
+          f" be read; `photofind import {_shown(str(out))}` attaches them to a library.")
+    if report.late:
+        print(f"photofind: {report.late} files are newer than the shard they belong to and"
+              " are not in it; `photofind index` embeds them after the import.",
+              file=sys.stderr)
+    return 0
+
+
+def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
+    from photofind.core.exchange import import_shards
+
+    maps = []
+    for item in args.map:
+        old, sep, new = item.partition("=")
+        if not sep or not old or not new:
+            raise PhotofindError(f"--map takes FROM=TO (two path prefixes), not {item!r}.")
+        maps.append((old, new))
+    with Library.open(settings, writer=True) as lib:
+        _add_roots(lib, args.root)
+        if not lib.catalog.roots():
+            raise PhotofindError("The library has no folders to attach embeddings to: add"
+                                 " them with --root FOLDER (or `photofind add FOLDER`).")
+        report = import_shards(lib, Path(args.folder).expanduser(), maps)
+    if not report.complete:
+        print(f"photofind: the run that writes {args.folder} has not finished; import it again"
+              " when it has, for the rest.", file=sys.stderr)
+    if args.json:
+        print(json.dumps({**report.counts(), "examples": {
+            name: getattr(report, name).paths
+            for name in ("changed", "unreadable", "outside", "not_in_shards")}}))
+        return 0
+    print(f"{report.attached} photos attached from {report.rows} rows (none re-embedded),"
+          f" {report.kept} already in the library")
+    for name, what in (("changed", "differ from the file that was embedded"),
+                       ("unreadable", "could not be read where they were embedded"),
+                       ("outside", "are not readable photos of this library's folders"),
+                       ("not_in_shards", "of the library's photos have no row in the"
+                                         " shards")):
+        tally = getattr(report, name)
+        if tally.count:
+            print(f"{tally.count} {what}, e.g.:")
+            for path in tally.paths:
+                print(f"  {_shown(path)}")
+    if report.changed.count or report.unreadable.count or report.not_in_shards.count:
+        print("`photofind index` embeds those here.")
+    return 0
+
+
+def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
+    from photofind.core.exchange import export_shards
+
+    out = Path(args.parquet).expanduser().resolve()
+    with Library.open(settings) as lib:
+        manifest = export_shards(lib, out, args.shard_size, args.dtype)
+    print(f"exported {manifest.counts()['embedded']} embeddings of {manifest.model} to"
+          f" {_shown(str(out))} ({len(manifest.shards)} shards)")
+    return 0
+
+
 class _ProgressBar:
     def __init__(self) -> None:
         self.last = 0.0
@@ -696,6 +817,9 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "album": cmd_album,
     "locate": cmd_locate,
     "duplicates": cmd_duplicates,
+    "cluster": cmd_cluster,
+    "import": cmd_import,
+    "export": cmd_export,
 }
 
 if __name__ == "__main__":  # pragma: no cover

@@ -253,6 +253,21 @@ class Manifest:
     count: int
 
 
+@dataclass(frozen=True)
+class EmbeddedPhoto:
+    """A photo and its embedding, as an export writes them."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    quick_hash: str
+    content_hash: str | None
+    taken_at: str | None
+    width: int | None
+    height: int | None
+    vector: Vector
+
+
 def connect(path: Path) -> sqlite3.Connection:
     """A connection as photofind uses them: explicit transactions, a 30 s wait
     for a busy database, usable from the one thread that owns it at a time."""
@@ -555,6 +570,16 @@ class Catalog:
         row = self.db.execute("SELECT COUNT(*) FROM embeddings WHERE model = ?",
                               (model,)).fetchone()
         return int(row[0])
+
+    def embedded_photos(self, model: str) -> Iterator[EmbeddedPhoto]:
+        """Readable photos with an embedding of ``model``, by path (an export)."""
+        rows = self.db.execute(
+            "SELECT p.path, p.size, p.mtime_ns, p.quick_hash, p.content_hash, p.taken_at, p.width,"
+            " p.height, e.vec FROM photos p JOIN embeddings e ON e.photo_id = p.id"
+            " WHERE e.model = ? AND p.status = 'ok' ORDER BY p.path", (model,))
+        for path, size, mtime_ns, quick, whole, taken, width, height, vec in rows:
+            yield EmbeddedPhoto(path, size, mtime_ns, quick, whole, taken, width, height,
+                                _decode_vec(vec))
 
     # --- index manifest --------------------------------------------------
     def manifest(self, model: str) -> Manifest | None:
