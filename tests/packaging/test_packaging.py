@@ -36,7 +36,7 @@ def _spec_list(name: str) -> list[str]:
 def test_spec_excludes_torch_and_every_test_tool() -> None:
     excludes = set(_spec_list("EXCLUDES"))
     assert {"torch", "torchvision", "open_clip", "tests", "pytest", "_pytest", "pytestqt",
-            "mypy", "photofind.testing.toyclip"} <= excludes
+            "mypy", "photofind.testing.toyclip", "pandas", "pyarrow"} <= excludes
 
 
 def test_frozen_entry_runs_freeze_support_before_the_cli() -> None:
