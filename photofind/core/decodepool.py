@@ -21,6 +21,7 @@ or kill the whole app on chosen files).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
 import logging
 import math
@@ -38,6 +39,7 @@ from photofind.core.imaging import (
     Decoded,
     Failed,
     Preprocess,
+    content_hash,
     decode_file,
     failure_reason,
 )
@@ -131,7 +133,9 @@ def _worker_main(conn: Connection, pre: Preprocess, cap: int, notes: str | None,
         try:
             if hook:
                 hook(path)
-            result: Decoded | Failed = decode_file(path, pre, hashed=True)
+            result: Decoded | Failed = decode_file(path, pre)
+            if isinstance(result, Decoded):
+                result = dataclasses.replace(result, content_hash=content_hash(path))
         except MemoryError:
             result = Failed("too large")
         except OSError as exc:  # gone or unreadable between decode and hash

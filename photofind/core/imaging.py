@@ -29,7 +29,6 @@ from photofind.core.records import RAW_EXTENSIONS, TakenSource
 
 THUMB_SIZE = 256
 PARTIAL_HASH_CHUNK = 64 * 1024
-WHOLE_READ_LIMIT = 64 * 1024 * 1024  # files decoded from memory, read once
 # Only photo formats: never EPS, PDF, PSD or fonts, whatever the file claims.
 # (Pillow opens multi-picture JPEGs as MPO through its JPEG opener.)
 PHOTO_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP", "GIF", "HEIF", "AVIF")
@@ -46,7 +45,7 @@ class Decoded:
     taken_at: str | None  # from EXIF; None when the file has no date (see taken_source)
     taken_source: TakenSource | None
     quick_hash: str  # partial_hash
-    content_hash: str = ""  # content_hash, when decode_file was asked for it
+    content_hash: str = ""  # filled in by the decode worker (content_hash)
 
 
 @dataclass(frozen=True)
@@ -71,20 +70,11 @@ def partial_hash(path: str, size: int | None = None) -> str:
 def content_hash(path: str) -> str:
     """A hash of the whole file: what confirms that two files hold the same picture.
 
-    SHA-256: CPUs with SHA extensions (x86 since about 2017-2019, ARMv8) hash
-    it fastest of hashlib's choices; measured on 12 MP JPEGs it took 0.67x of
-    blake2b's time (benchmarks/bench_hash.py)."""
+    SHA-256, streamed: with the SHA extensions of today's CPUs it costs 0.11 of
+    a 12 MP JPEG's decode against blake2b's 0.14; reading the file whole to
+    hash the decoder's bytes cost more, not less (benchmarks/bench_hash.py)."""
     with open(path, "rb") as fh:
         return hashlib.file_digest(fh, hashlib.sha256).hexdigest()
-
-
-def _read_whole(path: str, size: int) -> bytes | None:
-    """The file's bytes when it is small enough to hold (decoding and hashing
-    then read it once); None for a larger one, which is streamed twice."""
-    if size > WHOLE_READ_LIMIT:
-        return None
-    with open(path, "rb") as fh:
-        return fh.read()
 
 
 def register_heif() -> tuple[str, ...]:
@@ -272,19 +262,14 @@ def _parse_date(raw: object) -> str | None:
     return None
 
 
-def decode_file(path: str, pre: Preprocess, draft: bool = True, *, hashed: bool = False
-                ) -> Decoded | Failed:
-    """Decode one file for indexing; never raises for a bad file. ``hashed``:
-    with its content hash, from the same bytes the decoder read."""
+def decode_file(path: str, pre: Preprocess, draft: bool = True) -> Decoded | Failed:
+    """Decode one file for indexing; never raises for a bad file."""
     try:
         size = os.stat(path).st_size
         if size == 0:
             return Failed("empty file")
         quick_hash = partial_hash(path, size)
-        data = _read_whole(path, size) if hashed else None
-        # rawpy reads RAW files by path; their bytes are read only for the hash
-        source = path if data is None or is_raw(path) else io.BytesIO(data)
-        opened = open_photo(source, draft_size=max(pre.size, THUMB_SIZE) if draft else None,
+        opened = open_photo(path, draft_size=max(pre.size, THUMB_SIZE) if draft else None,
                             min_side=pre.size)
         return Decoded(
             pixels=model_pixels(opened.image, pre),
@@ -294,8 +279,6 @@ def decode_file(path: str, pre: Preprocess, draft: bool = True, *, hashed: bool 
             taken_at=opened.taken_at,
             taken_source=opened.taken_source,
             quick_hash=quick_hash,
-            content_hash=("" if not hashed else content_hash(path) if data is None
-                          else hashlib.sha256(data).hexdigest()),
         )
     except Exception as exc:  # every failure becomes a reason
         reason = failure_reason(exc)

@@ -72,22 +72,30 @@ def export_to(spec: str, out: Path, loaded: Callable[[], None] | None = None) ->
     if cached is None:
         export_onnx(spec, out, loaded)
         return False
-    _refuse_taken(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
-    try:
+    with _written_as(out) as tmp:
         shutil.copytree(cached, tmp, dirs_exist_ok=True)
-        if out.exists():
-            out.rmdir()
-        os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return True
 
 
 def _refuse_taken(out: Path) -> None:
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise PhotofindError(f"{out} already exists and is not an empty folder.")
+
+
+@contextlib.contextmanager
+def _written_as(out: Path) -> Iterator[Path]:
+    """A new folder beside ``out`` that becomes ``out`` when the block ends
+    without an error; otherwise nothing appears."""
+    _refuse_taken(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        yield tmp
+        if out.exists():
+            out.rmdir()
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def export_onnx(spec: str, out: Path, loaded: Callable[[], None] | None = None) -> Path:
@@ -109,9 +117,7 @@ def export_onnx(spec: str, out: Path, loaded: Callable[[], None] | None = None) 
     text_cfg = config.get("text_cfg") or {}
     context = int(text_cfg.get("context_length") or 77)
     short = stops_at_eot(model)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
-    try:
+    with _written_as(out) as tmp:
         (tmp / "visual").mkdir()
         (tmp / "textual").mkdir()
         if text_cfg.get("hf_tokenizer_name"):
@@ -131,11 +137,6 @@ def export_onnx(spec: str, out: Path, loaded: Callable[[], None] | None = None) 
             _export(_tower(model, "text", short), tokenizer(CAPTIONS[:2]).to(torch.int32),
                     tmp / "textual" / "model.onnx", "text", seq=short)
         check_parity(model, tokenizer, tmp)
-        if out.exists():
-            out.rmdir()
-        os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 

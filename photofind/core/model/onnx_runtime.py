@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import tempfile
 import threading
 from pathlib import Path
@@ -148,16 +149,38 @@ def new_session(path: Path) -> Any:
 
 def int8_copy(path: Path) -> Path:
     """``path`` with int8 weights for its matrix products (onnxruntime's dynamic
-    quantisation), made once into the user cache, keyed by the source file."""
+    quantisation), made once into the user cache, keyed by the source file.
+
+    Its weights are kept beside the graph as external data (``model.onnx.data``),
+    which ONNX Runtime maps instead of reading: the text tower's token
+    embedding table (a quarter of the ViT-B-32 text tower) then costs memory
+    only for the rows a query touches (a cold search's text session: +60 MB
+    instead of +207 MB, measured here)."""
     import onnxruntime as ort
 
     stat = path.stat()
     key = hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{ort.__version__}"
-                         .encode()).hexdigest()[:20]
+                         "|external".encode()).hexdigest()[:20]
     cache = Path(user_cache_dir("photofind", False)) / "onnx-int8"
-    target = cache / f"{path.parent.name}-{key}.onnx"
+    target = cache / f"{path.parent.name}-{key}" / "model.onnx"
     if target.is_file():
         return target
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.parent.name}-", dir=cache))
+    try:
+        log.info("making int8 weights for %s", path)
+        logging.disable(logging.WARNING)  # its advice on pre-processing, via the root logger
+        quantize_dynamic(str(path), str(tmp / target.name), weight_type=QuantType.QInt8,
+                         op_types_to_quantize=["MatMul", "Gemm"],
+                         use_external_data_format=True)
+        with contextlib.suppress(OSError):  # another process made it meanwhile
+            os.replace(tmp, target.parent)
+    finally:
+        logging.disable(logging.NOTSET)
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     cache.mkdir(parents=True, exist_ok=True)
