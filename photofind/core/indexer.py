@@ -10,6 +10,7 @@ yields progress; closing it stops the run after the current batch.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import os
@@ -125,7 +126,16 @@ def _apply_changes(lib: Library, changes: ChangeSet) -> Generator[Progress, None
     lib.vectors.save()
     _fill_thumbnails(lib, changes)
     _label(lib)
+    yield from _read_text(lib)
     return report
+
+
+def _read_text(lib: Library) -> Iterator[Progress]:
+    """The words in photos are read after the CLIP pass (core/reading.py)."""
+    from photofind.core.reading import StopReading, read_text
+
+    with contextlib.suppress(StopReading):  # the watcher has files to index first
+        yield from read_text(lib)
 
 
 def _label(lib: Library) -> None:

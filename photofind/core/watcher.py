@@ -34,6 +34,7 @@ from photofind.core.catalog import Root
 from photofind.core.errors import PhotofindError
 from photofind.core.indexer import IndexReport, Progress, apply_changes
 from photofind.core.library import Library
+from photofind.core.reading import ReadingProgress, StopReading
 from photofind.core.scanner import ChangeSet, FoundFile, root_online, scan, scan_folders
 
 log = logging.getLogger(__name__)
@@ -211,6 +212,11 @@ class Watcher:
             self._wake.clear()
         return self._stop.is_set() or bool(self._calls)
 
+    def _events_beat_reading(self, progress: Progress) -> bool:
+        """Files that changed go before reading text (it resumes after them)."""
+        with self._lock:
+            return isinstance(progress, ReadingProgress) and bool(self._dirty)
+
     def _apply(self, changes: ChangeSet) -> None:
         run = apply_changes(self.lib, changes)
         try:
@@ -221,6 +227,8 @@ class Watcher:
                 if self._interrupted():
                     run.close()  # stops after the batch just written; the
                     return  # reconcile that follows the calls finds the rest
+                if self._events_beat_reading(progress):
+                    run.throw(StopReading())  # the run ends here, with its report
         except StopIteration as done:
             report: IndexReport = done.value
         finally:
