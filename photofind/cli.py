@@ -76,8 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("index", "index every folder, or add and index the ones given")
     p.add_argument("folders", nargs="*", metavar="FOLDER")
     p.add_argument("--json", action="store_true", help="print the counts as JSON")
+    _reading_option(p)
     p = add("watch", "keep the library up to date as folders change, until Ctrl+C")
     p.add_argument("--json", action="store_true", help="one JSON object per batch of changes")
+    _reading_option(p)
     p.add_argument("--reconcile-minutes", type=_positive_int, default=30, metavar="N",
                    help="rescan everything every N minutes, for changes the system did"
                         " not report (default 30)")
@@ -98,8 +100,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("retry", "give the files that could not be read another chance, and index")
     p.add_argument("--json", action="store_true", help="print the counts as JSON")
     _model_parser(add("model", "model tools: `photofind model export SPEC --out DIR`"))
+    p = add("text", "print the text read in photos of the library")
+    p.add_argument("photos", nargs="+", metavar="PHOTO")
+    p.add_argument("--json", action="store_true", help="lines, confidence and boxes as JSON")
     _zero_shot_commands(add)
     return parser
+
+
+def _reading_option(p: argparse.ArgumentParser) -> None:
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--no-ocr", dest="ocr", action="store_false", default=None,
+                       help="stop reading the text in this library's photos (kept until"
+                            " --ocr; text already read stays searchable)")
+    group.add_argument("--ocr", dest="ocr", action="store_true", default=None,
+                       help="read the text in this library's photos again (the default)")
 
 
 def _model_parser(p: argparse.ArgumentParser) -> None:
@@ -254,6 +268,7 @@ def cmd_index(settings: Settings, args: argparse.Namespace, retry: bool = False)
     from photofind.core.indexer import run_index
 
     with Library.open(settings, writer=True) as lib:
+        _apply_reading_option(lib, args)
         if retry:
             count = lib.catalog.forget_failures()
             print(f"retrying {count} files that could not be read before", file=sys.stderr)
@@ -282,6 +297,50 @@ def cmd_index(settings: Settings, args: argparse.Namespace, retry: bool = False)
         print(", ".join(f"{v} {k}" for k, v in report.counts().items()))
         if report.failed:
             print(f"{report.failed} files could not be read; `photofind failed` lists them.")
+    return 0
+
+
+def _apply_reading_option(lib: Library, args: argparse.Namespace) -> None:
+    from photofind.core.textindex import set_reading
+
+    if getattr(args, "ocr", None) is not None:
+        set_reading(lib.catalog, args.ocr)
+
+
+def cmd_text(settings: Settings, args: argparse.Namespace) -> int:
+    from photofind.core.textindex import text_of
+
+    out: list[dict[str, Any]] = []
+    with Library.open(settings) as lib:
+        for given in args.photos:
+            path = str(Path(given).expanduser().resolve())
+            row = lib.catalog.photo_by_path(path)
+            if row is None:
+                raise PhotofindError(f"{given} is not a photo of this library (index its"
+                                     " folder first).")
+            read = text_of(lib.catalog, row.id)
+            out.append({"path": path, "read": read is not None,
+                        "problem": read.problem if read else None,
+                        "confidence": read.confidence if read else None,
+                        "lines": [{"text": line.text, "confidence": round(line.confidence, 4),
+                                   "box": list(line.box)} for line in read.lines]
+                        if read else []})
+    if args.json:
+        print(json.dumps(out, ensure_ascii=False))
+        return 0
+    for item in out:
+        if len(out) > 1:
+            print(f"== {_shown(item['path'])}")
+        if not item["read"]:
+            print("photofind: its text has not been read yet (`photofind index` reads it).",
+                  file=sys.stderr)
+        elif item["problem"]:
+            print(f"photofind: its text could not be read ({item['problem']}).",
+                  file=sys.stderr)
+        elif not item["lines"]:
+            print("photofind: no text was found in it.", file=sys.stderr)
+        for line in item["lines"]:
+            print(_shown(line["text"]))
     return 0
 
 
@@ -334,6 +393,7 @@ def cmd_watch(settings: Settings, args: argparse.Namespace) -> int:
             print(f"{stamp}  " + ", ".join(f"{v} {k}" for k, v in counts.items()), flush=True)
 
     with Library.open(settings, writer=True) as lib:
+        _apply_reading_option(lib, args)
         if not lib.catalog.roots():
             raise PhotofindError("The library has no folders yet: add one with"
                                  " `photofind add FOLDER`.")
@@ -582,6 +642,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "albums": cmd_albums,
     "album": cmd_album,
     "locate": cmd_locate,
+    "text": cmd_text,
 }
 
 if __name__ == "__main__":  # pragma: no cover
