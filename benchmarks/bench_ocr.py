@@ -21,9 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from photofind.core import ocr, textindex  # noqa: E402
-from photofind.core.reading import upright_pixels  # noqa: E402
-from photofind.testing.textimages import samples, save  # noqa: E402
+from photofind.core import ocr, textindex
+from photofind.core.reading import upright_pixels
+from photofind.testing.textimages import samples, save
 
 
 def main() -> int:

@@ -32,9 +32,10 @@ OPTION = "read_text"  # library_options key: "1" reads text, "0" does not
 ENV = "PHOTOFIND_OCR"  # "0": a library without its own choice does not read text
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 # Words a plain query shares with any text: they lift nothing in the hybrid ranking.
-STOPWORDS = frozenset(
-    "a an and are as at be by for from has have in is it its of on or photo photos picture"
-    " pictures image the that this to was with".split())
+STOPWORDS = frozenset((
+    "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "has", "have", "in",
+    "is", "it", "its", "of", "on", "or", "photo", "photos", "picture", "pictures", "image",
+    "the", "that", "this", "to", "was", "with"))
 
 
 @dataclass(frozen=True)

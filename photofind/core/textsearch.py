@@ -23,8 +23,9 @@ import numpy as np
 import numpy.typing as npt
 
 from photofind.core import textindex
-from photofind.core.catalog import PhotoInfo
+from photofind.core.catalog import Catalog, PhotoInfo
 from photofind.core.errors import PhotofindError
+from photofind.core.ocr import Box
 
 if TYPE_CHECKING:
     from photofind.core.search import Searcher, Term
@@ -122,3 +123,29 @@ def _cosines(searcher: Searcher, ids: list[int], vector: npt.NDArray[np.float32]
         vec = searcher.lib.catalog.embedding(pid, searcher.lib.model)
         out.append(float(vec @ vector) if vec is not None else -1.0)
     return out
+
+
+def highlight_words(query: str) -> list[str]:
+    """The words of a query to mark on a photo's text: those of its ``text:``
+    terms (``word*`` kept as a prefix) and its plain significant words."""
+    words: list[str] = []
+    for part in text_parts(query):
+        value = words_value(part)
+        if value is None:
+            words += [w for w in textindex.words_of(part)
+                      if len(w) >= 3 and w not in textindex.STOPWORDS]
+        else:
+            for raw in value.strip('"').split():
+                words += [w + ("*" if raw.endswith("*") else "")
+                          for w in textindex.words_of(raw)]
+    return words
+
+
+def photo_text(catalog: Catalog, path: str, query: str) -> tuple[str, list[Box]]:
+    """A library photo's read text ("" when none) and the boxes of the words
+    of ``query`` in it (fractions of the upright photo)."""
+    row = catalog.photo_by_path(path)
+    read = textindex.text_of(catalog, row.id) if row is not None else None
+    if read is None:
+        return "", []
+    return read.text, [w.box for w in textindex.matched_words(read, highlight_words(query))]

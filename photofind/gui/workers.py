@@ -127,6 +127,7 @@ class Engine(QObject):
     roots_changed = Signal()
     problem = Signal(str)  # one sentence for the user
     model_switched = Signal(str)  # the model the library now answers with
+    reading_text = Signal(bool)  # whether the library reads the text in photos
 
     def __init__(self, settings: Settings, models: SharedModel, index: SharedIndex,
                  watch: WatchConfig | None = None) -> None:
@@ -168,6 +169,16 @@ class Engine(QObject):
             watcher, self._watcher = self._watcher, None
         if watcher is not None:
             watcher.stop()  # ends this session; the next one runs with the new model
+
+    def set_reading(self, enabled: bool) -> None:
+        """Turn reading the text in photos on or off for the library (stored in it);
+        the rescan that follows a call reads what is behind."""
+        from photofind.core.textindex import set_reading
+
+        def call(lib: Library) -> None:
+            set_reading(lib.catalog, enabled)
+            self.reading_text.emit(enabled)
+        self._submit(call)
 
     def set_paused(self, paused: bool) -> None:
         self.paused = paused
@@ -212,11 +223,13 @@ class Engine(QObject):
     def _session(self) -> None:
         """One library and one model, watched until stop() or a model switch."""
         from photofind.core.library import Library
+        from photofind.core.textindex import reading_enabled
         from photofind.core.watcher import Watcher
 
         target = self.switching_to
         settings = dataclasses.replace(self.settings, model=target) if target else self.settings
         with Library.open(settings, writer=True) as lib:
+            self.reading_text.emit(reading_enabled(lib.catalog))
             model: Encoder | None
             if target:
                 model = self._load(lib)
@@ -295,6 +308,7 @@ class Queries(QObject):
     failures = Signal(object)  # [(path, reason)]
     albums = Signal(object, object)  # smart albums [(label, count)], saved [SavedSearch]
     problem = Signal(str)  # one sentence for the user (a bad album name ...)
+    text_read = Signal(str, str, object)  # path, the text read in it, [Box] of the query's words
 
     def __init__(self, settings: Settings, models: SharedModel, index: SharedIndex) -> None:
         super().__init__()
@@ -354,6 +368,13 @@ class Queries(QObject):
         from photofind.core.doctor import status_report
 
         self._jobs.put(("status", lambda lib: self.status.emit(status_report(lib))))
+
+    def ask_text(self, path: str, query: str) -> None:
+        """The text read in a library photo and where the query's words are in it."""
+        from photofind.core.textsearch import photo_text
+
+        self._jobs.put(("text", lambda lib: self.text_read.emit(
+            path, *photo_text(lib.catalog, path, query))))
 
     def ask_failures(self) -> None:
         self._jobs.put(("failures", lambda lib: self.failures.emit(lib.catalog.failures())))

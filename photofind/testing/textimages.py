@@ -19,8 +19,9 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 FONT_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/TTF",
              "/Library/Fonts", "C:/Windows/Fonts")
 FACES = ("DejaVuSans.ttf", "DejaVuSerif.ttf", "DejaVuSansMono.ttf")
-WORDS = ("harbor lantern velvet orchard granite meadow copper falcon winter basket"
-         " marble candle saddle timber garden violin rocket pepper bridge silver").split()
+WORDS = ("harbor", "lantern", "velvet", "orchard", "granite", "meadow", "copper", "falcon",
+         "winter", "basket", "marble", "candle", "saddle", "timber", "garden", "violin",
+         "rocket", "pepper", "bridge", "silver")
 Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
 
