@@ -40,7 +40,7 @@ from photofind.core.textindex import ReadText
 
 log = logging.getLogger(__name__)
 
-BATCH = 8  # photos per committed batch
+BATCH = int(os.environ.get("PHOTOFIND_TEXT_BATCH") or 8)  # photos per committed batch
 TIMEOUT = 120.0  # seconds one photo may take (decode + read)
 THREADS_ENV = "PHOTOFIND_OCR_THREADS"
 
