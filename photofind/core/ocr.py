@@ -13,8 +13,14 @@ and height. The recognition model often drops the space between English words
 more characters without any space, where the step between two characters is
 clearly wider than the line's usual step.
 
+Another language: PaddleOCR publishes PP-OCR recognition models per script
+(latin, cyrillic, arabic, devanagari, korean, japanese ...) with a character
+list each; ``PHOTOFIND_OCR_REC_MODEL`` (its ONNX file) and
+``PHOTOFIND_OCR_REC_KEYS`` (its character list) replace the recogniser.
+
 ``engine_id()`` names the engine, its version and its models without importing
-them: stored text made by another engine id is read again.
+them: stored text made by another engine id (another recogniser too) is read
+again.
 """
 
 from __future__ import annotations
@@ -30,16 +36,20 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from photofind.core.errors import PhotofindError
+
 PACKAGE = "rapidocr_onnxruntime"
 DISTRIBUTION = "rapidocr-onnxruntime"
 LONG_SIDE = 1280  # pictures are read at this long side (small text in 12 MP photos)
 SPACE_GAP = 1.4  # a character step this many times the line's median step is a space
 MIN_RUN = 8  # characters without a space before a line is split at its gaps
+REC_MODEL_ENV = "PHOTOFIND_OCR_REC_MODEL"
+REC_KEYS_ENV = "PHOTOFIND_OCR_REC_KEYS"
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1 as fractions of width and height
 
 
-class EngineMissing(RuntimeError):
-    """The OCR package is not installed."""
+class EngineMissing(PhotofindError):
+    """The OCR package, or a recogniser named in the environment, is missing."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +77,7 @@ def engine_id() -> str:
         raise EngineMissing(f"{DISTRIBUTION} is not installed")
     models = Path(next(iter(spec.submodule_search_locations))) / "models"
     digest = hashlib.blake2b(digest_size=6)
-    for path in sorted(models.glob("*.onnx")):
+    for path in [*sorted(models.glob("*.onnx")), *_custom_recogniser().values()]:
         digest.update(f"{path.name}:{path.stat().st_size};".encode())
     return f"{DISTRIBUTION} {importlib.metadata.version(DISTRIBUTION)} {digest.hexdigest()}"
 
@@ -81,8 +91,9 @@ class Reader:
         os.environ.setdefault("OMP_NUM_THREADS", str(threads))
         from rapidocr_onnxruntime import RapidOCR
 
+        custom = {key: str(path) for key, path in _custom_recogniser().items()}
         self._engine: Any = RapidOCR(intra_op_num_threads=threads, inter_op_num_threads=1,
-                                     print_verbose=False)
+                                     print_verbose=False, **custom)
 
     def read(self, rgb: npt.NDArray[np.uint8]) -> list[Line]:
         height, width = rgb.shape[:2]
@@ -99,6 +110,19 @@ class Reader:
             if text.strip():
                 lines.append(Line(text, score, box, words))
         return lines
+
+
+def _custom_recogniser() -> dict[str, Path]:
+    """A recogniser for another language, from the environment (files that exist)."""
+    found = {}
+    for key, env in (("rec_model_path", REC_MODEL_ENV), ("rec_keys_path", REC_KEYS_ENV)):
+        value = os.environ.get(env, "").strip()
+        if value:
+            path = Path(value).expanduser()
+            if not path.is_file():
+                raise EngineMissing(f"{env} names {value}, which is not a file")
+            found[key] = path
+    return found
 
 
 def _bounds(points: Any, width: int, height: int) -> Box:

@@ -13,7 +13,7 @@ photo in which it finds no text costs the detection pass only, and the
 recogniser runs on the boxes it found.
 
 The engine runs in one ``spawn``-ed reader process at the lowest CPU priority
-(so a CLIP pass or a query that runs alongside goes first), with its ONNX
+(nice 10: a CLIP pass or a query that runs alongside goes first), with its ONNX
 Runtime threads pinned (``PHOTOFIND_OCR_THREADS``, default one per physical
 core). The photo is decoded there too, at 1280 px long side (JPEG draft
 mode), so a file that crashes or hangs the decoder or the engine costs that
@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 BATCH = int(os.environ.get("PHOTOFIND_TEXT_BATCH") or 8)  # photos per committed batch
 TIMEOUT = 120.0  # seconds one photo may take (decode + read)
 THREADS_ENV = "PHOTOFIND_OCR_THREADS"
+READER_NICE = 10  # below the CLIP pass and queries (nice 0), never starved by them
 
 
 class StopReading(Exception):
@@ -59,7 +60,11 @@ def read_text(lib: Library, threads: int | None = None) -> Generator[ReadingProg
     catalog = lib.catalog
     if not ocr.installed() or not textindex.reading_enabled(catalog):
         return 0
-    engine = ocr.engine_id()
+    try:
+        engine = ocr.engine_id()
+    except ocr.EngineMissing as exc:  # costs the text, never the photos indexed
+        log.warning("the text in photos is not read: %s.", exc)
+        return 0
     total = textindex.unread_count(catalog, engine)
     if not total:
         return 0
@@ -145,7 +150,7 @@ class ReaderProcess:
 def _reader_main(conn: Connection, threads: int, parent: int) -> None:
     """The reader process: paths in, lines (or ("failed", reason)) out."""
     with contextlib.suppress(OSError, AttributeError):
-        os.nice(19)
+        os.nice(READER_NICE)
     _die_with(parent)
     reader = ocr.Reader(threads)
     while True:

@@ -54,7 +54,12 @@ def text_library(tmp_path_factory: pytest.TempPathFactory, toy_model: str) -> Te
     base = tmp_path_factory.mktemp("text")
     drawn = samples(0)
     paths = save(drawn, base / "Pictures" / "text")
-    shapes = make_sample_library(base / "Pictures" / "shapes", per_class=1, large=0)
+    shapes = []
+    for photo in make_sample_library(base / "Pictures" / "shapes", per_class=1, large=0):
+        if photo.colour in ("red", "blue", "green") and photo.shape != "star":
+            shapes.append(photo)
+        else:
+            photo.path.unlink()  # fewer photos to read: the cards are the look-alikes
     env = {k: v for k, v in os.environ.items() if not k.startswith("PHOTOFIND_")}
     env.update(PHOTOFIND_LIBRARY=str(base / "library"), PHOTOFIND_MODEL=toy_model,
                PHOTOFIND_DEVICE="cpu", HF_HUB_OFFLINE="1", **OCR_ON)
@@ -125,7 +130,7 @@ def test_clip_alone_answers_queries_no_photo_reads(text_library: TextLibrary) ->
             alone = searcher.nearest(vector, 30, exclude)
             assert [(i.id, round(s, 6)) for i, s in hybrid] == \
                 [(i.id, round(s, 6)) for i, s in alone], query
-            colour, shape = query.split()[1:]
+            colour, shape = query.split()[1:]  # its class is in the library
             top = [Path(i.path).stem for i, _ in hybrid[:1]]
             assert top[0].startswith(f"{colour}-{shape}"), (query, top)
 
