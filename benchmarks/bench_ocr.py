@@ -7,13 +7,18 @@ long side, then the engine) and prints, per condition, the words printed,
 the share of them read (recall), the share of words read that were printed
 (precision) and the seconds per picture.
 
-    python benchmarks/bench_ocr.py [--threads 2] [--seeds 2]
+    python benchmarks/bench_ocr.py [--threads 2] [--seeds 2] [--engine tesseract]
+
+``--engine tesseract`` reads the same pictures with Debian's tesseract-ocr
+(the command, default page segmentation, English) for comparison.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -30,9 +35,23 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seeds", type=int, default=2, help="word draws per condition")
+    parser.add_argument("--engine", choices=("photofind", "tesseract"), default="photofind")
     args = parser.parse_args()
-    reader = ocr.Reader(args.threads)
-    print(f"engine: {ocr.engine_id()}, {args.threads} threads, long side {ocr.LONG_SIDE}")
+    if args.engine == "tesseract":
+        version = subprocess.run(["tesseract", "--version"], capture_output=True, text=True)
+        print(f"engine: {version.stdout.splitlines()[0]}, OMP_THREAD_LIMIT={args.threads}")
+
+        def read(path: Path) -> str:
+            out = subprocess.run(["tesseract", str(path), "stdout"], capture_output=True,
+                                 text=True, env={**os.environ,
+                                                 "OMP_THREAD_LIMIT": str(args.threads)})
+            return out.stdout
+    else:
+        reader = ocr.Reader(args.threads)
+        print(f"engine: {ocr.engine_id()}, {args.threads} threads, long side {ocr.LONG_SIDE}")
+
+        def read(path: Path) -> str:
+            return " ".join(line.text for line in reader.read(upright_pixels(str(path))))
     stats: dict[str, list[float]] = collections.defaultdict(lambda: [0, 0, 0, 0, 0.0, 0])
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(args.seeds):
@@ -40,17 +59,16 @@ def main() -> int:
             paths = save(drawn, Path(tmp) / str(seed))
             for sample in drawn:
                 start = time.perf_counter()
-                lines = reader.read(upright_pixels(str(paths[sample.name])))
+                text = read(paths[sample.name])
                 took = time.perf_counter() - start
-                read = collections.Counter(textindex.words_of(" ".join(
-                    line.text for line in lines)))
+                words = collections.Counter(textindex.words_of(text))
                 printed = collections.Counter(textindex.words_of(" ".join(sample.words)))
-                hit = sum((read & printed).values())
+                hit = sum((words & printed).values())
                 row = stats[sample.condition.split(":")[0] if sample.condition.startswith(
                     "font") else sample.condition]
                 row[0] += sum(printed.values())
                 row[1] += hit
-                row[2] += sum(read.values())
+                row[2] += sum(words.values())
                 row[3] += hit
                 row[4] += took
                 row[5] += 1

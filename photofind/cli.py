@@ -282,7 +282,8 @@ def cmd_index(settings: Settings, args: argparse.Namespace, retry: bool = False)
             while True:
                 progress = next(run)
                 if bar:
-                    bar.show(progress.done, progress.total, progress.rate, progress.eta_s)
+                    bar.show(progress.done, progress.total, progress.rate, progress.eta_s,
+                             _stage(progress))
         except StopIteration as stop:
             report = stop.value
         finally:
@@ -305,6 +306,12 @@ def _apply_reading_option(lib: Library, args: argparse.Namespace) -> None:
 
     if getattr(args, "ocr", None) is not None:
         set_reading(lib.catalog, args.ocr)
+
+
+def _stage(progress: object) -> str:
+    from photofind.core.reading import ReadingProgress
+
+    return "reading text" if isinstance(progress, ReadingProgress) else "indexing"
 
 
 def cmd_text(settings: Settings, args: argparse.Namespace) -> int:
@@ -608,7 +615,8 @@ class _ProgressBar:
     def __init__(self) -> None:
         self.last = 0.0
 
-    def show(self, done: int, total: int, rate: float, eta: float | None) -> None:
+    def show(self, done: int, total: int, rate: float, eta: float | None,
+             stage: str = "indexing") -> None:
         now = time.monotonic()
         if now - self.last < 0.2 and done < total:
             return
@@ -616,7 +624,7 @@ class _ProgressBar:
         width = 30
         filled = int(width * done / max(total, 1))
         eta_text = time.strftime("%H:%M:%S", time.gmtime(eta)) if eta is not None else "--:--"
-        line = (f"\rindexing [{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
+        line = (f"\r{stage} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
                 f"  {rate:.1f} img/s  ETA {eta_text} ")
         sys.stderr.write(line)
         sys.stderr.flush()
