@@ -43,7 +43,9 @@ log = logging.getLogger(__name__)
 BATCH = int(os.environ.get("PHOTOFIND_TEXT_BATCH") or 8)  # photos per committed batch
 TIMEOUT = 120.0  # seconds one photo may take (decode + read)
 THREADS_ENV = "PHOTOFIND_OCR_THREADS"
-READER_NICE = 10  # below the CLIP pass and queries (nice 0), never starved by them
+# Below the CLIP pass and queries (nice 0), never starved by them; PHOTOFIND_OCR_NICE
+# sets another (the tests use 0 on a machine that other work keeps busy).
+READER_NICE = int(os.environ.get("PHOTOFIND_OCR_NICE") or 10)
 
 
 class StopReading(Exception):

@@ -40,6 +40,16 @@ def store_text(library: Path) -> str:
         catalog.close()
 
 
+def searched(qtbot, open_window: OpenWindow, library: Path, query: str):  # type: ignore[no-untyped-def]
+    """(the photo given text, the window, the hits of ``query`` typed in it)."""
+    path = store_text(library)
+    window = open_window(library)
+    ready(qtbot, window)
+    qtbot.keyClicks(window.search, query)
+    qtbot.keyClick(window.search, Qt.Key.Key_Return)
+    return path, window, wait_for_results(qtbot, window)
+
+
 def yellowish(view, rect) -> bool:  # type: ignore[no-untyped-def]
     image = view.grab().toImage()
     ratio = image.devicePixelRatio()
@@ -49,12 +59,7 @@ def yellowish(view, rect) -> bool:  # type: ignore[no-untyped-def]
 
 def test_found_words_are_marked_and_the_text_copied(  # type: ignore[no-untyped-def]
         qtbot, open_window: OpenWindow, library_copy: Path) -> None:
-    path = store_text(library_copy)
-    window = open_window(library_copy)
-    ready(qtbot, window)
-    qtbot.keyClicks(window.search, 'text:"total 42.50"')
-    qtbot.keyClick(window.search, Qt.Key.Key_Return)
-    hits = wait_for_results(qtbot, window)
+    path, window, hits = searched(qtbot, open_window, library_copy, 'text:"total 42.50"')
     assert [h.info.path for h in hits] == [path]
     qtbot.keyClick(window.search, Qt.Key.Key_Down)
     qtbot.keyClick(window.grid, Qt.Key.Key_Return)
@@ -74,12 +79,7 @@ def test_found_words_are_marked_and_the_text_copied(  # type: ignore[no-untyped-
 
 def test_a_photo_without_text_has_nothing_to_copy(  # type: ignore[no-untyped-def]
         qtbot, open_window: OpenWindow, library_copy: Path) -> None:
-    path = store_text(library_copy)
-    window = open_window(library_copy)
-    ready(qtbot, window)
-    qtbot.keyClicks(window.search, "a red circle")
-    qtbot.keyClick(window.search, Qt.Key.Key_Return)
-    hits = wait_for_results(qtbot, window)
+    path, window, hits = searched(qtbot, open_window, library_copy, "a red circle")
     row = next(i for i, h in enumerate(hits) if h.info.path != path)
     window.open_viewer(row)
     viewer = window.viewer

@@ -33,7 +33,8 @@ from tests.conftest import REPO, Cli
 
 pytestmark = pytest.mark.skipif(not __import__("photofind.core.ocr").core.ocr.installed(),
                                 reason="needs rapidocr-onnxruntime")
-OCR_ON = {"PHOTOFIND_OCR": "1", "PHOTOFIND_OCR_THREADS": "2"}
+# Reading on, at the priority of the test itself (other work may keep the machine busy).
+OCR_ON = {"PHOTOFIND_OCR": "1", "PHOTOFIND_OCR_THREADS": "2", "PHOTOFIND_OCR_NICE": "0"}
 
 
 @dataclass
