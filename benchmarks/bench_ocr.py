@@ -11,6 +11,12 @@ the share of them read (recall), the share of words read that were printed
 
 ``--engine tesseract`` reads the same pictures with Debian's tesseract-ocr
 (the command, default page segmentation, English) for comparison.
+
+``--hybrid LIBRARY --model SPEC`` instead ranks, in an indexed library with
+text read, each photo that read a word against that word as a plain query:
+its rank by CLIP alone and with the text ranking fused in, and the precision
+at k of a few shape queries both ways (the toy model's classes; k: the photos
+of the class in the library).
 """
 
 from __future__ import annotations
@@ -36,7 +42,11 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seeds", type=int, default=2, help="word draws per condition")
     parser.add_argument("--engine", choices=("photofind", "tesseract"), default="photofind")
+    parser.add_argument("--hybrid", metavar="LIBRARY", help="rank in this indexed library")
+    parser.add_argument("--model", metavar="SPEC", help="its model (with --hybrid)")
     args = parser.parse_args()
+    if args.hybrid:
+        return hybrid(Path(args.hybrid), args.model)
     if args.engine == "tesseract":
         version = subprocess.run(["tesseract", "--version"], capture_output=True, text=True)
         print(f"engine: {version.stdout.splitlines()[0]}, OMP_THREAD_LIMIT={args.threads}")
@@ -82,6 +92,44 @@ def main() -> int:
         total = [t + v for t, v in zip(total, row, strict=True)]
     print(f"{'all':<12} {int(total[0]):>6} {total[1] / total[0]:>7.2f}"
           f" {total[3] / max(total[2], 1):>9.2f} {total[4] / total[5]:>9.2f}")
+    return 0
+
+
+def hybrid(library: Path, model: str | None) -> int:
+    from photofind.core.config import Settings
+    from photofind.core.library import Library
+    from photofind.core.search import Searcher, parse_query
+
+    with Library.open(Settings.resolve(str(library), model, "cpu")) as lib:
+        searcher = Searcher(lib)
+        rows = lib.catalog.db.execute(
+            "SELECT p.id, p.path, t.body FROM photo_text t JOIN photos p ON p.id = t.photo_id"
+            " WHERE t.body != '' ORDER BY p.path").fetchall()
+        print(f"{'photo':<20} {'query':<12} {'CLIP rank':>9} {'hybrid rank':>11}")
+        lifted = 0
+        for pid, path, body in rows:
+            words = [w for w in textindex.words_of(body) if len(w) >= 5 and w.isalpha()]
+            if not words:
+                continue
+            word = max(sorted(words), key=len)
+            terms = parse_query(word)
+            vector, exclude = searcher.query_vector(terms)
+            clip = [info.id for info, _ in searcher.nearest(vector, 1000, exclude)]
+            fused = [info.id for info, _ in searcher.ranked(terms, 1000)]
+            lifted += fused.index(pid) < 3
+            print(f"{Path(path).stem:<20} {word:<12} {clip.index(pid) + 1:>9}"
+                  f" {fused.index(pid) + 1:>11}")
+        print(f"top 3 with the hybrid ranking: {lifted} of {len(rows)}")
+        for query in ("a red circle", "a blue square", "a green triangle", "a red square"):
+            terms = parse_query(query)
+            vector, exclude = searcher.query_vector(terms)
+            want = "-".join(query.split()[1:])
+            k = sum(Path(p).stem.startswith(want) for (p,) in lib.catalog.db.execute(
+                "SELECT path FROM photos WHERE status = 'ok'"))
+            for name, ranked in (("CLIP", searcher.nearest(vector, k, exclude)),
+                                 ("hybrid", searcher.ranked(terms, k))):
+                hits = sum(Path(info.path).stem.startswith(want) for info, _ in ranked)
+                print(f"precision@{k} {query!r:<20} {name:<6} {hits / max(k, 1):.2f}")
     return 0
 
 

@@ -19,7 +19,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +27,9 @@ import psutil
 import pytest
 
 from photofind.core import textindex
+from photofind.core.config import Settings
+from photofind.core.library import Library
+from photofind.core.search import Searcher, parse_query
 from photofind.testing.samples import make_sample_library
 from photofind.testing.textimages import Sample, samples, save
 from tests.conftest import REPO, Cli
@@ -69,71 +72,79 @@ def text_library(tmp_path_factory: pytest.TempPathFactory, toy_model: str) -> Te
     return TextLibrary(cli, base / "Pictures", drawn, paths, len(shapes))
 
 
-def read_words(lib: TextLibrary, name: str) -> list[str]:
-    (item,) = lib.cli.json("text", str(lib.paths[name]))
-    return textindex.words_of(" ".join(line["text"] for line in item["lines"]))
+@pytest.fixture(scope="module")
+def searcher(text_library: TextLibrary) -> Iterator[Searcher]:
+    """The library opened here, as the window's query thread opens it."""
+    settings = Settings.resolve(str(text_library.cli.library), text_library.cli.model, "cpu")
+    with Library.open(settings) as library:
+        yield Searcher(library)
 
 
-def test_text_queries_find_every_condition(text_library: TextLibrary) -> None:
+def found(searcher: Searcher, query: str, limit: int = 20) -> list[str]:
+    return [Path(info.path).stem for info, _ in searcher.ranked(parse_query(query), limit)]
+
+
+def read_words(searcher: Searcher, path: Path) -> list[str]:
+    catalog = searcher.lib.catalog
+    row = catalog.photo_by_path(str(path))
+    read = textindex.text_of(catalog, row.id) if row else None
+    assert read is not None and read.problem is None, path
+    return textindex.words_of(read.text)
+
+
+def test_text_queries_find_every_condition(text_library: TextLibrary,
+                                           searcher: Searcher) -> None:
     lib = text_library
-    total = found = 0
+    total = hits = 0
     for sample in lib.drawn:
         printed = set(textindex.words_of(" ".join(sample.words)))
-        read = set(read_words(lib, sample.name))
+        read = set(read_words(searcher, lib.paths[sample.name]))
         total += len(printed)
-        found += len(printed & read)
+        hits += len(printed & read)
         word = max(sorted(printed & read), key=len, default=None)
         assert word is not None, f"{sample.condition}: nothing of {sorted(printed)} was read"
-        hits = [Path(r["path"]).stem for r in lib.cli.search(f"text:{word}")]
-        assert sample.name in hits, (sample.condition, word, hits)
-    assert found / total >= 0.6, f"word recall {found}/{total}"
+        assert sample.name in found(searcher, f"text:{word}"), (sample.condition, word)
+    assert hits / total >= 0.6, f"word recall {hits}/{total}"
 
 
-def test_phrases_prefixes_and_other_terms_combine(text_library: TextLibrary) -> None:
+def test_phrases_prefixes_and_other_terms_combine(text_library: TextLibrary,
+                                                  searcher: Searcher) -> None:
     lib = text_library
     hits = lib.cli.search('text:"total 42.50"')
     assert [Path(h["path"]).stem for h in hits] == ["receipt"]
-    assert [Path(h["path"]).stem for h in lib.cli.search("text:hardw*")] == ["receipt"]
-    both = lib.cli.search("a red circle", "+", "text:quarterly")
-    assert [Path(h["path"]).stem for h in both] == ["screenshot"]
-    assert lib.cli.search("text:quarterly", "-", "text:revenue") == []
+    assert found(searcher, 'text:"42.50 total"') == []  # a phrase keeps its order
+    assert found(searcher, "text:hardw*") == ["receipt"]
+    assert found(searcher, "a red circle + text:quarterly") == ["screenshot"]
+    assert found(searcher, "text:quarterly - text:revenue") == []
+    assert found(searcher, "text:MÜLLER text:quarterly") == []  # every text: term must match
     out = lib.cli.run("text", str(lib.paths["receipt"])).stdout
     assert "HARDWARE STORE" in out and "42.50" in out
     bad = lib.cli.run("search", 'text:""', check=False)
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "no words" in bad.stderr
 
 
-def test_a_printed_word_lifts_its_photo_among_look_alikes(text_library: TextLibrary) -> None:
+def test_a_printed_word_lifts_its_photo_among_look_alikes(text_library: TextLibrary,
+                                                          searcher: Searcher) -> None:
     """The cards (same layout, other words) look alike to CLIP; the word decides."""
     lib = text_library
     cards = [s for s in lib.drawn if s.condition.startswith(("font", "size", "rotate"))]
     for card in cards:
-        read = set(read_words(lib, card.name)) & set(card.words)
+        read = set(read_words(searcher, lib.paths[card.name])) & set(card.words)
         word = max(sorted(read), key=len)
-        top = [Path(r["path"]).stem for r in lib.cli.search(word, limit=3)]
-        assert card.name in top, (card.condition, word, top)
+        assert card.name in found(searcher, word, 3), (card.condition, word)
 
 
-def test_clip_alone_answers_queries_no_photo_reads(text_library: TextLibrary) -> None:
+def test_clip_alone_answers_queries_no_photo_reads(searcher: Searcher) -> None:
     """Shape queries: the hybrid ranking returns CLIP's own ranking, scores and all."""
-    from photofind.core.config import Settings
-    from photofind.core.library import Library
-    from photofind.core.search import Searcher, parse_query
-
-    lib = text_library
-    settings = Settings.resolve(str(lib.cli.library), lib.cli.model, "cpu")
-    with Library.open(settings) as library:
-        searcher = Searcher(library)
-        for query in ("a red circle", "a blue square", "a green triangle"):
-            terms = parse_query(query)
-            hybrid = searcher.ranked(terms, 30)
-            vector, exclude = searcher.query_vector(terms)
-            alone = searcher.nearest(vector, 30, exclude)
-            assert [(i.id, round(s, 6)) for i, s in hybrid] == \
-                [(i.id, round(s, 6)) for i, s in alone], query
-            colour, shape = query.split()[1:]  # its class is in the library
-            top = [Path(i.path).stem for i, _ in hybrid[:1]]
-            assert top[0].startswith(f"{colour}-{shape}"), (query, top)
+    for query in ("a red circle", "a blue square", "a green triangle"):
+        terms = parse_query(query)
+        hybrid = searcher.ranked(terms, 30)
+        vector, exclude = searcher.query_vector(terms)
+        alone = searcher.nearest(vector, 30, exclude)
+        assert [(i.id, round(s, 6)) for i, s in hybrid] == \
+            [(i.id, round(s, 6)) for i, s in alone], query
+        colour, shape = query.split()[1:]  # its class is in the library
+        assert Path(hybrid[0][0].path).stem.startswith(f"{colour}-{shape}"), query
 
 
 def test_text_is_derived_data(tmp_path: Path, make_cli: Callable[[Path], Cli]) -> None:
