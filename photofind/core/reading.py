@@ -17,8 +17,9 @@ The engine runs in one ``spawn``-ed reader process at the lowest CPU priority
 Runtime threads pinned (``PHOTOFIND_OCR_THREADS``, default one per physical
 core). The photo is decoded there too, at 1280 px long side (JPEG draft
 mode), so a file that crashes or hangs the decoder or the engine costs that
-photo's text only: it is stored as unreadable with the reason and not retried
-until the engine changes. The reader ends itself when photofind is gone.
+photo's text only: it is stored as unreadable with the reason (a timeout or a
+crash is tried once more on a later run) and not retried until the engine
+changes. The reader ends itself when photofind is gone.
 """
 
 from __future__ import annotations
@@ -72,11 +73,13 @@ def read_text(lib: Library, threads: int | None = None) -> Generator[ReadingProg
         return 0
     done, start = 0, time.perf_counter()
     with ReaderProcess(threads or _threads()) as reader:
-        while True:
-            todo = textindex.unread(catalog, engine, BATCH)
-            if not todo:
-                break
-            textindex.store(catalog, [reader.read(pid, path, engine) for pid, path in todo])
+        while todo := textindex.unread(catalog, engine, BATCH):
+            try:
+                read = [reader.read(pid, path, engine, retry) for pid, path, retry in todo]
+            except ocr.EngineMissing as exc:
+                log.warning("the text in photos is not read: %s.", exc)
+                return done
+            textindex.store(catalog, read)
             done += len(todo)
             elapsed = max(time.perf_counter() - start, 1e-6)
             rate = done / elapsed
@@ -117,9 +120,19 @@ class ReaderProcess:
             self._proc.start()
             child.close()
             self._conn = parent
+            # Loading the engine is not the first photo's time: wait for it apart.
+            try:
+                ready = parent.poll(self.timeout * 5) and parent.recv() == "ready"
+            except (EOFError, OSError):
+                ready = False
+            if not ready:
+                self.close()
+                raise ocr.EngineMissing("the text reader could not start (see the log)")
         return self._conn
 
-    def read(self, photo_id: int, path: str, engine: str) -> ReadText:
+    def read(self, photo_id: int, path: str, engine: str, retry: bool = False) -> ReadText:
+        """The text of one photo; a timeout or a crash is tried once more on a
+        later run (``retry``: this is that try, and its failure is final)."""
         conn = self._start()
         try:
             conn.send(path)
@@ -133,7 +146,8 @@ class ReaderProcess:
             self.close()
         if kind == "failed":
             log.info("could not read the text of %s: %s", path, value)
-            return ReadText(photo_id, engine, (), None, str(value))
+            problem = f"{value} (twice)" if retry and value in textindex.RETRY else str(value)
+            return ReadText(photo_id, engine, (), None, problem)
         lines = tuple(value)
         confidence = sum(line.confidence for line in lines) / len(lines) if lines else None
         return ReadText(photo_id, engine, lines, confidence, None)
@@ -155,6 +169,7 @@ def _reader_main(conn: Connection, threads: int, parent: int) -> None:
         os.nice(READER_NICE)
     _die_with(parent)
     reader = ocr.Reader(threads)
+    conn.send("ready")
     while True:
         while not conn.poll(0.5):
             if os.getppid() != parent:

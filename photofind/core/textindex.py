@@ -68,23 +68,26 @@ def set_reading(catalog: Catalog, enabled: bool) -> None:
                    (OPTION, "1" if enabled else "0"))
 
 
-def unread(catalog: Catalog, engine: str, limit: int) -> list[tuple[int, str]]:
-    """(photo id, path) of readable photos on connected drives that have no text
-    from ``engine`` yet, oldest first."""
+# Why a read failed, when it may go better next time (a busy machine, a reader
+# that died): such a photo is tried once more on a later run.
+RETRY = ("timeout", "crashed reader")
+_UNREAD = ("FROM photos p JOIN roots r ON r.id = p.root_id"
+           " LEFT JOIN photo_text t ON t.photo_id = p.id"
+           " WHERE p.status = 'ok' AND r.state = 'online'"
+           " AND (t.photo_id IS NULL OR t.engine != ? OR t.problem IN (?, ?))")
+
+
+def unread(catalog: Catalog, engine: str, limit: int) -> list[tuple[int, str, bool]]:
+    """(photo id, path, is a retry) of readable photos on connected drives that
+    have no text from ``engine`` yet (or one more try due), oldest first."""
     rows = catalog.db.execute(
-        "SELECT p.id, p.path FROM photos p JOIN roots r ON r.id = p.root_id"
-        " LEFT JOIN photo_text t ON t.photo_id = p.id"
-        " WHERE p.status = 'ok' AND r.state = 'online'"
-        " AND (t.photo_id IS NULL OR t.engine != ?) ORDER BY p.id LIMIT ?", (engine, limit))
-    return [(int(r[0]), str(r[1])) for r in rows]
+        f"SELECT p.id, p.path, t.engine = ? AND t.problem IS NOT NULL {_UNREAD}"
+        " ORDER BY p.id LIMIT ?", (engine, engine, *RETRY, limit))
+    return [(int(r[0]), str(r[1]), bool(r[2])) for r in rows]
 
 
 def unread_count(catalog: Catalog, engine: str) -> int:
-    row = catalog.db.execute(
-        "SELECT COUNT(*) FROM photos p JOIN roots r ON r.id = p.root_id"
-        " LEFT JOIN photo_text t ON t.photo_id = p.id"
-        " WHERE p.status = 'ok' AND r.state = 'online'"
-        " AND (t.photo_id IS NULL OR t.engine != ?)", (engine,)).fetchone()
+    row = catalog.db.execute(f"SELECT COUNT(*) {_UNREAD}", (engine, *RETRY)).fetchone()
     return int(row[0])
 
 

@@ -62,7 +62,12 @@ def test_search_folds_diacritics_and_takes_prefixes_and_phrases(tmp_path: Path) 
     assert textindex.matching(catalog, textindex.expression('"total 42.50"') or "") == [a]
     assert set(textindex.matching(catalog, textindex.expression("total") or "")) == {a, b}
     assert textindex.unread(catalog, "engine-1", 10) == []
-    assert [pid for pid, _ in textindex.unread(catalog, "engine-2", 10)] == [a, b, c]
+    assert [pid for pid, _, _ in textindex.unread(catalog, "engine-2", 10)] == [a, b, c]
+    busy = ReadText(c, "engine-1", (), None, "timeout")
+    textindex.store(catalog, [busy])
+    assert textindex.unread(catalog, "engine-1", 10) == [(c, str(tmp_path / "2.jpg"), True)]
+    textindex.store(catalog, [ReadText(c, "engine-1", (), None, "timeout (twice)")])
+    assert textindex.unread(catalog, "engine-1", 10) == []
 
 
 def test_a_changed_photo_loses_its_text_and_a_moved_one_keeps_it(tmp_path: Path) -> None:
