@@ -128,7 +128,8 @@ CREATE TABLE concept_vectors(
 );
 """)
 # Text read in photos (textindex.py): what was read per photo, by which OCR
-# engine, with its lines, boxes and confidence; an FTS5 index over it kept in
+# engine, with its lines, boxes and confidence (and the parts of words read run
+# together, searchable too); an FTS5 index over it kept in
 # step by triggers (diacritics folded, prefix queries); a photo written again
 # (a changed file: its indexed_at moves) loses its text until it is read again.
 # library_options holds per-library switches (reading text on or off).
@@ -137,6 +138,7 @@ CREATE TABLE photo_text(
     photo_id INTEGER PRIMARY KEY REFERENCES photos(id) ON DELETE CASCADE,
     engine TEXT NOT NULL,
     body TEXT NOT NULL,
+    parts TEXT NOT NULL,
     lines TEXT NOT NULL,
     confidence REAL,
     problem TEXT,
@@ -144,20 +146,20 @@ CREATE TABLE photo_text(
 );
 CREATE INDEX photo_text_engine ON photo_text(engine);
 CREATE VIRTUAL TABLE photo_text_fts USING fts5(
-    body, content='photo_text', content_rowid='photo_id',
+    body, parts, content='photo_text', content_rowid='photo_id',
     tokenize='unicode61 remove_diacritics 2', prefix='2 3'
 );
 CREATE TRIGGER photo_text_added AFTER INSERT ON photo_text BEGIN
-    INSERT INTO photo_text_fts(rowid, body) VALUES (new.photo_id, new.body);
+    INSERT INTO photo_text_fts(rowid, body, parts) VALUES (new.photo_id, new.body, new.parts);
 END;
 CREATE TRIGGER photo_text_removed AFTER DELETE ON photo_text BEGIN
-    INSERT INTO photo_text_fts(photo_text_fts, rowid, body)
-        VALUES ('delete', old.photo_id, old.body);
+    INSERT INTO photo_text_fts(photo_text_fts, rowid, body, parts)
+        VALUES ('delete', old.photo_id, old.body, old.parts);
 END;
 CREATE TRIGGER photo_text_changed AFTER UPDATE ON photo_text BEGIN
-    INSERT INTO photo_text_fts(photo_text_fts, rowid, body)
-        VALUES ('delete', old.photo_id, old.body);
-    INSERT INTO photo_text_fts(rowid, body) VALUES (new.photo_id, new.body);
+    INSERT INTO photo_text_fts(photo_text_fts, rowid, body, parts)
+        VALUES ('delete', old.photo_id, old.body, old.parts);
+    INSERT INTO photo_text_fts(rowid, body, parts) VALUES (new.photo_id, new.body, new.parts);
 END;
 CREATE TRIGGER photo_text_stale AFTER UPDATE OF indexed_at ON photos
     WHEN new.indexed_at IS NOT old.indexed_at BEGIN

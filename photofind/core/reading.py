@@ -2,9 +2,9 @@
 
 ``read_text(lib)`` reads every readable photo that has no text from the
 current engine yet (new photos, an existing library catching up, all of them
-after an engine or model change), in small batches, each committed in one
+after an engine or model change), one at a time, each committed in its own
 transaction, and yields progress after each: closing the generator stops it
-after the batch in flight, and the next run resumes. It runs nothing when the
+after the photo in flight, and the next run resumes. It runs nothing when the
 library has reading turned off (``textindex.reading_enabled``) or the engine
 is not installed.
 
@@ -41,7 +41,8 @@ from photofind.core.textindex import ReadText
 
 log = logging.getLogger(__name__)
 
-BATCH = int(os.environ.get("PHOTOFIND_TEXT_BATCH") or 8)  # photos per committed batch
+# Photos per committed batch: one, so that a stop waits for one photo at most.
+BATCH = int(os.environ.get("PHOTOFIND_TEXT_BATCH") or 1)
 TIMEOUT = 120.0  # seconds one photo may take (decode + read)
 THREADS_ENV = "PHOTOFIND_OCR_THREADS"
 # Below the CLIP pass and queries (nice 0), never starved by them; PHOTOFIND_OCR_NICE

@@ -5,7 +5,8 @@ read (one line per line), the lines with their confidence and boxes and a box
 per word (JSON, fractions of the upright photo), the mean confidence, and the
 engine id that read it; ``photo_text_fts`` is an SQLite FTS5 index over the
 text (unicode61 tokenizer, diacritics folded: "Müller" finds "Muller"; prefix
-indexes for ``rec*``), kept in step by triggers. A photo written again by the
+indexes for ``rec*``), kept in step by triggers, over the text and over the
+pieces of long words the recogniser read run together (``run_parts``). A photo written again by the
 indexer (a changed file) loses its text until it is read again; text read by
 another engine id counts as unread. ``library_options`` holds the library's
 switch for reading text.
@@ -31,6 +32,7 @@ from photofind.core.ocr import Box, Line, Word
 OPTION = "read_text"  # library_options key: "1" reads text, "0" does not
 ENV = "PHOTOFIND_OCR"  # "0": a library without its own choice does not read text
 _TOKEN = re.compile(r"\w+", re.UNICODE)
+RUN, MAX_RUN = 8, 40  # lengths of a word read run together (run_parts)
 # Words a plain query shares with any text: they lift nothing in the hybrid ranking.
 STOPWORDS = frozenset((
     "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "has", "have", "in",
@@ -98,14 +100,14 @@ def store(catalog: Catalog, results: Iterable[ReadText]) -> None:
         for r in results:
             lines = json.dumps([_line_json(line) for line in r.lines], ensure_ascii=False)
             db.execute(
-                "INSERT INTO photo_text(photo_id, engine, body, lines, confidence, problem,"
-                " read_at) SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM photos"
-                " WHERE id = ?) ON CONFLICT(photo_id) DO UPDATE SET engine = excluded.engine,"
-                " body = excluded.body, lines = excluded.lines,"
-                " confidence = excluded.confidence, problem = excluded.problem,"
-                " read_at = excluded.read_at",
-                (r.photo_id, r.engine, r.text, lines, r.confidence, r.problem, now,
-                 r.photo_id))
+                "INSERT INTO photo_text(photo_id, engine, body, parts, lines, confidence,"
+                " problem, read_at) SELECT ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1"
+                " FROM photos WHERE id = ?) ON CONFLICT(photo_id) DO UPDATE SET"
+                " engine = excluded.engine, body = excluded.body, parts = excluded.parts,"
+                " lines = excluded.lines, confidence = excluded.confidence,"
+                " problem = excluded.problem, read_at = excluded.read_at",
+                (r.photo_id, r.engine, r.text, run_parts(r.text), lines, r.confidence,
+                 r.problem, now, r.photo_id))
 
 
 def text_of(catalog: Catalog, photo_id: int) -> ReadText | None:
@@ -121,6 +123,19 @@ def text_of(catalog: Catalog, photo_id: int) -> ReadText | None:
 def read_count(catalog: Catalog) -> int:
     """Photos whose text has been read (by any engine), text or none."""
     return int(catalog.db.execute("SELECT COUNT(*) FROM photo_text").fetchone()[0])
+
+
+def run_parts(text: str) -> str:
+    """The pieces of words read run together ("MARBLEBRIDGE": the recogniser
+    missed a space), indexed beside the text so that "bridge" still finds it:
+    every piece of 3 characters or more of a run of ``RUN`` or more."""
+    parts: dict[str, None] = {}
+    for word in words_of(text):
+        if RUN <= len(word) <= MAX_RUN:
+            for size in range(3, len(word)):
+                for start in range(len(word) - size + 1):
+                    parts[word[start:start + size]] = None
+    return " ".join(parts)
 
 
 # --- queries -------------------------------------------------------------------
@@ -180,7 +195,7 @@ def matched_words(read: ReadText, query: Sequence[str]) -> list[Word]:
         for word in line.words:
             for part in words_of(_fold(word.text)):
                 if any(part == _fold(w) or (prefix and part.startswith(_fold(w)))
-                       for w, prefix in wanted):
+                       or (len(part) >= RUN and _fold(w) in part) for w, prefix in wanted):
                     found.append(word)
                     break
     return found

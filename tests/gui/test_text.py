@@ -91,6 +91,11 @@ def test_a_photo_without_text_has_nothing_to_copy(  # type: ignore[no-untyped-de
 
 def test_the_settings_switch_is_the_librarys(  # type: ignore[no-untyped-def]
         qtbot, open_window: OpenWindow, library_copy: Path) -> None:
+    catalog = Catalog(library_copy / "catalog.sqlite3")
+    engine = ocr.engine_id() if ocr.installed() else "an engine"
+    ids = [pid for (pid,) in catalog.db.execute("SELECT id FROM photos")]
+    textindex.store(catalog, [ReadText(pid, engine, (), None, None) for pid in ids])
+    catalog.close()  # every photo read already: switching on reads nothing here
     window = open_window(library_copy)
     ready(qtbot, window)
     dialog = window.open_settings()

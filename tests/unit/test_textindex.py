@@ -55,7 +55,12 @@ def _read(pid: int, *lines: str) -> ReadText:
 def test_search_folds_diacritics_and_takes_prefixes_and_phrases(tmp_path: Path) -> None:
     catalog, (a, b, c) = _catalog(tmp_path)
     textindex.store(catalog, [_read(a, "Café Müller", "TOTAL 42.50"),
-                              _read(b, "total due", "42 50 later"), _read(c)])
+                              _read(b, "total due", "42 50 later"), _read(c, "MARBLEBRIDGE")])
+    # Words the recogniser ran together are found by their pieces, and marked whole.
+    assert textindex.matching(catalog, '"bridge"') == [c]
+    assert textindex.matching(catalog, '"marble"') == [c]
+    assert [w.text for w in textindex.matched_words(_read(c, "MARBLEBRIDGE"), ["bridge"])] == [
+        "MARBLEBRIDGE"]
     assert textindex.matching(catalog, textindex.expression("muller") or "") == [a]
     assert textindex.matching(catalog, textindex.expression("CAFE") or "") == [a]
     assert textindex.matching(catalog, textindex.expression("mül*") or "") == [a]
