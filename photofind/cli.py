@@ -447,15 +447,19 @@ def _print_results(results: list[Any], as_json: bool) -> None:
 
 def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     from photofind.core.doctor import status_report
+    from photofind.core.textindex import status as text_status
 
     with Library.open(settings) as lib:
         status = status_report(lib)
+        status["text"] = text = text_status(lib.catalog)
     if args.json:
         print(json.dumps(status))
         return 0
     print(f"library: {lib.dir}")
     print(f"photos:  {status['photos']} indexed, {status['failed']} could not be read")
     print(f"model:   {status['model']}  ({status['engine']})")
+    print(f"text:    {text['read']} photos read, {text['with_text']} with text,"
+          f" {text['waiting']} waiting (reading {'on' if text['reading'] else 'off'})")
     if not status["roots"]:
         print("folders: none yet; add one with `photofind index FOLDER`")
     for root in status["roots"]:

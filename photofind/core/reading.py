@@ -18,7 +18,7 @@ Runtime threads pinned (``PHOTOFIND_OCR_THREADS``, default one per physical
 core). The photo is decoded there too, at 1280 px long side (JPEG draft
 mode), so a file that crashes or hangs the decoder or the engine costs that
 photo's text only: it is stored as unreadable with the reason (a timeout or a
-crash is tried once more on a later run) and not retried until the engine
+crash is tried once more, by a new reader) and not retried until the engine
 changes. The reader ends itself when photofind is gone.
 """
 
@@ -132,8 +132,8 @@ class ReaderProcess:
         return self._conn
 
     def read(self, photo_id: int, path: str, engine: str, retry: bool = False) -> ReadText:
-        """The text of one photo; a timeout or a crash is tried once more on a
-        later run (``retry``: this is that try, and its failure is final)."""
+        """The text of one photo; a timeout or a crash is tried once more (by
+        a new reader; ``retry``: this is that try, and its failure is final)."""
         conn = self._start()
         try:
             conn.send(path)

@@ -71,7 +71,7 @@ def set_reading(catalog: Catalog, enabled: bool) -> None:
 
 
 # Why a read failed, when it may go better next time (a busy machine, a reader
-# that died): such a photo is tried once more on a later run.
+# that died): such a photo is tried once more.
 RETRY = ("timeout", "crashed reader")
 _UNREAD = ("FROM photos p JOIN roots r ON r.id = p.root_id"
            " LEFT JOIN photo_text t ON t.photo_id = p.id"
@@ -120,9 +120,16 @@ def text_of(catalog: Catalog, photo_id: int) -> ReadText | None:
     return ReadText(photo_id, str(row[0]), lines, row[2], row[3])
 
 
-def read_count(catalog: Catalog) -> int:
-    """Photos whose text has been read (by any engine), text or none."""
-    return int(catalog.db.execute("SELECT COUNT(*) FROM photo_text").fetchone()[0])
+def status(catalog: Catalog) -> dict[str, object]:
+    """What ``photofind status`` says about reading: on or off, photos read
+    (with text found in how many), photos waiting, the engine."""
+    from photofind.core import ocr
+
+    engine = ocr.engine_id() if ocr.installed() else None
+    read, with_text = catalog.db.execute(
+        "SELECT COUNT(*), COALESCE(SUM(body != ''), 0) FROM photo_text").fetchone()
+    return {"reading": reading_enabled(catalog), "read": int(read), "with_text": int(with_text),
+            "waiting": unread_count(catalog, engine) if engine else 0, "engine": engine}
 
 
 def run_parts(text: str) -> str:
