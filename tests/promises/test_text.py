@@ -84,27 +84,22 @@ def found(searcher: Searcher, query: str, limit: int = 20) -> list[str]:
     return [Path(info.path).stem for info, _ in searcher.ranked(parse_query(query), limit)]
 
 
-def read_words(searcher: Searcher, path: Path) -> list[str]:
-    catalog = searcher.lib.catalog
-    row = catalog.photo_by_path(str(path))
-    read = textindex.text_of(catalog, row.id) if row else None
-    assert read is not None and read.problem is None, path
-    return textindex.words_of(read.text)
+def findable(searcher: Searcher, sample: Sample) -> list[str]:
+    """The words printed on a sample that ``text:word`` finds it by."""
+    printed = sorted(set(textindex.words_of(" ".join(sample.words))))
+    return [w for w in printed if sample.name in found(searcher, f"text:{w}")]
 
 
 def test_text_queries_find_every_condition(text_library: TextLibrary,
                                            searcher: Searcher) -> None:
-    lib = text_library
     total = hits = 0
-    for sample in lib.drawn:
+    for sample in text_library.drawn:
         printed = set(textindex.words_of(" ".join(sample.words)))
-        read = set(read_words(searcher, lib.paths[sample.name]))
+        words = findable(searcher, sample)
         total += len(printed)
-        hits += len(printed & read)
-        word = max(sorted(printed & read), key=len, default=None)
-        assert word is not None, f"{sample.condition}: nothing of {sorted(printed)} was read"
-        assert sample.name in found(searcher, f"text:{word}"), (sample.condition, word)
-    assert hits / total >= 0.6, f"word recall {hits}/{total}"
+        hits += len(words)
+        assert words, f"{sample.condition}: no word of {sorted(printed)} finds it"
+    assert hits / total >= 0.7, f"word recall {hits}/{total}"
 
 
 def test_phrases_prefixes_and_other_terms_combine(text_library: TextLibrary,
@@ -129,8 +124,7 @@ def test_a_printed_word_lifts_its_photo_among_look_alikes(text_library: TextLibr
     lib = text_library
     cards = [s for s in lib.drawn if s.condition.startswith(("font", "size", "rotate"))]
     for card in cards:
-        read = set(read_words(searcher, lib.paths[card.name])) & set(card.words)
-        word = max(sorted(read), key=len)
+        word = max(findable(searcher, card), key=len)
         assert card.name in found(searcher, word, 3), (card.condition, word)
 
 
