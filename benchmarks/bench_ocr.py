@@ -108,7 +108,7 @@ def hybrid(library: Path, model: str | None) -> int:
         print(f"{'photo':<20} {'query':<12} {'CLIP rank':>9} {'hybrid rank':>11}")
         lifted = 0
         for pid, path, body in rows:
-            words = [w for w in textindex.words_of(body) if len(w) >= 5 and w.isalpha()]
+            words = [w for w in textindex.words_of(body) if 5 <= len(w) <= 10 and w.isalpha()]
             if not words:
                 continue
             word = max(sorted(words), key=len)

@@ -186,6 +186,7 @@ def count(library: Path, sql: str) -> int:
         db.close()
 
 
+@pytest.mark.slow
 def test_killed_while_reading_loses_nothing(tmp_path: Path,
                                             make_cli: Callable[[Path], Cli]) -> None:
     """kill -9 in the middle of reading text, again and again: every photo keeps
