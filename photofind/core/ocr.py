@@ -67,12 +67,15 @@ class Line:
 
 
 def installed() -> bool:
-    return importlib.util.find_spec(PACKAGE) is not None
+    try:
+        return importlib.util.find_spec(PACKAGE) is not None
+    except (ImportError, ValueError):  # left out of a bundle on purpose
+        return False
 
 
 def engine_id() -> str:
     """``rapidocr-onnxruntime 1.4.4 <digest of its model files' names and sizes>``."""
-    spec = importlib.util.find_spec(PACKAGE)
+    spec = importlib.util.find_spec(PACKAGE) if installed() else None
     if spec is None or not spec.submodule_search_locations:
         raise EngineMissing(f"{DISTRIBUTION} is not installed")
     models = Path(next(iter(spec.submodule_search_locations))) / "models"
