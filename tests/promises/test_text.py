@@ -68,7 +68,7 @@ def text_library(tmp_path_factory: pytest.TempPathFactory, toy_model: str) -> Te
     env.update(PHOTOFIND_LIBRARY=str(base / "library"), PHOTOFIND_MODEL=toy_model,
                PHOTOFIND_DEVICE="cpu", HF_HUB_OFFLINE="1", **OCR_ON)
     cli = Cli(base / "library", toy_model, env)
-    cli.index(str(base / "Pictures"))
+    cli.run("index", str(base / "Pictures"), timeout=900)  # reads 22 photos: a busy machine is slow
     return TextLibrary(cli, base / "Pictures", drawn, paths, len(shapes))
 
 
