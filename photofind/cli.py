@@ -80,8 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("index", "index every folder, or add and index the ones given")
     p.add_argument("folders", nargs="*", metavar="FOLDER")
     p.add_argument("--json", action="store_true", help="print the counts as JSON")
+    _reading_option(p)
     p = add("watch", "keep the library up to date as folders change, until Ctrl+C")
     p.add_argument("--json", action="store_true", help="one JSON object per batch of changes")
+    _reading_option(p)
     p.add_argument("--reconcile-minutes", type=_positive_int, default=30, metavar="N",
                    help="rescan everything every N minutes, for changes the system did"
                         " not report (default 30)")
@@ -105,10 +107,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("retry", "give the files that could not be read another chance, and index")
     p.add_argument("--json", action="store_true", help="print the counts as JSON")
     _model_parser(add("model", "model tools: `photofind model export SPEC --out DIR`"))
+    p = add("text", "print the text read in photos of the library")
+    p.add_argument("photos", nargs="+", metavar="PHOTO")
+    p.add_argument("--json", action="store_true", help="lines, confidence and boxes as JSON")
     _zero_shot_commands(add)
     _duplicates_command(add)
     _exchange_commands(add)
     return parser
+
+
+def _reading_option(p: argparse.ArgumentParser) -> None:
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--no-ocr", dest="ocr", action="store_false", default=None,
+                       help="stop reading the text in this library's photos (kept until"
+                            " --ocr; text already read stays searchable)")
+    group.add_argument("--ocr", dest="ocr", action="store_true", default=None,
+                       help="read the text in this library's photos again (the default)")
 
 
 def _model_parser(p: argparse.ArgumentParser) -> None:
@@ -366,6 +380,7 @@ def cmd_index(settings: Settings, args: argparse.Namespace, retry: bool = False)
     from photofind.core.indexer import run_index
 
     with Library.open(settings, writer=True) as lib:
+        _apply_reading_option(lib, args)
         if retry:
             count = lib.catalog.forget_failures()
             print(f"retrying {count} files that could not be read before", file=sys.stderr)
@@ -379,7 +394,8 @@ def cmd_index(settings: Settings, args: argparse.Namespace, retry: bool = False)
             while True:
                 progress = next(run)
                 if bar:
-                    bar.show(progress.done, progress.total, progress.rate, progress.eta_s)
+                    bar.show(progress.done, progress.total, progress.rate, progress.eta_s,
+                             _stage(progress))
         except StopIteration as stop:
             report = stop.value
         finally:
@@ -394,6 +410,56 @@ def cmd_index(settings: Settings, args: argparse.Namespace, retry: bool = False)
         print(", ".join(f"{v} {k}" for k, v in report.counts().items()))
         if report.failed:
             print(f"{report.failed} files could not be read; `photofind failed` lists them.")
+    return 0
+
+
+def _apply_reading_option(lib: Library, args: argparse.Namespace) -> None:
+    from photofind.core.textindex import set_reading
+
+    if getattr(args, "ocr", None) is not None:
+        set_reading(lib.catalog, args.ocr)
+
+
+def _stage(progress: object) -> str:
+    from photofind.core.reading import ReadingProgress
+
+    return "reading text" if isinstance(progress, ReadingProgress) else "indexing"
+
+
+def cmd_text(settings: Settings, args: argparse.Namespace) -> int:
+    from photofind.core.textindex import text_of
+
+    out: list[dict[str, Any]] = []
+    with Library.open(settings) as lib:
+        for given in args.photos:
+            path = str(Path(given).expanduser().resolve())
+            row = lib.catalog.photo_by_path(path)
+            if row is None:
+                raise PhotofindError(f"{given} is not a photo of this library (index its"
+                                     " folder first).")
+            read = text_of(lib.catalog, row.id)
+            out.append({"path": path, "read": read is not None,
+                        "problem": read.problem if read else None,
+                        "confidence": read.confidence if read else None,
+                        "lines": [{"text": line.text, "confidence": round(line.confidence, 4),
+                                   "box": list(line.box)} for line in read.lines]
+                        if read else []})
+    if args.json:
+        print(json.dumps(out, ensure_ascii=False))
+        return 0
+    for item in out:
+        if len(out) > 1:
+            print(f"== {_shown(item['path'])}")
+        if not item["read"]:
+            print("photofind: its text has not been read yet (`photofind index` reads it).",
+                  file=sys.stderr)
+        elif item["problem"]:
+            print(f"photofind: its text could not be read ({item['problem']}).",
+                  file=sys.stderr)
+        elif not item["lines"]:
+            print("photofind: no text was found in it.", file=sys.stderr)
+        for line in item["lines"]:
+            print(_shown(line["text"]))
     return 0
 
 
@@ -447,6 +513,7 @@ def cmd_watch(settings: Settings, args: argparse.Namespace) -> int:
             print(f"{stamp}  " + ", ".join(f"{v} {k}" for k, v in counts.items()), flush=True)
 
     with Library.open(settings, writer=True) as lib:
+        _apply_reading_option(lib, args)
         if not lib.catalog.roots():
             raise PhotofindError("The library has no folders yet: add one with"
                                  " `photofind add FOLDER`.")
@@ -503,15 +570,19 @@ def _print_results(results: list[Any], as_json: bool) -> None:
 
 def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     from photofind.core.doctor import status_report
+    from photofind.core.textindex import status as text_status
 
     with Library.open(settings) as lib:
         status = status_report(lib)
+        status["text"] = text = text_status(lib.catalog)
     if args.json:
         print(json.dumps(status))
         return 0
     print(f"library: {lib.dir}")
     print(f"photos:  {status['photos']} indexed, {status['failed']} could not be read")
     print(f"model:   {status['model']}  ({status['engine']})")
+    print(f"text:    {text['read']} photos read, {text['with_text']} with text,"
+          f" {text['waiting']} waiting (reading {'on' if text['reading'] else 'off'})")
     if not status["roots"]:
         print("folders: none yet; add one with `photofind index FOLDER`")
     for root in status["roots"]:
@@ -782,7 +853,8 @@ class _ProgressBar:
     def __init__(self) -> None:
         self.last = 0.0
 
-    def show(self, done: int, total: int, rate: float, eta: float | None) -> None:
+    def show(self, done: int, total: int, rate: float, eta: float | None,
+             stage: str = "indexing") -> None:
         now = time.monotonic()
         if now - self.last < 0.2 and done < total:
             return
@@ -790,7 +862,7 @@ class _ProgressBar:
         width = 30
         filled = int(width * done / max(total, 1))
         eta_text = time.strftime("%H:%M:%S", time.gmtime(eta)) if eta is not None else "--:--"
-        line = (f"\rindexing [{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
+        line = (f"\r{stage} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
                 f"  {rate:.1f} img/s  ETA {eta_text} ")
         sys.stderr.write(line)
         sys.stderr.flush()
@@ -820,6 +892,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "cluster": cmd_cluster,
     "import": cmd_import,
     "export": cmd_export,
+    "text": cmd_text,
 }
 
 if __name__ == "__main__":  # pragma: no cover

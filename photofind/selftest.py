@@ -22,6 +22,7 @@ from photofind.core.config import Settings
 from photofind.core.errors import PhotofindError
 from photofind.core.library import Library
 from photofind.core.search import Result, Searcher, parse_query
+from photofind.core.textindex import set_reading
 
 PER_CLASS = 2
 # A working install ranks the toy pictures well above these; a broken tokenizer,
@@ -75,6 +76,7 @@ def run(work: Path, model: Path) -> str:
     start = time.perf_counter()
     with Library.open(settings, writer=True) as lib:
         root, _ = lib.add_root(str((work / "photos").resolve()))
+        set_reading(lib.catalog, False)  # the reader is checked on its own (_reading)
         indexing = run_index(lib, [root])
         try:
             while True:
@@ -99,7 +101,24 @@ def run(work: Path, model: Path) -> str:
     text_p = _check("text", text, MIN_TEXT_PRECISION)
     image_p = _check("image", image, MIN_IMAGE_PRECISION)
     return (f"{len(photos)} photos indexed in {took:.1f} s, text precision {text_p:.2f},"
-            f" image precision {image_p:.2f}, {engine}")
+            f" image precision {image_p:.2f}, {engine}, {_reading(work)}")
+
+
+def _reading(work: Path) -> str:
+    """The text reader starts and reads a drawn receipt's total."""
+    from photofind.core import ocr
+    from photofind.core.reading import ReaderProcess
+    from photofind.testing.textimages import receipt
+
+    if not ocr.installed():
+        return "no text reader installed"
+    path = work / "receipt.jpg"
+    receipt([("nails", "3.50")], "Hardware", "42.50").save(path, quality=92)
+    with ReaderProcess(threads=1) as reader:
+        read = reader.read(0, str(path), ocr.engine_id())
+    if "42.50" not in read.text:
+        raise SelfTestFailed(f"the text reader read {read.text!r} in a receipt ({read.problem})")
+    return "text reader ok"
 
 
 def _engine(lib: Library) -> str:

@@ -18,6 +18,9 @@ from photofind.testing.samples import SamplePhoto, make_sample_library
 from photofind.testing.toyclip import toy_model_dir
 
 REPO = Path(__file__).resolve().parents[1]
+# Reading text costs a second a photo on two cores: only the tests of it turn it on.
+NO_OCR = {"PHOTOFIND_OCR": "0"}
+os.environ.update(NO_OCR)
 
 
 @pytest.fixture(scope="session")
@@ -68,7 +71,7 @@ def make_cli(toy_model: str) -> Callable[[Path], Cli]:
     def make(library: Path) -> Cli:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PHOTOFIND_")}
         env.update(PHOTOFIND_LIBRARY=str(library), PHOTOFIND_MODEL=toy_model,
-                   PHOTOFIND_DEVICE="cpu", HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+                   PHOTOFIND_DEVICE="cpu", HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1", **NO_OCR)
         return Cli(library, toy_model, env)
 
     return make
@@ -97,6 +100,7 @@ def index_sample_library(tmp_path_factory: pytest.TempPathFactory, model: str,
     base = tmp_path_factory.mktemp(f"indexed-{runtime or 'auto'}")
     photos = make_sample_library(base / "Pictures", per_class=6)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PHOTOFIND_")}
+    env["PHOTOFIND_OCR"] = "0"  # reading text is tested on its own
     env.update(PHOTOFIND_LIBRARY=str(base / "library"), PHOTOFIND_MODEL=model,
                PHOTOFIND_DEVICE="cpu", HF_HUB_OFFLINE="1")
     if runtime:

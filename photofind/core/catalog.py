@@ -176,6 +176,50 @@ CREATE INDEX photos_kind ON photos(kind);
 CREATE INDEX photos_taken ON photos(taken_at, mtime_ns);
 CREATE INDEX photos_shape ON photos(width, height);
 """)
+
+# Text read in photos (textindex.py): what was read per photo, by which OCR
+# engine, with its lines, boxes and confidence (and the parts of words read run
+# together, searchable too); an FTS5 index over it kept in
+# step by triggers (diacritics folded, prefix queries); a photo written again
+# (a changed file: its indexed_at moves) loses its text until it is read again.
+# library_options holds per-library switches (reading text on or off).
+_MIGRATIONS.append("""
+CREATE TABLE photo_text(
+    photo_id INTEGER PRIMARY KEY REFERENCES photos(id) ON DELETE CASCADE,
+    engine TEXT NOT NULL,
+    body TEXT NOT NULL,
+    parts TEXT NOT NULL,
+    lines TEXT NOT NULL,
+    confidence REAL,
+    problem TEXT,
+    read_at REAL NOT NULL
+);
+CREATE INDEX photo_text_engine ON photo_text(engine);
+CREATE VIRTUAL TABLE photo_text_fts USING fts5(
+    body, parts, content='photo_text', content_rowid='photo_id',
+    tokenize='unicode61 remove_diacritics 2', prefix='2 3'
+);
+CREATE TRIGGER photo_text_added AFTER INSERT ON photo_text BEGIN
+    INSERT INTO photo_text_fts(rowid, body, parts) VALUES (new.photo_id, new.body, new.parts);
+END;
+CREATE TRIGGER photo_text_removed AFTER DELETE ON photo_text BEGIN
+    INSERT INTO photo_text_fts(photo_text_fts, rowid, body, parts)
+        VALUES ('delete', old.photo_id, old.body, old.parts);
+END;
+CREATE TRIGGER photo_text_changed AFTER UPDATE ON photo_text BEGIN
+    INSERT INTO photo_text_fts(photo_text_fts, rowid, body, parts)
+        VALUES ('delete', old.photo_id, old.body, old.parts);
+    INSERT INTO photo_text_fts(rowid, body, parts) VALUES (new.photo_id, new.body, new.parts);
+END;
+CREATE TRIGGER photo_text_stale AFTER UPDATE OF indexed_at ON photos
+    WHEN new.indexed_at IS NOT old.indexed_at BEGIN
+    DELETE FROM photo_text WHERE photo_id = new.id;
+END;
+CREATE TABLE library_options(
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+""")
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 Vector = npt.NDArray[np.float32]
@@ -339,9 +383,8 @@ class Catalog:
             if self.version() >= SCHEMA_VERSION:  # another process got there first
                 return
             for step in _MIGRATIONS[self.version():]:
-                for statement in step.split(";"):
-                    if statement.strip():
-                        self.db.execute(statement)
+                for statement in _statements(step):
+                    self.db.execute(statement)
             self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @contextmanager
@@ -602,6 +645,17 @@ class Catalog:
 
     def generations_in_use(self) -> set[int]:
         return {r[0] for r in self.db.execute("SELECT generation FROM index_manifest")}
+
+
+def _statements(script: str) -> Iterator[str]:
+    """The SQL statements of a migration step (a trigger's body keeps its ``;``)."""
+    pending = ""
+    for part in script.split(";"):
+        pending += part + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.replace(";", "").strip():
+                yield pending
+            pending = ""
 
 
 def database_problem(path: Path, full: bool = False) -> str | None:

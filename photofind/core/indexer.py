@@ -10,6 +10,7 @@ yields progress; closing it stops the run after the current batch.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import os
@@ -112,7 +113,16 @@ def _apply_changes(lib: Library, changes: ChangeSet) -> Generator[Progress, None
     lib.vectors.catch_up()
     lib.vectors.save()
     _fill_thumbnails(lib, changes)
+    yield from _read_text(lib)
     return report  # labels are derived data, caught up off this path (core/albums.py)
+
+
+def _read_text(lib: Library) -> Iterator[Progress]:
+    """The words in photos are read after the CLIP pass (core/reading.py)."""
+    from photofind.core.reading import StopReading, read_text
+
+    with contextlib.suppress(StopReading):  # the watcher has files to index first
+        yield from read_text(lib)
 
 
 def _fill_thumbnails(lib: Library, changes: ChangeSet) -> None:

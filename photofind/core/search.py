@@ -2,9 +2,11 @@
 
 Syntax (the CLI's words, or one string from the GUI's search box):
 ``beach + ./me.jpg - crowd`` adds and subtracts terms; ``2:beach`` weights one.
-A term that names an existing file is an image; anything else is text. Each
-term's vector is normalised, the weighted sum is re-normalised, and the HNSW
-index answers. A library photo used as a term reuses its stored vector and is
+A term that names an existing file is an image; ``text:word`` or
+``text:"a phrase"`` matches the words read in photos (textsearch.py, which
+also lifts photos that read a plain query's words); anything else is text.
+Each term's vector is normalised, the weighted sum is re-normalised, and the
+HNSW index answers. A library photo used as a term reuses its stored vector and is
 left out of the results.
 
 A :class:`~photofind.core.filters.Filter` narrows any query, the empty one
@@ -29,6 +31,7 @@ from photofind.core.errors import PhotofindError
 from photofind.core.filters import Filter, exact_nearest, matching_ids
 from photofind.core.imaging import Failed
 from photofind.core.library import Library
+from photofind.core.textsearch import fuse, ranked_by_words, text_parts, words_value
 from photofind.core.vectors import EF_IMAGE, EF_TEXT, EXACT_MAX, VectorIndex
 
 _WEIGHT = re.compile(r"^(\d+(?:\.\d+)?|\.\d+):(.+)$", re.S)
@@ -44,8 +47,8 @@ EXACT_FILTERED = 0.05
 @dataclass(frozen=True)
 class Term:
     weight: float  # negative for "- term"
-    kind: str  # "text" | "image"
-    value: str  # the text, or an absolute image path
+    kind: str  # "text" | "image" | "words" (text: read in the photos, textsearch.py)
+    value: str  # the text, an absolute image path, or the text: value
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,7 @@ def parse_query(parts: list[str] | str) -> list[Term]:
         match = _WEIGHT.match(token)
         if match:
             weight, token = float(match.group(1)), match.group(2).strip()
-        terms.append(_term(sign * weight, token))
+        terms.extend(_term(sign * weight, part) for part in text_parts(token))
         sign = 1.0
     if not terms:
         raise PhotofindError("The query is empty: give some words or an image file.")
@@ -82,6 +85,9 @@ def parse_query(parts: list[str] | str) -> list[Term]:
 
 
 def _term(weight: float, token: str) -> Term:
+    words = words_value(token)
+    if words is not None:
+        return Term(weight, "words", words)
     path = os.path.expanduser(token)
     if os.path.isfile(path):
         return Term(weight, "image", os.path.abspath(path))
@@ -112,6 +118,8 @@ class Searcher:
                ) -> list[tuple[PhotoInfo, float]]:
         """The best ``limit`` photos for the terms (among those ``flt`` keeps)
         with what a result shows about them."""
+        if any(t.kind == "words" for t in terms):
+            return ranked_by_words(self, terms, limit, flt)
         needs_model = any(t.kind == "text" or self.lib.catalog.photo_by_path(t.value) is None
                           for t in terms)
         if needs_model and self.lib.catalog.embedding_dim(self.lib.model) is not None:
@@ -123,7 +131,7 @@ class Searcher:
                 " `photofind index FOLDER` first.")
         vector, exclude = self.query_vector(terms)
         ef = EF_TEXT if any(t.kind == "text" for t in terms) else EF_IMAGE
-        return self.nearest(vector, limit, exclude, ef, flt)
+        return fuse(self, terms, vector, self.nearest(vector, limit, exclude, ef, flt), limit, flt)
 
     def similar(self, image: str, limit: int = 20, flt: Filter | None = None) -> list[Result]:
         path = os.path.abspath(os.path.expanduser(image))

@@ -36,6 +36,7 @@ from photofind.core.catalog import Root
 from photofind.core.errors import PhotofindError
 from photofind.core.indexer import IndexReport, Progress, apply_changes
 from photofind.core.library import Library
+from photofind.core.reading import ReadingProgress, StopReading
 from photofind.core.records import FileRecord
 from photofind.core.scanner import ChangeSet, root_online, scan, scan_folders
 
@@ -234,6 +235,11 @@ class Watcher:
             self._wake.clear()
         return self._stop.is_set() or bool(self._calls)
 
+    def _events_beat_reading(self, progress: Progress) -> bool:
+        """Files that changed go before reading text (it resumes after them)."""
+        with self._lock:
+            return isinstance(progress, ReadingProgress) and bool(self._dirty)
+
     def _apply(self, changes: ChangeSet) -> None:
         self._idle_pending = True
         run = apply_changes(self.lib, changes)
@@ -245,6 +251,8 @@ class Watcher:
                 if self._interrupted():
                     run.close()  # stops after the batch just written; the
                     return  # reconcile that follows the calls finds the rest
+                if self._events_beat_reading(progress):
+                    run.throw(StopReading())  # the run ends here, with its report
         except StopIteration as done:
             report: IndexReport = done.value
         finally:

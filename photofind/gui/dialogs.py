@@ -129,12 +129,14 @@ class ProblemsDialog(QDialog):
 
 class SettingsDialog(QDialog):
     """Model, runtime, device and CPU threads, kept in QSettings. A new model is
-    switched to in the background; device and threads apply at the next start."""
+    switched to in the background; device and threads apply at the next start.
+    Reading the text in photos is the library's own switch (kept in it)."""
 
     model_changed = Signal(str)
+    reading_changed = Signal(bool)
 
     def __init__(self, settings: QSettings, current_model: str,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, reading_text: bool = True) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings — photofind")
         self.store = settings
@@ -163,12 +165,19 @@ class SettingsDialog(QDialog):
                                " report (network drives, sleep)")
         self.polling = QCheckBox("Poll every folder (when changes are not noticed)")
         self.polling.setChecked(watch.force_polling)
+        self.reading_text = reading_text
+        self.read_text = QCheckBox("Read the text in photos (search them by their words)")
+        self.read_text.setChecked(reading_text)
+        self.read_text.setToolTip("Receipts, signs, screenshots and slides: their words are"
+                                  " read in the background after indexing (text: in the"
+                                  " search box)")
         form.addRow("Model", self.model)
         form.addRow("Runtime", self.runtime)
         form.addRow("Device", self.device)
         form.addRow("CPU threads", self.threads)
         form.addRow("Rescan folders every", self.rescan)
         form.addRow("", self.polling)
+        form.addRow("", self.read_text)
         note = QLabel("A new model re-reads your photos in the background; searches use the"
                       " current one until it is done. The other settings apply at the next"
                       " start.")
@@ -189,6 +198,8 @@ class SettingsDialog(QDialog):
         self.store.setValue(prefs.THREADS, self.threads.value())
         self.store.setValue(prefs.RESCAN_MINUTES, self.rescan.value())
         prefs.store_bool(self.store, prefs.FORCE_POLLING, self.polling.isChecked())
+        if self.read_text.isChecked() != self.reading_text:
+            self.reading_changed.emit(self.read_text.isChecked())
         self.accept()
 
 

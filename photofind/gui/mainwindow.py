@@ -103,6 +103,7 @@ class MainWindow(QMainWindow):
         self.indexing = False
         self.folders: FoldersDialog | None = None
         self.viewer: Viewer | None = None
+        self.reading_text = True  # the library's switch, as the engine last said
         self.where_serial = 0
         self.found: Found | None = None  # the duplicates, once looked for
         self.dupes_tier: str | None = None  # the tier the Duplicates page shows, while shown
@@ -204,6 +205,7 @@ class MainWindow(QMainWindow):
         self.engine.labelled.connect(self._library_changed)
         self.engine.problem.connect(self.show_banner)
         self.engine.model_switched.connect(self._model_switched)
+        self.engine.reading_text.connect(lambda on: setattr(self, "reading_text", on))
         self.previews.ready.connect(self._picture_ready)
         self.locator.located.connect(self._located)
         self.finder.found.connect(self._duplicates_found)
@@ -466,8 +468,9 @@ class MainWindow(QMainWindow):
     # --- model, status, progress -----------------------------------------
     def open_settings(self) -> SettingsDialog:
         dialog = SettingsDialog(self.store, self.engine.switching_to or self.settings.model,
-                                self)
+                                self, self.reading_text)
         dialog.model_changed.connect(self.switch_model)
+        dialog.reading_changed.connect(self.engine.set_reading)
         dialog.open()
         return dialog
 
@@ -577,6 +580,8 @@ class MainWindow(QMainWindow):
             self.viewer.step.connect(self._viewer_step)
             self.viewer.where_wanted.connect(self._where)
             self.viewer.where_dropped.connect(self.locator.cancel)
+            self.viewer.text_wanted.connect(self.queries.ask_text)
+            self.queries.text_read.connect(self.viewer.text_ready)
         self.grid.setCurrentIndex(self.model.index(row))
         self.viewer.show()
         self.viewer.show_hit(self.model.hit(row), self.query.words())

@@ -65,7 +65,10 @@ class StatusPanel(QObject):
             self.progress_bar.hide()
             return
         eta = f", {_duration(progress.eta_s)} left" if progress.eta_s else ""
-        self.progress_label.setText(f"indexing {progress.done:,}/{progress.total:,}"
+        from photofind.core.reading import ReadingProgress  # loaded by the engine already
+
+        doing = "reading text" if isinstance(progress, ReadingProgress) else "indexing"
+        self.progress_label.setText(f"{doing} {progress.done:,}/{progress.total:,}"
                                     f" ({progress.rate:.1f}/s{eta})")
         self.progress_bar.setRange(0, progress.total)
         self.progress_bar.setValue(progress.done)

@@ -4,8 +4,10 @@ The photo fits the space it has (a small photo is enlarged too), the wheel
 and +/- zoom, Left/Right step through the results, Escape (or Space)
 closes. "Where?" (shown when the query has words) asks for a heatmap of the
 words over the photo, computed on a worker; a spinner shows meanwhile, and
-the map and its box are drawn over the photo. The dialog only shows what it
-is handed; the window asks the workers.
+the map and its box are drawn over the photo. A photo whose read text holds
+the query's words has them marked (from the boxes stored when its text was
+read), and "Copy text" copies what was read in it. The dialog only shows
+what it is handed; the window asks the workers.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from photofind.core.ocr import Box
 from photofind.gui.albumsource import Location
 from photofind.gui.data import Hit
 from photofind.gui.filemanager import open_file, show_in_folder
@@ -57,6 +60,7 @@ class PhotoView(QWidget):
         self.zoom = 1.0
         self.location: Location | None = None
         self.heat = QImage()
+        self.marks: list[Box] = []  # words to mark, in fractions of the photo
 
     def sizeHint(self) -> QSize:
         return QSize(900, 620)
@@ -72,6 +76,10 @@ class PhotoView(QWidget):
     def set_location(self, location: Location | None) -> None:
         self.location = location
         self.heat = _heat_image(location) if location is not None else QImage()
+        self.update()
+
+    def set_marks(self, marks: list[Box]) -> None:
+        self.marks = marks
         self.update()
 
     def set_zoom(self, zoom: float) -> None:
@@ -99,6 +107,7 @@ class PhotoView(QWidget):
         rect = self.photo_rect()
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
         painter.drawPixmap(rect, self.pixmap, QRectF(self.pixmap.rect()))
+        self._paint_marks(painter, rect)
         location = self.location
         if location is not None and not self.heat.isNull():
             painter.drawImage(rect, self.heat)
@@ -109,6 +118,19 @@ class PhotoView(QWidget):
             for colour, width in ((QColor(0, 0, 0), 5), (QColor(255, 230, 0), 2)):
                 painter.setPen(QPen(colour, width))
                 painter.drawRect(box)
+
+    def mark_rects(self) -> list[QRectF]:
+        """Where the marked words are drawn, in widget coordinates."""
+        rect = self.photo_rect()
+        return [QRectF(rect.x() + x0 * rect.width(), rect.y() + y0 * rect.height(),
+                       (x1 - x0) * rect.width(), (y1 - y0) * rect.height()).adjusted(-3, -3, 3, 3)
+                for x0, y0, x1, y1 in self.marks] if not rect.isNull() else []
+
+    def _paint_marks(self, painter: QPainter, rect: QRectF) -> None:
+        for box in self.mark_rects():
+            painter.fillRect(box, QColor(255, 225, 0, 90))
+            painter.setPen(QPen(QColor(255, 170, 0), 2))
+            painter.drawRect(box)
 
     def wheelEvent(self, event: QWheelEvent) -> None:
         steps = event.angleDelta().y() / 120
@@ -138,6 +160,7 @@ class Viewer(QDialog):
     step = Signal(int)  # -1: the previous result, +1: the next
     where_wanted = Signal(str, str)  # path, words
     where_dropped = Signal()  # the user moved on or turned "Where?" off
+    text_wanted = Signal(str, str)  # path, the query (for the text read in the photo)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -146,6 +169,7 @@ class Viewer(QDialog):
         self.resize(min(1100, int(screen.width() * 0.8)), min(820, int(screen.height() * 0.85)))
         self.hit: Hit | None = None
         self.words = ""
+        self.text = ""  # what was read in the photo shown
         layout = QVBoxLayout(self)
         self.view = PhotoView(self)
         layout.addWidget(self.view, 1)
@@ -160,6 +184,12 @@ class Viewer(QDialog):
             button.setAutoDefault(False)
             button.clicked.connect(slot)
             row.addWidget(button)
+        self.copy_text = QPushButton("Copy text")
+        self.copy_text.setAutoDefault(False)
+        self.copy_text.setToolTip("Copy the text read in this photo")
+        self.copy_text.setEnabled(False)
+        self.copy_text.clicked.connect(self._copy_text)
+        row.addWidget(self.copy_text)
         self.where = QPushButton("Where?")
         self.where.setCheckable(True)
         self.where.setAutoDefault(False)
@@ -197,7 +227,19 @@ class Viewer(QDialog):
         self.where.setChecked(False)
         self.where.blockSignals(False)
         self.where.setVisible(bool(words))
+        self.text = ""
+        self.copy_text.setEnabled(False)
+        self.view.set_marks([])
         self.wants_image.emit(hit.info.path, PREVIEW_PX)
+        self.text_wanted.emit(hit.info.path, words)
+
+    def text_ready(self, path: str, text: str, marks: list[Box]) -> None:
+        """What was read in a photo, and where the query's words are in it."""
+        if self.hit is None or path != self.hit.info.path:
+            return
+        self.text = text
+        self.copy_text.setEnabled(bool(text))
+        self.view.set_marks(marks)
 
     def image_ready(self, path: str, image: QImage, error: str) -> None:
         if self.hit is None or path != self.hit.info.path:
@@ -258,6 +300,10 @@ class Viewer(QDialog):
     def _copy(self) -> None:
         if self.hit:
             QGuiApplication.clipboard().setText(self.hit.info.path)
+
+    def _copy_text(self) -> None:
+        if self.text:
+            QGuiApplication.clipboard().setText(self.text)
 
     def _similar(self) -> None:
         if self.hit:

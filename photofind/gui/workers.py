@@ -140,6 +140,7 @@ class Engine(QObject):
     model_switched = Signal(str)  # the model the library now answers with
     labelled = Signal()  # the smart albums caught up with photos indexed before
     trashed = Signal(object)  # core.trash.Trashed: what went to the trash, what stayed
+    reading_text = Signal(bool)  # whether the library reads the text in photos
 
     def __init__(self, settings: Settings, models: SharedModel, index: SharedIndex,
                  watch: WatchConfig | None = None) -> None:
@@ -194,6 +195,16 @@ class Engine(QObject):
         if watcher is not None:
             watcher.stop()  # ends this session; the next one runs with the new model
 
+    def set_reading(self, enabled: bool) -> None:
+        """Turn reading the text in photos on or off for the library (stored in it);
+        the rescan that follows a call reads what is behind."""
+        from photofind.core.textindex import set_reading
+
+        def call(lib: Library) -> None:
+            set_reading(lib.catalog, enabled)
+            self.reading_text.emit(enabled)
+        self._submit(call)
+
     def set_paused(self, paused: bool) -> None:
         self.paused = paused
         watcher = self._watcher
@@ -238,11 +249,13 @@ class Engine(QObject):
     def _session(self) -> None:
         """One library and one model, watched until stop() or a model switch."""
         from photofind.core.library import Library
+        from photofind.core.textindex import reading_enabled
         from photofind.core.watcher import Watcher
 
         target = self.switching_to
         settings = dataclasses.replace(self.settings, model=target) if target else self.settings
         with Library.open(settings, writer=True) as lib:
+            self.reading_text.emit(reading_enabled(lib.catalog))
             model: Encoder | None
             if target:
                 model = self._load(lib)
@@ -333,6 +346,7 @@ class Queries(QObject):
     albums = Signal(object, object)  # smart albums [(label, count)], saved [SavedSearch]
     problem = Signal(str)  # one sentence for the user (a bad album name ...)
     facets = Signal(object, object, object)  # roots, {folder: photos}, {"YYYY-MM": photos}
+    text_read = Signal(str, str, object)  # path, the text read in it, [Box] of the query's words
 
     def __init__(self, settings: Settings, models: SharedModel, index: SharedIndex) -> None:
         super().__init__()
@@ -410,6 +424,13 @@ class Queries(QObject):
         self._jobs.put(("facets", lambda lib: self.facets.emit(
             [r.path for r in lib.catalog.roots()], folder_counts(lib.catalog.db),
             month_counts(lib.catalog.db))))
+
+    def ask_text(self, path: str, query: str) -> None:
+        """The text read in a library photo and where the query's words are in it."""
+        from photofind.core.textsearch import photo_text
+
+        self._jobs.put(("text", lambda lib: self.text_read.emit(
+            path, *photo_text(lib.catalog, path, query))))
 
     def ask_failures(self) -> None:
         self._jobs.put(("failures", lambda lib: self.failures.emit(lib.catalog.failures())))

@@ -198,6 +198,7 @@ def test_an_onnx_model_indexes_and_answers_with_torch_poisoned(toy_onnx: str, tm
     photos = make_sample_library(tmp_path / "Pictures", per_class=2, large=0)
     marker = tmp_path / "torch-imported"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PHOTOFIND_")}
+    env["PHOTOFIND_OCR"] = "0"  # reading text is tested on its own
     spec = toy_onnx
     if source == "hf-hub":
         spec = "hf-hub:immich-app/ViT-toy__photofind-tests"

@@ -232,6 +232,7 @@ def test_photofind_watch_cli_reports_batches_and_stops_cleanly(tmp_path: Path,
     root = tmp_path / "Pictures"
     photos = make_sample_library(root, per_class=1, large=0)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PHOTOFIND_")}
+    env["PHOTOFIND_OCR"] = "0"  # reading text is tested on its own
     env.update(PHOTOFIND_LIBRARY=str(tmp_path / "library"), PHOTOFIND_MODEL=toy_model,
                PHOTOFIND_DEVICE="cpu", PYTHONUNBUFFERED="1")
     subprocess.run([sys.executable, "-m", "photofind", "add", str(root)], env=env, cwd=REPO,

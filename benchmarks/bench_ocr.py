@@ -1,0 +1,173 @@
+"""Reading text: word recall and precision per condition, and the time it takes.
+
+Draws the test pictures of photofind.testing.textimages (fonts, sizes,
+rotations 0/90/180/270, a noisy photo-like sign, a receipt, a screenshot),
+saves them as JPEGs, reads them the way indexing does (decode at 1280 px
+long side, then the engine) and prints, per condition, the words printed,
+the share of them read (recall), the share of words read that were printed
+(precision) and the seconds per picture.
+
+    python benchmarks/bench_ocr.py [--threads 2] [--seeds 2] [--engine tesseract]
+
+``--engine tesseract`` reads the same pictures with Debian's tesseract-ocr
+(the command, default page segmentation, English) for comparison.
+
+``--cost N`` instead times, on N photos of the 12 MP benchmark corpus, in one
+run: decode + embed with the random-weight ViT-B-32 (batch 1) against reading
+the text (decode at 1280 px + the engine), per photo, and their ratio.
+
+``--hybrid LIBRARY --model SPEC`` instead ranks, in an indexed library with
+text read, each photo that read a word against that word as a plain query:
+its rank by CLIP alone and with the text ranking fused in, and the precision
+at k of a few shape queries both ways (the toy model's classes; k: the photos
+of the class in the library).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from photofind.core import ocr, textindex
+from photofind.core.reading import upright_pixels
+from photofind.testing.textimages import samples, save
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seeds", type=int, default=2, help="word draws per condition")
+    parser.add_argument("--engine", choices=("photofind", "tesseract"), default="photofind")
+    parser.add_argument("--hybrid", metavar="LIBRARY", help="rank in this indexed library")
+    parser.add_argument("--model", metavar="SPEC", help="its model (with --hybrid)")
+    parser.add_argument("--cost", type=int, default=0, metavar="N",
+                        help="CLIP pass vs reading text on N corpus photos")
+    args = parser.parse_args()
+    if args.cost:
+        return cost(args.cost, args.threads)
+    if args.hybrid:
+        return hybrid(Path(args.hybrid), args.model)
+    if args.engine == "tesseract":
+        version = subprocess.run(["tesseract", "--version"], capture_output=True, text=True)
+        print(f"engine: {version.stdout.splitlines()[0]}, OMP_THREAD_LIMIT={args.threads}")
+
+        def read(path: Path) -> str:
+            out = subprocess.run(["tesseract", str(path), "stdout"], capture_output=True,
+                                 text=True, env={**os.environ,
+                                                 "OMP_THREAD_LIMIT": str(args.threads)})
+            return out.stdout
+    else:
+        reader = ocr.Reader(args.threads)
+        print(f"engine: {ocr.engine_id()}, {args.threads} threads, long side {ocr.LONG_SIDE}")
+
+        def read(path: Path) -> str:
+            return " ".join(line.text for line in reader.read(upright_pixels(str(path))))
+    stats: dict[str, list[float]] = collections.defaultdict(lambda: [0, 0, 0, 0, 0.0, 0])
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in range(args.seeds):
+            drawn = samples(seed)
+            paths = save(drawn, Path(tmp) / str(seed))
+            for sample in drawn:
+                start = time.perf_counter()
+                text = read(paths[sample.name])
+                took = time.perf_counter() - start
+                words = collections.Counter(textindex.words_of(text))
+                printed = collections.Counter(textindex.words_of(" ".join(sample.words)))
+                hit = sum((words & printed).values())
+                row = stats[sample.condition.split(":")[0] if sample.condition.startswith(
+                    "font") else sample.condition]
+                row[0] += sum(printed.values())
+                row[1] += hit
+                row[2] += sum(words.values())
+                row[3] += hit
+                row[4] += took
+                row[5] += 1
+    print(f"{'condition':<12} {'words':>6} {'recall':>7} {'precision':>9} {'s/picture':>9}")
+    total = [0.0] * 6
+    for condition, row in stats.items():
+        recall = row[1] / row[0] if row[0] else 0.0
+        precision = row[3] / row[2] if row[2] else 0.0
+        print(f"{condition:<12} {int(row[0]):>6} {recall:>7.2f} {precision:>9.2f}"
+              f" {row[4] / row[5]:>9.2f}")
+        total = [t + v for t, v in zip(total, row, strict=True)]
+    print(f"{'all':<12} {int(total[0]):>6} {total[1] / total[0]:>7.2f}"
+          f" {total[3] / max(total[2], 1):>9.2f} {total[4] / total[5]:>9.2f}")
+    return 0
+
+
+def cost(n: int, threads: int) -> int:
+    import numpy as np
+    from common import corpus, encoder, model_spec, use_runtime
+
+    from photofind.core.imaging import decode_file
+
+    os.environ["PHOTOFIND_THREADS"] = str(threads)
+    use_runtime("onnx")
+    files = sorted(p for p in corpus().iterdir() if p.suffix == ".jpg")[:n]
+    emb = encoder(model_spec(), "cpu")
+    reader = ocr.Reader(threads)
+    size = emb.preprocess.size
+    emb.encode_images(np.zeros((1, size, size, 3), np.uint8))  # warm-up
+    clip = read = 0.0
+    for f in files:  # alternating, so a busy machine weighs on both alike
+        start = time.perf_counter()
+        emb.encode_images(decode_file(str(f), emb.preprocess).pixels[None])  # type: ignore[union-attr]
+        clip += time.perf_counter() - start
+        start = time.perf_counter()
+        reader.read(upright_pixels(str(f)))
+        read += time.perf_counter() - start
+    print(f"{len(files)} 12 MP photos, {threads} threads: CLIP decode + embed"
+          f" {clip / len(files):.2f} s/photo, reading text {read / len(files):.2f} s/photo,"
+          f" ratio {read / clip:.1f}")
+    return 0
+
+
+def hybrid(library: Path, model: str | None) -> int:
+    from photofind.core.config import Settings
+    from photofind.core.library import Library
+    from photofind.core.search import Searcher, parse_query
+
+    with Library.open(Settings.resolve(str(library), model, "cpu")) as lib:
+        searcher = Searcher(lib)
+        rows = lib.catalog.db.execute(
+            "SELECT p.id, p.path, t.body FROM photo_text t JOIN photos p ON p.id = t.photo_id"
+            " WHERE t.body != '' ORDER BY p.path").fetchall()
+        print(f"{'photo':<20} {'query':<12} {'CLIP rank':>9} {'hybrid rank':>11}")
+        lifted = 0
+        for pid, path, body in rows:
+            words = [w for w in textindex.words_of(body) if 5 <= len(w) <= 10 and w.isalpha()]
+            if not words:
+                continue
+            word = max(sorted(words), key=len)
+            terms = parse_query(word)
+            vector, exclude = searcher.query_vector(terms)
+            clip = [info.id for info, _ in searcher.nearest(vector, 1000, exclude)]
+            fused = [info.id for info, _ in searcher.ranked(terms, 1000)]
+            lifted += fused.index(pid) < 3
+            print(f"{Path(path).stem:<20} {word:<12} {clip.index(pid) + 1:>9}"
+                  f" {fused.index(pid) + 1:>11}")
+        print(f"top 3 with the hybrid ranking: {lifted} of {len(rows)}")
+        for query in ("a red circle", "a blue square", "a green triangle", "a red square"):
+            terms = parse_query(query)
+            vector, exclude = searcher.query_vector(terms)
+            want = "-".join(query.split()[1:])
+            k = sum(Path(p).stem.startswith(want) for (p,) in lib.catalog.db.execute(
+                "SELECT path FROM photos WHERE status = 'ok'"))
+            for name, ranked in (("CLIP", searcher.nearest(vector, k, exclude)),
+                                 ("hybrid", searcher.ranked(terms, k))):
+                hits = sum(Path(info.path).stem.startswith(want) for info, _ in ranked)
+                print(f"precision@{k} {query!r:<20} {name:<6} {hits / max(k, 1):.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
