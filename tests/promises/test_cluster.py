@@ -149,7 +149,7 @@ def test_cluster_vectors_and_records_equal_local_indexing(local: Cli, shards: Pa
             assert cosine >= 0.9999, (path, cosine)
             info = catalog.photo_info([known.id])[known.id]
             assert (row.size, row.quick_hash, row.content_hash) == (
-                known.size, known.phash, known.content_hash), path
+                known.size, known.quick_hash, known.content_hash), path
             assert (row.width, row.height, row.taken_at) == (
                 info.width, info.height, info.taken_at), path
     finally:

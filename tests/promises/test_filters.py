@@ -21,11 +21,11 @@ import pytest
 from PIL import Image, ImageOps
 
 from photofind.core import search, vectors
-from photofind.core.catalog import NewPhoto
 from photofind.core.config import Settings
 from photofind.core.errors import UsageError
 from photofind.core.filters import Filter, Period, exact_nearest, matching_ids
 from photofind.core.library import Library
+from photofind.core.records import FileRecord
 from photofind.core.search import Searcher
 from photofind.testing.samples import make_sample_library
 from tests.conftest import Cli, IndexedLibrary
@@ -122,7 +122,8 @@ def written(tmp_path: Path) -> Iterator[Callable[..., Library]]:
         if vecs is None:
             vecs = _unit(np.random.default_rng(0).normal(size=(len(rows), DIM)))
         for lo in range(0, len(rows), 2000):
-            batch = [NewPhoto(root.id, path, 1000 + i, mtime_ns, f"{i:032x}", w, h, taken)
+            batch = [FileRecord(root.id, path, 1000 + i, mtime_ns, quick_hash=f"{i:032x}", width=w,
+                                height=h, taken_at=taken)
                      for i, (path, taken, mtime_ns, (w, h)) in enumerate(rows[lo:lo + 2000], lo)]
             lib.catalog.write_batch("test-model", batch, list(vecs[lo:lo + 2000]))
         lib.vectors.rebuild()

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from photofind.core import ocr, textindex
-from photofind.core.catalog import Catalog, NewPhoto
+from photofind.core.catalog import Catalog
 from photofind.core.ocr import Line, Word
+from photofind.core.records import FileRecord
 from photofind.core.search import Term, parse_query
 from photofind.core.textindex import ReadText
 from photofind.core.textsearch import highlight_words
@@ -35,7 +36,8 @@ def test_user_words_never_become_fts_syntax() -> None:
 def _catalog(tmp_path: Path) -> tuple[Catalog, list[int]]:
     catalog = Catalog(tmp_path / "catalog.sqlite3")
     root = catalog.add_root(str(tmp_path))
-    photos = [NewPhoto(root.id, str(tmp_path / f"{i}.jpg"), 10, 1, "h") for i in range(3)]
+    photos = [FileRecord(root.id, str(tmp_path / f"{i}.jpg"), 10, 1, quick_hash="h")
+              for i in range(3)]
     ids = catalog.write_batch("m", photos, [ocr_vec() for _ in photos])
     return catalog, ids
 
@@ -76,14 +78,12 @@ def test_search_folds_diacritics_and_takes_prefixes_and_phrases(tmp_path: Path) 
 
 
 def test_a_changed_photo_loses_its_text_and_a_moved_one_keeps_it(tmp_path: Path) -> None:
-    from photofind.core.catalog import Move
-
     catalog, (a, b, _) = _catalog(tmp_path)
     textindex.store(catalog, [_read(a, "receipt"), _read(b, "receipt")])
-    catalog.move_photos([Move(b, 1, str(tmp_path / "moved.jpg"), 1, None, None, None, None)])
+    catalog.move_photos([FileRecord(1, str(tmp_path / "moved.jpg"), 10, 1, id=b)])
     root = catalog.roots()[0]
-    catalog.write_batch("m", [NewPhoto(root.id, str(tmp_path / "0.jpg"), 11, 2, "h2",
-                                       photo_id=a)], [ocr_vec()])
+    catalog.write_batch("m", [FileRecord(root.id, str(tmp_path / "0.jpg"), 11, 2, quick_hash="h2",
+                                         id=a)], [ocr_vec()])
     assert textindex.matching(catalog, '"receipt"') == [b]
     assert textindex.text_of(catalog, a) is None
     catalog.delete_photos([b])
