@@ -363,8 +363,10 @@ class Catalog:
         args: tuple[object, ...] = (root_id,)
         if under is not None:
             prefix = under.rstrip("/\\") + os.sep
-            # Every path that starts with prefix sorts between prefix and its successor.
-            query += " AND path >= ? AND path < ?"
+            # Every path that starts with prefix sorts between prefix and its successor;
+            # the range is searched in the path index (``+root_id`` keeps SQLite from
+            # walking every photo of the root instead).
+            query = f"{_ROW} WHERE +root_id = ? AND path >= ? AND path < ?"
             args += (prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1))
         return {r[2]: PhotoRow(*r) for r in self.db.execute(query, args)}
 
@@ -456,6 +458,40 @@ class Catalog:
             " (SELECT 1 FROM embeddings e WHERE e.photo_id = p.id AND e.model = ?)",
             (model,))
         return [PhotoRow(*r) for r in rows]
+
+    def any_ok_photo_without_embedding(self, model: str) -> bool:
+        """Whether a readable photo on a connected drive lacks a vector from
+        ``model`` (stops at the first one)."""
+        row = self.db.execute(
+            "SELECT EXISTS (SELECT 1 FROM photos p JOIN roots r ON r.id = p.root_id"
+            " WHERE p.status = 'ok' AND r.state = 'online' AND NOT EXISTS"
+            " (SELECT 1 FROM embeddings e WHERE e.photo_id = p.id AND e.model = ?))",
+            (model,)).fetchone()
+        return bool(row[0])
+
+    def ok_photos_without_embedding_among(self, model: str, ids: Iterable[int]
+                                          ) -> list[PhotoRow]:
+        """Like ``ok_photos_without_embedding``, but only among ``ids`` (a change
+        set's photos): each is looked up by its key, so the cost follows the
+        change set, not the library."""
+        out: list[PhotoRow] = []
+        for chunk in _chunks(sorted(set(ids)), 500):
+            rows = self.db.execute(
+                f"{_ROW} p WHERE p.id IN ({','.join('?' * len(chunk))}) AND p.status = 'ok'"
+                " AND EXISTS (SELECT 1 FROM roots r WHERE r.id = p.root_id AND"
+                " r.state = 'online') AND NOT EXISTS (SELECT 1 FROM embeddings e"
+                " WHERE e.photo_id = p.id AND e.model = ?)", (*chunk, model))
+            out += [PhotoRow(*r) for r in rows]
+        return out
+
+    def photo_paths(self, ids: Iterable[int]) -> list[tuple[int, str, int]]:
+        """(id, path, root id) of the readable photos among ``ids``."""
+        out: list[tuple[int, str, int]] = []
+        for chunk in _chunks(sorted(set(ids)), 500):
+            out += self.db.execute(
+                f"SELECT id, path, root_id FROM photos WHERE id IN ({','.join('?' * len(chunk))})"
+                " AND status = 'ok'", chunk).fetchall()
+        return out
 
     def photo_info(self, ids: Sequence[int]) -> dict[int, PhotoInfo]:
         out: dict[int, PhotoInfo] = {}
@@ -599,6 +635,11 @@ def _cannot_open(exc: sqlite3.DatabaseError) -> bool:
 
 _INFO = ("SELECT p.id, p.path, r.state = 'online', p.width, p.height, p.taken_at, p.size,"
          " p.mtime_ns FROM photos p JOIN roots r ON r.id = p.root_id")
+
+
+def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
+    for lo in range(0, len(items), size):
+        yield items[lo:lo + size]
 
 
 def _decode_vec(blob: bytes) -> Vector:

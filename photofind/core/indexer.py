@@ -34,8 +34,6 @@ from photofind.core.thumbs import make_thumbnails, missing_thumbnails
 
 log = logging.getLogger(__name__)
 
-# Embedded photos between index-generation saves (the crash test sets it low).
-SAVE_EVERY = int(os.environ.get("PHOTOFIND_SAVE_EVERY") or 5000)
 FIRST_BATCH = 16
 
 
@@ -122,7 +120,10 @@ def _apply_changes(lib: Library, changes: ChangeSet) -> Generator[Progress, None
     if jobs:
         yield from _decode_and_embed(lib, jobs, report)
     lib.vectors.catch_up()
-    lib.vectors.save()
+    if changes.scope is None:
+        lib.vectors.save()  # a full pass ends with the index file current
+    else:
+        lib.vectors.save_if_due()  # a watcher batch: only when the unsaved part is large
     _fill_thumbnails(lib, changes)
     _label(lib)
     return report
@@ -141,10 +142,22 @@ def _label(lib: Library) -> None:
 def _fill_thumbnails(lib: Library, changes: ChangeSet) -> None:
     """Thumbnails lost to a crash or a full disk are made on the next run."""
     online = {r.id for r in changes.online}
-    todo = [(pid, path) for pid, path, root_id in missing_thumbnails(lib.catalog, lib.thumbs)
+    todo = [(pid, path) for pid, path, root_id
+            in missing_thumbnails(lib.catalog, lib.thumbs, _scope_ids(changes))
             if root_id in online]
     if todo:
+        if changes.scope is None:
+            log.info("making %d thumbnails an earlier run did not store", len(todo))
         make_thumbnails(lib.thumbs, todo)
+
+
+def _scope_ids(changes: ChangeSet) -> set[int] | None:
+    """The photo ids a change set's catch-up looks at (None: the whole library):
+    those the scan knew in its folders, and those it found changed or moved."""
+    if changes.scope is None:
+        return None
+    return changes.scope | {row.id for row, _ in changes.changed} \
+        | {row.id for row, _ in changes.moved}
 
 
 def _apply_state(lib: Library, changes: ChangeSet, report: IndexReport) -> None:
@@ -175,10 +188,15 @@ def _jobs(lib: Library, changes: ChangeSet) -> list[_Job]:
     jobs += [_Job.of(f, row.id) for row, f in changes.changed]
     changed_ids = {row.id for row, _ in changes.changed}
     online = {r.id for r in changes.online}
-    for row in lib.catalog.ok_photos_without_embedding(lib.model):
-        if row.id not in changed_ids and row.root_id in online:
-            jobs.append(_Job(row.root_id, row.path, row.size, row.mtime_ns, row.id, True))
-    return jobs
+    scope = _scope_ids(changes)
+    missing = lib.catalog.ok_photos_without_embedding(lib.model) if scope is None \
+        else lib.catalog.ok_photos_without_embedding_among(lib.model, scope)
+    catch_up = [_Job(row.root_id, row.path, row.size, row.mtime_ns, row.id, True)
+                for row in missing if row.id not in changed_ids and row.root_id in online]
+    if catch_up and scope is None:
+        log.info("embedding %d photos that have no vector from %s yet", len(catch_up),
+                 lib.model)
+    return jobs + catch_up
 
 
 def _decode_and_embed(lib: Library, jobs: list[_Job], report: IndexReport
@@ -260,7 +278,7 @@ def _embed_stream(lib: Library, stream: Iterator[tuple[_Job, Decoded | Failed]],
     batch: list[tuple[_Job, Decoded]] = []
     failures: list[tuple[_Job, Failed]] = []
     start = time.perf_counter()
-    done = since_save = 0
+    done = 0
     for job, result in stream:
         if isinstance(result, Failed):
             failures.append((job, result))
@@ -268,12 +286,10 @@ def _embed_stream(lib: Library, stream: Iterator[tuple[_Job, Decoded | Failed]],
             batch.append((job, result))
         if len(batch) >= batch_size or len(failures) >= 64:
             batch_size = embedder().batch_size if batch else batch_size
-            since_save += _write(lib, embedder, batch, failures, report)
+            _write(lib, embedder, batch, failures, report)
             done += len(batch) + len(failures)
             batch, failures = [], []
-            if since_save >= SAVE_EVERY:
-                lib.vectors.save()
-                since_save = 0
+            lib.vectors.save_if_due()
             yield _progress(done, total, report.embedded, start)
     if batch or failures:
         _write(lib, embedder, batch, failures, report)

@@ -277,8 +277,7 @@ class Engine(QObject):
 
 def _missing_vectors(lib: Library, model: str) -> bool:
     """Photos on connected drives that have no vector from ``model`` yet."""
-    online = {r.id for r in lib.catalog.roots() if r.state == "online"}
-    return any(row.root_id in online for row in lib.catalog.ok_photos_without_embedding(model))
+    return lib.catalog.any_ok_photo_without_embedding(model)
 
 
 Job = Callable[["Library"], None]
