@@ -506,12 +506,14 @@ class Catalog:
 
     def newest_first(self) -> list[PhotoInfo]:
         """Every readable photo, newest first (capture date, else file time)."""
-        rows = self.db.execute(
-            f"{_INFO} WHERE p.status = 'ok' ORDER BY COALESCE(p.taken_at,"
-            " strftime('%Y-%m-%dT%H:%M:%S', p.mtime_ns / 1000000000, 'unixepoch',"
-            " 'localtime'))"
-            " DESC, p.id DESC")
+        rows = self.db.execute(f"{_INFO} WHERE p.status = 'ok' {_NEWEST_FIRST}")
         return [PhotoInfo(r[0], r[1], bool(r[2]), *r[3:]) for r in rows]
+
+    def newest_first_ids(self) -> list[int]:
+        """The ids of ``newest_first``, in its order: 8 bytes a photo where the
+        listing's rows take hundreds (a window reads those a page at a time)."""
+        return [r[0] for r in self.db.execute(
+            f"SELECT p.id FROM photos p WHERE p.status = 'ok' {_NEWEST_FIRST}")]
 
     def failures(self) -> list[tuple[str, str]]:
         rows = self.db.execute(
@@ -633,6 +635,8 @@ def _cannot_open(exc: sqlite3.DatabaseError) -> bool:
                                                    sqlite3.SQLITE_READONLY)
 
 
+_NEWEST_FIRST = ("ORDER BY COALESCE(p.taken_at, strftime('%Y-%m-%dT%H:%M:%S',"
+                 " p.mtime_ns / 1000000000, 'unixepoch', 'localtime')) DESC, p.id DESC")
 _INFO = ("SELECT p.id, p.path, r.state = 'online', p.width, p.height, p.taken_at, p.size,"
          " p.mtime_ns FROM photos p JOIN roots r ON r.id = p.root_id")
 

@@ -77,9 +77,9 @@ def missing_thumbnails(catalog: Catalog, store: ThumbStore, among: Iterable[int]
     """(photo id, path, root id) of indexed photos that have no thumbnail: in the
     whole library, or only among the photo ids ``among`` (looked up by key)."""
     if among is not None:
-        rows = catalog.photo_paths(among)
-        have = store.having([pid for pid, _, _ in rows])
-        return [row for row in rows if row[0] not in have]
+        known = catalog.photo_paths(among)
+        have = store.having([pid for pid, _, _ in known])
+        return [row for row in known if row[0] not in have]
     have = store.photo_ids()
     rows = catalog.db.execute("SELECT id, path, root_id FROM photos WHERE status = 'ok'")
     return [(pid, path, root) for pid, path, root in rows if pid not in have]

@@ -36,7 +36,7 @@ import os
 import queue
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -48,7 +48,7 @@ from photofind.core.config import Settings
 from photofind.core.errors import PhotofindError
 from photofind.core.watcher import WatchConfig
 from photofind.gui import albumsource
-from photofind.gui.data import Hit, Query
+from photofind.gui.data import Hit, Listing, Query
 
 if TYPE_CHECKING:  # the lazy imports stay lazy: torch and friends load on a worker
     from photofind.core.catalog import PhotoInfo
@@ -330,7 +330,7 @@ class Queries(QObject):
                 if serial != self._latest_query:
                     return  # a newer query came in meanwhile
             path = None
-            hits: list[Hit] = []
+            hits: Sequence[Hit] = []
             error = ""
             try:
                 if image is not None:
@@ -389,14 +389,14 @@ class Queries(QObject):
         self._jobs.put(("album", job))
         self.ask_albums()
 
-    def _answer(self, lib: Library, query: Query) -> list[Hit]:
+    def _answer(self, lib: Library, query: Query) -> Sequence[Hit]:
         from photofind.core.search import Searcher, Term, parse_query
 
         if query.album:
             ranked = albumsource.album(lib, query.album, SEARCH_LIMIT)
             return self._with_labels(lib, ranked)
         if not query.text.strip() and not query.image_path:
-            return self._with_labels(lib, [(info, None) for info in lib.catalog.newest_first()])
+            return self._listing(lib)
         terms = parse_query(query.text) if query.text.strip() else []
         if query.image_path:
             terms.insert(0, Term(1.0, "image", query.image_path))
@@ -412,6 +412,20 @@ class Queries(QObject):
         lib.vectors.share(shared)
         if shared is None:
             lib.vectors.catch_up()  # what the engine wrote since the last query
+
+    def _listing(self, lib: Library) -> Listing:
+        """Every photo newest first, its rows read a page at a time by the window
+        on a connection of its own (a page is a few hundred rows by key)."""
+        from photofind.core.library import Library
+
+        ids = lib.catalog.newest_first_ids()
+        pages = Library.open(lib.settings)
+
+        def load(page: list[int]) -> dict[int, Hit]:
+            infos = pages.catalog.photo_info(page)
+            hits = self._with_labels(pages, [(info, None) for info in infos.values()])
+            return {hit.info.id: hit for hit in hits}
+        return Listing(ids, load)
 
     @staticmethod
     def _with_labels(lib: Library, ranked: list[tuple[PhotoInfo, float]]

@@ -10,8 +10,10 @@ import logging
 import random
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -196,3 +198,43 @@ def test_a_cleanly_closed_catalog_is_not_checked_again_but_a_crashed_one_is(
         assert lib.thumbs.get(1) is None
     assert checked[2:] == ["thumbs.sqlite3"]
     assert list((tmp_path / "lib").glob("thumbs.damaged-*"))
+
+
+def test_the_all_photos_view_reads_rows_a_page_at_a_time(
+        tmp_path: Path, toy_model: str, qtbot: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    from photofind.core import catalog
+    from photofind.gui.data import Query
+    from photofind.gui.models import PAGE, ResultsModel
+    from photofind.gui.workers import Queries, SharedIndex, SharedModel
+
+    settings = Settings.resolve(str(tmp_path / "lib"), toy_model, "cpu")
+    with Library.open(settings, writer=True) as lib:
+        rid = lib.catalog.add_root(str(tmp_path)).id
+        vecs = np.eye(1000, 32, dtype=np.float32) + 0.01
+        lib.catalog.write_batch(lib.model, [
+            NewPhoto(rid, str(tmp_path / f"IMG_{i:04d}.jpg"), i, i, f"{i:x}", 96, 96,
+                     time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(1.6e9 + i * 3600)))
+            for i in range(1000)], list(vecs))
+    read: list[int] = []
+
+    real = catalog.PhotoInfo
+
+    def counted(*fields: Any) -> catalog.PhotoInfo:  # each row read from the catalog
+        read.append(fields[0])
+        return real(*fields)
+
+    monkeypatch.setattr(catalog, "PhotoInfo", counted)
+    queries = Queries(settings, SharedModel(settings), SharedIndex())
+    with Library.open(settings) as reader:
+        listing = queries._answer(reader, Query())
+    model = ResultsModel()
+    model.set_hits(listing)
+    assert model.total() == 1000 and model.rowCount() == PAGE
+    first = model.index(0)
+    assert first.data() == "IMG_0999.jpg"  # the newest photo leads
+    assert len(read) <= PAGE  # the first page, not the library
+    while model.canFetchMore(first.parent()):
+        model.fetchMore(first.parent())
+    assert model.index(999).data() == "IMG_0000.jpg"
+    # Scrolled to the end: the first page and the last were read, once each.
+    assert len(read) == len(set(read)) <= 2 * PAGE
