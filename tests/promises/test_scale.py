@@ -89,6 +89,7 @@ def _steps_for_one_photo(tmp_path: Path, toy_model: str, bulk: int) -> int:
         return steps.count
 
 
+@pytest.mark.slow
 def test_a_watcher_batch_of_one_photo_visits_rows_for_the_batch_not_the_library(
         tmp_path: Path, toy_model: str, monkeypatch: pytest.MonkeyPatch) -> None:
     # Smart-album labelling has its own pass; this counts the indexing of the batch.
@@ -100,6 +101,7 @@ def test_a_watcher_batch_of_one_photo_visits_rows_for_the_batch_not_the_library(
     assert large < small + 20_000, (small, large)
 
 
+@pytest.mark.slow
 def test_watcher_batches_leave_the_index_file_alone_and_readers_see_them(
         tmp_path: Path, toy_model: str, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
@@ -136,7 +138,7 @@ def test_index_saves_while_a_library_grows_write_a_few_times_its_final_size(
     """Indexing from empty, batch after batch as the indexer does (write, catch
     up, save when due, a full save at the end): the bytes of all saves stay
     within 4x the final file."""
-    monkeypatch.setattr(vectorcache, "SAVE_MIN", 64)
+    monkeypatch.setattr(vectorcache, "SAVE_MIN", 50)
     written: list[int] = []
     real_save = vectorcache.VectorIndex.save
 
@@ -152,15 +154,15 @@ def test_index_saves_while_a_library_grows_write_a_few_times_its_final_size(
     with Library.open(Settings.resolve(str(tmp_path / "lib"), toy_model, "cpu"),
                       writer=True) as lib:
         rid = lib.catalog.add_root(str(root)).id
-        for lo in range(0, 6000, 16):
-            vecs = rng.normal(size=(16, 32)).astype(np.float32)
+        for lo in range(0, 3000, 25):
+            vecs = rng.normal(size=(25, 32)).astype(np.float32)
             lib.catalog.write_batch(lib.model, [
-                NewPhoto(rid, str(root / f"{i}.jpg"), i, i, f"{i:x}") for i in range(lo, lo + 16)],
+                NewPhoto(rid, str(root / f"{i}.jpg"), i, i, f"{i:x}") for i in range(lo, lo + 25)],
                 list(vecs / np.linalg.norm(vecs, axis=1, keepdims=True)))
             lib.vectors.catch_up()
             lib.vectors.save_if_due()
         lib.vectors.save()
-    assert len(written) < 12  # 64, 96, 144 ... not one save per 64 photos
+    assert len(written) < 12  # at 50, 88, 153 ... photos, not one save per 50
     assert sum(written) <= 4 * written[-1], written
 
 
