@@ -192,7 +192,13 @@ def measure_catalog(n: int, folder: Path, spec: str, threads: int) -> None:
     """The figures that need no HNSW graph (for a library whose graph is not built)."""
     os.environ.update({"PHOTOFIND_THREADS": str(threads), "PHOTOFIND_RUNTIME": "onnx"})
     settings = _settings(folder, spec)
-    print(f"\n== {n:,} photos, catalog only: no graph built, batches leave the index out ==")
+    from photofind.core.catalog import connect_read_only
+
+    db = connect_read_only(folder / "catalog.sqlite3")
+    rows = db.execute("SELECT COUNT(*) FROM photos").fetchone()[0]
+    db.close()
+    print(f"\n== {rows:,} photos (of {n:,}), catalog only: no graph built, batches leave the"
+          " index out ==")
     size = sum(p.stat().st_size for p in folder.glob("catalog.sqlite3*"))
     print(f"disk: catalog {size / 1e6:,.0f} MB")
     _opens(settings, folder, index=False)
@@ -229,7 +235,7 @@ def _opens(settings: Any, folder: Path, index: bool = True) -> None:
     from photofind.core.library import Library
 
     times = {}
-    for kind in ("clean", "after a crash"):
+    for kind in ("after a crash", "clean"):
         if kind == "after a crash":
             (folder / "photofind.clean").unlink(missing_ok=True)
         start = time.perf_counter()
@@ -308,6 +314,15 @@ def _new_photos(count: int) -> list[Path]:
     return paths
 
 
+def _cpu_s() -> float:
+    """CPU seconds of this process and its finished children (the decode workers)."""
+    import resource
+
+    own, kids = (resource.getrusage(who) for who in (resource.RUSAGE_SELF,
+                                                      resource.RUSAGE_CHILDREN))
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def _written_bytes() -> int:
     for line in Path("/proc/self/io").read_text().splitlines():
         if line.startswith("write_bytes:"):
@@ -347,7 +362,7 @@ def _adds(settings: Any, folder: Path, index: bool = True) -> None:
             for src in photos[:count]:
                 shutil.copy(src, batch / src.name)
             spent[0] = 0.0
-            before = _written_bytes()
+            before, cpu = _written_bytes(), _cpu_s()
             start = time.perf_counter()
             gen = apply_changes(lib, scan_folders(lib.catalog, {root: [str(batch)]}))
             try:
@@ -356,9 +371,9 @@ def _adds(settings: Any, folder: Path, index: bool = True) -> None:
             except StopIteration as done:
                 added = done.value.added
             wall = time.perf_counter() - start
-            print(f"add {count} new photo(s): {wall:.2f} s ({spent[0]:.2f} s of it in the"
-                  f" image encoder), {(_written_bytes() - before) / 1e6:,.1f} MB written,"
-                  f" {added} added")
+            print(f"add {count} new photo(s): {wall:.2f} s wall ({spent[0]:.2f} s of it in the"
+                  f" image encoder), {_cpu_s() - cpu:.2f} s CPU,"
+                  f" {(_written_bytes() - before) / 1e6:,.1f} MB written, {added} added")
 
 
 def _window(folder: Path, spec: str, threads: int) -> None:
