@@ -419,8 +419,9 @@ def window_child(folder: str, spec: str) -> None:
     window.grid.viewport().repaint()
     end = time.perf_counter() - started - grid
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{shown:.3f} {grid:.3f} {end:.3f} {window.model.rowCount()} {rss:.0f}")
+    print(f"{shown:.3f} {grid:.3f} {end:.3f} {window.model.rowCount()} {rss:.0f}", flush=True)
     window.shutdown()
+    os._exit(0)  # the figures are out; PySide's teardown at exit can abort
 
 
 if __name__ == "__main__":
