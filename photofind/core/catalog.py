@@ -442,8 +442,10 @@ class Catalog:
         args: tuple[object, ...] = (root_id,)
         if under is not None:
             prefix = under.rstrip("/\\") + os.sep
-            # Every path that starts with prefix sorts between prefix and its successor.
-            query += " AND path >= ? AND path < ?"
+            # Every path that starts with prefix sorts between prefix and its successor;
+            # the range is searched in the path index (``+root_id`` keeps SQLite from
+            # walking every photo of the root instead).
+            query = f"{_ROW} WHERE +root_id = ? AND path >= ? AND path < ?"
             args += (prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1))
         records = (_record(r) for r in self.db.execute(query, args))
         return {record.path: record for record in records}
@@ -537,6 +539,40 @@ class Catalog:
             (model,))
         return [_record(r) for r in rows]
 
+    def any_ok_photo_without_embedding(self, model: str) -> bool:
+        """Whether a readable photo on a connected drive lacks a vector from
+        ``model`` (stops at the first one)."""
+        row = self.db.execute(
+            "SELECT EXISTS (SELECT 1 FROM photos p JOIN roots r ON r.id = p.root_id"
+            " WHERE p.status = 'ok' AND r.state = 'online' AND NOT EXISTS"
+            " (SELECT 1 FROM embeddings e WHERE e.photo_id = p.id AND e.model = ?))",
+            (model,)).fetchone()
+        return bool(row[0])
+
+    def ok_photos_without_embedding_among(self, model: str, ids: Iterable[int]
+                                          ) -> list[FileRecord]:
+        """Like ``ok_photos_without_embedding``, but only among ``ids`` (a change
+        set's photos): each is looked up by its key, so the cost follows the
+        change set, not the library."""
+        out: list[FileRecord] = []
+        for chunk in _chunks(sorted(set(ids)), 500):
+            rows = self.db.execute(
+                f"{_ROW} p WHERE p.id IN ({','.join('?' * len(chunk))}) AND p.status = 'ok'"
+                " AND EXISTS (SELECT 1 FROM roots r WHERE r.id = p.root_id AND"
+                " r.state = 'online') AND NOT EXISTS (SELECT 1 FROM embeddings e"
+                " WHERE e.photo_id = p.id AND e.model = ?)", (*chunk, model))
+            out += [_record(r) for r in rows]
+        return out
+
+    def photo_paths(self, ids: Iterable[int]) -> list[tuple[int, str, int]]:
+        """(id, path, root id) of the readable photos among ``ids``."""
+        out: list[tuple[int, str, int]] = []
+        for chunk in _chunks(sorted(set(ids)), 500):
+            out += self.db.execute(
+                f"SELECT id, path, root_id FROM photos WHERE id IN ({','.join('?' * len(chunk))})"
+                " AND status = 'ok'", chunk).fetchall()
+        return out
+
     def photo_info(self, ids: Sequence[int]) -> dict[int, PhotoInfo]:
         out: dict[int, PhotoInfo] = {}
         for chunk_start in range(0, len(ids), 500):
@@ -554,11 +590,15 @@ class Catalog:
         the first ``limit`` of those that also meet ``where`` (SQL on ``p``)."""
         condition, args = where or ("1", ())
         rows = self.db.execute(
-            f"{_INFO} WHERE p.status = 'ok' AND ({condition}) ORDER BY COALESCE(p.taken_at,"
-            " strftime('%Y-%m-%dT%H:%M:%S', p.mtime_ns / 1000000000, 'unixepoch',"
-            " 'localtime'))"
-            " DESC, p.id DESC LIMIT ?", (*args, limit))
+            f"{_INFO} WHERE p.status = 'ok' AND ({condition}) {_NEWEST_FIRST} LIMIT ?",
+            (*args, limit))
         return [_info(r) for r in rows]
+
+    def newest_first_ids(self) -> list[int]:
+        """The ids of ``newest_first``, in its order: 8 bytes a photo where the
+        listing's rows take hundreds (a window reads those a page at a time)."""
+        return [r[0] for r in self.db.execute(
+            f"SELECT p.id FROM photos p WHERE p.status = 'ok' {_NEWEST_FIRST}")]
 
     def failures(self) -> list[tuple[str, str]]:
         rows = self.db.execute(
@@ -701,6 +741,8 @@ def _cannot_open(exc: sqlite3.DatabaseError) -> bool:
                                                    sqlite3.SQLITE_READONLY)
 
 
+_NEWEST_FIRST = ("ORDER BY COALESCE(p.taken_at, strftime('%Y-%m-%dT%H:%M:%S',"
+                 " p.mtime_ns / 1000000000, 'unixepoch', 'localtime')) DESC, p.id DESC")
 _INFO = ("SELECT p.id, p.path, r.state = 'online', p.width, p.height, p.taken_at, p.size,"
          " p.mtime_ns, p.siblings FROM photos p JOIN roots r ON r.id = p.root_id")
 
@@ -708,6 +750,11 @@ _INFO = ("SELECT p.id, p.path, r.state = 'online', p.width, p.height, p.taken_at
 def _info(r: Sequence[Any]) -> PhotoInfo:
     """A PhotoInfo from a row selected as ``_INFO``."""
     return PhotoInfo(r[0], r[1], bool(r[2]), r[3], r[4], r[5], r[6], r[7], _paths(r[8]))
+
+
+def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
+    for lo in range(0, len(items), size):
+        yield items[lo:lo + size]
 
 
 def _decode_vec(blob: bytes) -> Vector:

@@ -35,8 +35,6 @@ from photofind.core.thumbs import make_thumbnails, missing_thumbnails
 
 log = logging.getLogger(__name__)
 
-# Embedded photos between index-generation saves (the crash test sets it low).
-SAVE_EVERY = int(os.environ.get("PHOTOFIND_SAVE_EVERY") or 5000)
 FIRST_BATCH = 16
 
 
@@ -111,7 +109,10 @@ def _apply_changes(lib: Library, changes: ChangeSet) -> Generator[Progress, None
     if jobs:
         yield from _decode_and_embed(lib, jobs, report)
     lib.vectors.catch_up()
-    lib.vectors.save()
+    if changes.scope is None:
+        lib.vectors.save()  # a full pass ends with the index file current
+    else:
+        lib.vectors.save_if_due()  # a watcher batch: only when the unsaved part is large
     _fill_thumbnails(lib, changes)
     yield from _read_text(lib)
     return report  # labels are derived data, caught up off this path (core/albums.py)
@@ -128,10 +129,22 @@ def _read_text(lib: Library) -> Iterator[Progress]:
 def _fill_thumbnails(lib: Library, changes: ChangeSet) -> None:
     """Thumbnails lost to a crash or a full disk are made on the next run."""
     online = {r.id for r in changes.online}
-    todo = [(pid, path) for pid, path, root_id in missing_thumbnails(lib.catalog, lib.thumbs)
+    todo = [(pid, path) for pid, path, root_id
+            in missing_thumbnails(lib.catalog, lib.thumbs, _scope_ids(changes))
             if root_id in online]
     if todo:
+        if changes.scope is None:
+            log.info("making %d thumbnails an earlier run did not store", len(todo))
         make_thumbnails(lib.thumbs, todo)
+
+
+def _scope_ids(changes: ChangeSet) -> set[int] | None:
+    """The photo ids a change set's catch-up looks at (None: the whole library):
+    those the scan knew in its folders, and those it found changed or moved."""
+    if changes.scope is None:
+        return None
+    return changes.scope | {row.id for row, _ in changes.changed} \
+        | {row.id for row, _ in changes.moved}
 
 
 def _apply_state(lib: Library, changes: ChangeSet, report: IndexReport) -> None:
@@ -161,10 +174,14 @@ def _jobs(lib: Library, changes: ChangeSet) -> list[FileRecord]:
     jobs += [replace(f, id=row.id) for row, f in changes.changed]
     changed_ids = {row.id for row, _ in changes.changed}
     online = {r.id for r in changes.online}
-    for row in lib.catalog.ok_photos_without_embedding(lib.model):
-        if row.id not in changed_ids and row.root_id in online:
-            jobs.append(row)
-    return jobs
+    scope = _scope_ids(changes)
+    missing = lib.catalog.ok_photos_without_embedding(lib.model) if scope is None \
+        else lib.catalog.ok_photos_without_embedding_among(lib.model, scope)
+    catch_up = [row for row in missing if row.id not in changed_ids and row.root_id in online]
+    if catch_up and scope is None:
+        log.info("embedding %d photos that have no vector from %s yet", len(catch_up),
+                 lib.model)
+    return jobs + catch_up
 
 
 def _decode_and_embed(lib: Library, jobs: list[FileRecord], report: IndexReport
@@ -246,7 +263,7 @@ def _embed_stream(lib: Library, stream: Iterator[tuple[FileRecord, Decoded | Fai
     batch: list[tuple[FileRecord, Decoded]] = []
     failures: list[tuple[FileRecord, Failed]] = []
     start = time.perf_counter()
-    done = since_save = 0
+    done = 0
     for job, result in stream:
         if isinstance(result, Failed):
             failures.append((job, result))
@@ -254,12 +271,10 @@ def _embed_stream(lib: Library, stream: Iterator[tuple[FileRecord, Decoded | Fai
             batch.append((job, result))
         if len(batch) >= batch_size or len(failures) >= 64:
             batch_size = embedder().batch_size if batch else batch_size
-            since_save += _write(lib, embedder, batch, failures, report)
+            _write(lib, embedder, batch, failures, report)
             done += len(batch) + len(failures)
             batch, failures = [], []
-            if since_save >= SAVE_EVERY:
-                lib.vectors.save()
-                since_save = 0
+            lib.vectors.save_if_due()
             yield _progress(done, total, report.embedded, start)
     if batch or failures:
         _write(lib, embedder, batch, failures, report)

@@ -1,8 +1,10 @@
 """The files of a library folder, named in one place.
 
 ``catalog.sqlite3`` (the source of truth), ``vectors.<generation>.hnsw`` (the
-vector cache), ``thumbs.sqlite3`` (the thumbnail cache) and ``photofind.lock``
-(the pid of the running writer). A SQLite file comes with its sidecars
+vector cache), ``thumbs.sqlite3`` (the thumbnail cache), ``photofind.lock`` (the pid of
+the running writer) and ``photofind.clean`` (left by a writer that closed
+cleanly: its databases' sizes and times, so the next writer can skip their
+integrity check). A SQLite file comes with its sidecars
 (``-wal``, ``-shm``, ``-journal``), which move with it. A damaged database is
 never deleted: it is moved aside under a name that no other aside copy has.
 """
@@ -19,6 +21,7 @@ from pathlib import Path
 CATALOG = "catalog.sqlite3"
 THUMBS = "thumbs.sqlite3"
 LOCK = "photofind.lock"
+CLEAN = "photofind.clean"
 _SIDECARS = ("", "-wal", "-shm", "-journal")
 
 
@@ -40,6 +43,11 @@ class LibraryFiles:
     def lock(self) -> Path:
         return self.dir / LOCK
 
+    @property
+    def clean(self) -> Path:
+        """Written by a writer that closed cleanly: what its databases looked like."""
+        return self.dir / CLEAN
+
     def index(self, generation: int) -> Path:
         return self.dir / f"vectors.{generation}.hnsw"
 
@@ -55,6 +63,21 @@ class LibraryFiles:
         """Whether this process may create files in the folder (a read-only mount,
         or a folder the user may not write, is not; root's override counts)."""
         return os.access(self.dir, os.W_OK | os.X_OK)
+
+
+def fingerprint(path: Path) -> list[list[int]]:
+    """(size, mtime_ns) of a SQLite file and each of its sidecars ([] when absent):
+    any write to the database, or a file put in its place, changes it."""
+    out: list[list[int]] = []
+    for suffix in ("", "-wal", "-journal"):  # not -shm: readers write to it
+        part = Path(str(path) + suffix)
+        try:
+            st = part.stat()
+        except OSError:
+            out.append([])
+        else:
+            out.append([st.st_size, st.st_mtime_ns])
+    return out
 
 
 def sidecars(path: Path) -> list[Path]:

@@ -3,7 +3,9 @@
 ``Library.open(settings, writer=True)`` locks the folder (one writer per
 library; a second one gets LibraryBusyError) and is what ``add``, ``remove``,
 ``index`` and ``watch`` use; it first checks the catalog and moves a damaged
-one aside (never one that merely could not be opened). Readers (``search``,
+one aside (never one that merely could not be opened). The check reads the
+whole file, so it is skipped when the last writer closed cleanly and nothing
+wrote to the file since (``photofind doctor`` checks it on demand). Readers (``search``,
 ``similar``, ``status``, ``failed``) take no lock, never write into the
 folder, and keep working while another process writes; on read-only media
 they open the databases read-only.
@@ -15,6 +17,7 @@ thumbnails in thumbs.py.
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import os
 import sqlite3
@@ -26,7 +29,7 @@ from photofind.core import roots
 from photofind.core.catalog import Catalog, Root, database_problem, salvage_roots
 from photofind.core.config import Settings
 from photofind.core.errors import LibraryBusyError, PhotofindError
-from photofind.core.libfiles import LibraryFiles, move_aside
+from photofind.core.libfiles import LibraryFiles, fingerprint, move_aside
 from photofind.core.model.loading import ModelSlot, model_id
 from photofind.core.thumbs import ThumbStore
 from photofind.core.vectorcache import VectorCache
@@ -124,8 +127,13 @@ class Library:
         self.read_only = not self.files.writable()
         self.writer = writer
         self._lock = WriterLock(self.dir)
+        # Databases known sound this session: checked, or untouched since a writer
+        # closed them cleanly (a clean close records them; see _clean_marks).
+        self._sound: set[str] = set()
+        self._marks: dict[str, list[list[int]]] = {}
         if writer:
             self._take_lock()
+            self._marks = self._clean_marks()
         salvaged = self._salvage() if writer else []
         self.catalog = self._open_catalog()
         for root in salvaged:
@@ -149,10 +157,11 @@ class Library:
         same folders, which the next index rescans."""
         path = self.files.catalog
         try:
-            problem = database_problem(path) if path.exists() else None
+            problem = database_problem(path) if self._needs_check(path) else None
         except PhotofindError:
             self._lock.release()
             raise
+        self._sound.add(path.name)
         if not problem:
             return []
         roots = salvage_roots(path)
@@ -167,6 +176,30 @@ class Library:
                         " could not be read: add them again with `photofind index FOLDER`",
                         problem, aside.name)
         return roots
+
+    def _clean_marks(self) -> dict[str, list[list[int]]]:
+        """What the last writer recorded when it closed cleanly, removed now: a
+        session that dies leaves none, so the next writer checks the databases."""
+        try:
+            marks = json.loads(self.files.clean.read_text())
+            self.files.clean.unlink()
+        except (OSError, ValueError):
+            return {}
+        return marks if isinstance(marks, dict) else {}
+
+    def _needs_check(self, path: Path) -> bool:
+        """A database is checked (quick_check, which reads all of it) unless the
+        last writer closed it cleanly and nothing has written to it since."""
+        return path.exists() and self._marks.get(path.name) != fingerprint(path)
+
+    def _write_clean_marks(self) -> None:
+        marks = {name: fingerprint(self.dir / name) for name in sorted(self._sound)}
+        tmp = self.files.clean.with_name(self.files.clean.name + ".tmp")
+        try:
+            tmp.write_text(json.dumps(marks))
+            os.replace(tmp, self.files.clean)
+        except OSError:  # the next writer checks the databases, that is all
+            tmp.unlink(missing_ok=True)
 
     def _open_catalog(self) -> Catalog:
         path = self.files.catalog
@@ -192,6 +225,8 @@ class Library:
         if self._thumbs:
             self._thumbs.close()
         self.catalog.close()
+        if self.writer:
+            self._write_clean_marks()
         self._lock.release()
 
     def __enter__(self) -> Library:
@@ -205,13 +240,15 @@ class Library:
         """The thumbnail store; a writer moves a damaged one aside and starts anew."""
         if self._thumbs is None:
             path = self.files.thumbs
-            if self.writer and path.exists():
+            if self.writer and self._needs_check(path):
                 problem = database_problem(path)
                 if problem:
                     aside = move_aside(path)
                     log.warning("the thumbnail store was damaged (%s); it was moved to %s and"
                                 " a new one is started", problem, aside.name)
             self._thumbs = ThumbStore(path, read_only=self.read_only)
+            if self.writer:
+                self._sound.add(path.name)
         return self._thumbs
 
     def embedder(self) -> Encoder:

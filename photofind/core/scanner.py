@@ -64,6 +64,10 @@ class ChangeSet:
     # root id -> (device, inode) of the root folder now
     places: dict[int, tuple[int, int | None]] = field(default_factory=dict)
     absent: set[str] = field(default_factory=set)  # folders inside roots whose drive is gone
+    # None: every root was looked at (a full scan); else the ids of the photos the
+    # catalog knew in the folders that were (a watcher's scan): the indexer's
+    # catch-up then looks at those only, so its cost follows the folders, not the library
+    scope: set[int] | None = None
 
 
 def device_of(st: os.stat_result) -> int:
@@ -271,7 +275,8 @@ def scan_folders(catalog: Catalog, folders: dict[Root, list[str]],
                  library_dir: Path | None = None) -> ChangeSet:
     """Like scan, but only below the given folders of each (online) root: what
     the watcher does with the folders its events marked dirty."""
-    changes = ChangeSet()
+    scope: set[int] = set()
+    changes = ChangeSet(scope=scope)
     missing: list[tuple[Root, FileRecord]] = []
     remaps: dict[int, dict[int, int]] = {}
     for root, dirs in folders.items():
@@ -279,6 +284,7 @@ def scan_folders(catalog: Catalog, folders: dict[Root, list[str]],
         remap = remaps.setdefault(root.id, {})
         for folder in dirs:
             known = catalog.photos_in_root(root.id, under=folder)
+            scope.update(row.id for row in known.values())
             unreadable: set[str] = set()
             found = walk(Path(folder), library_dir, unreadable, root_id=root.id) \
                 if os.path.isdir(folder) else iter(())

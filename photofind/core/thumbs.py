@@ -53,6 +53,16 @@ class ThumbStore:
     def photo_ids(self) -> set[int]:
         return {r[0] for r in self.db.execute("SELECT photo_id FROM thumbs")}
 
+    def having(self, ids: Sequence[int]) -> set[int]:
+        """Which of ``ids`` have a thumbnail."""
+        have: set[int] = set()
+        for lo in range(0, len(ids), 500):
+            chunk = ids[lo:lo + 500]
+            have.update(r[0] for r in self.db.execute(
+                f"SELECT photo_id FROM thumbs WHERE photo_id IN ({','.join('?' * len(chunk))})",
+                chunk))
+        return have
+
     def delete(self, ids: Sequence[int]) -> None:
         with self.db:
             self.db.execute("BEGIN")
@@ -62,8 +72,14 @@ class ThumbStore:
         self.db.close()
 
 
-def missing_thumbnails(catalog: Catalog, store: ThumbStore) -> list[tuple[int, str, int]]:
-    """(photo id, path, root id) of indexed photos that have no thumbnail."""
+def missing_thumbnails(catalog: Catalog, store: ThumbStore, among: Iterable[int] | None = None
+                       ) -> list[tuple[int, str, int]]:
+    """(photo id, path, root id) of indexed photos that have no thumbnail: in the
+    whole library, or only among the photo ids ``among`` (looked up by key)."""
+    if among is not None:
+        known = catalog.photo_paths(among)
+        have = store.having([pid for pid, _, _ in known])
+        return [row for row in known if row[0] not in have]
     have = store.photo_ids()
     rows = catalog.db.execute("SELECT id, path, root_id FROM photos WHERE status = 'ok'")
     return [(pid, path, root) for pid, path, root in rows if pid not in have]

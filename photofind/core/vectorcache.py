@@ -14,12 +14,24 @@ writer's lock and never writes into the library folder.
 from __future__ import annotations
 
 import logging
+import os
 
 from photofind.core.catalog import Catalog, Manifest
 from photofind.core.libfiles import LibraryFiles
 from photofind.core.vectors import VectorIndex
 
 log = logging.getLogger(__name__)
+
+# Save policy: a writer saves a new generation when the vectors added or dropped
+# since the last save reach SAVE_FRACTION of the saved index (and at least
+# SAVE_MIN of them; the crash tests set it low), at the end of a full pass and
+# when it closes. Saves then come at sizes growing by 1 + SAVE_FRACTION, so
+# indexing a library from empty writes at most (1 + 1/SAVE_FRACTION) = 2.33
+# times the final file, plus the final save; what a start after a crash adds
+# from the catalog is under SAVE_FRACTION / (1 + SAVE_FRACTION) = 43% of the
+# library, and is logged.
+SAVE_MIN = int(os.environ.get("PHOTOFIND_SAVE_EVERY") or 5000)
+SAVE_FRACTION = 0.75
 
 
 class VectorCache:
@@ -33,6 +45,8 @@ class VectorCache:
         self.covered_seq = 0  # the highest embedding seq the index holds
         self.dirty = False
         self._shared = False  # _index is another cache's (share)
+        self.saved_count = 0  # vectors in the generation last saved (or loaded)
+        self.unsaved = 0  # vectors added or dropped since then
 
     def index(self) -> VectorIndex | None:
         """The HNSW index for this model, loaded, caught up and reconciled
@@ -43,13 +57,16 @@ class VectorCache:
                 return None
             self._index = index
             self._add_newer(index)
+            if self.unsaved:
+                log.info("the index file lacked %d vectors stored since it was saved;"
+                         " they were added from the catalog", self.unsaved)
             # The index now holds every stored vector; it holds a stale one only if
             # it holds more. (Counting is one step; listing 100,000 ids in Python
             # crawls while another thread imports torch: sqlite hands back the GIL
             # on every row.)
             if len(index) != self.catalog.embedding_count(self.model):
                 self._drop_stale(index)
-            self.save()
+            self.save_if_due()
         return self._index
 
     def _load(self) -> VectorIndex | None:
@@ -59,6 +76,7 @@ class VectorCache:
             try:
                 index = VectorIndex.load(path, manifest.dim, manifest.sha256)
                 self.covered_seq = manifest.max_seq
+                self.saved_count, self.unsaved = len(index), 0
                 return index
             except (OSError, ValueError, RuntimeError) as exc:
                 log.warning("index file %s is unusable (%s); rebuilding it from the catalog",
@@ -68,16 +86,17 @@ class VectorCache:
             return None
         self.covered_seq = 0
         self.dirty = True
+        self.saved_count = self.unsaved = 0
         return VectorIndex(dim, capacity=self.catalog.embedding_count(self.model) + 1024)
 
-    def rebuild(self) -> int:
+    def rebuild(self, threads: int = 1) -> int:
         """Build the index anew from the stored vectors and save it."""
         dim = self.catalog.embedding_dim(self.model)
         if dim is None:
             return 0
         self._index = VectorIndex(dim, self.catalog.embedding_count(self.model) + 1024)
-        self.covered_seq = 0
-        self._add_newer(self._index)
+        self.covered_seq = self.unsaved = 0
+        self._add_newer(self._index, threads)
         self.dirty = True
         self.save()
         return len(self._index)
@@ -99,22 +118,36 @@ class VectorCache:
         else:
             self._add_newer(self._index)
 
-    def _add_newer(self, index: VectorIndex) -> None:
+    def _add_newer(self, index: VectorIndex, threads: int = 1) -> None:
         for ids, vecs, seq in self.catalog.embeddings_after(self.model, self.covered_seq):
-            index.add(ids, vecs)
+            index.add(ids, vecs, threads)
             self.covered_seq = seq
             self.dirty = True
+            self.unsaved += len(ids)
 
     def _drop_stale(self, index: VectorIndex) -> None:
         stale = index.ids() - self.catalog.embedding_ids(self.model)
         if stale:
             index.remove(stale)
             self.dirty = True
+            self.unsaved += len(stale)
 
     def forget(self, ids: list[int]) -> None:
         if self._index is not None and ids:
             self._index.remove(ids)
             self.dirty = True
+            self.unsaved += len(ids)
+
+    def save_due(self) -> bool:
+        """Whether the part of the index no saved generation holds has grown
+        enough to be worth rewriting the whole file for (see SAVE_FRACTION)."""
+        return self.dirty and self.unsaved >= max(SAVE_MIN, SAVE_FRACTION * self.saved_count)
+
+    def save_if_due(self) -> None:
+        """Save when ``save_due``: what is not saved yet stays in the catalog, and
+        the next start adds it from there."""
+        if self.save_due():
+            self.save()
 
     def save(self) -> None:
         """Write a new generation, then commit its manifest (the commit point).
@@ -127,6 +160,7 @@ class VectorCache:
         self.catalog.commit_manifest(Manifest(self.model, generation, digest, index.dim,
                                               self.covered_seq, len(index)))
         self.dirty = False
+        self.saved_count, self.unsaved = len(index), 0
         keep = self.catalog.generations_in_use() | {generation - 1}  # a reader may load it
         for gen, path in self.files.index_files():
             if gen not in keep or path.name.endswith(".tmp"):

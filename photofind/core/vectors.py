@@ -114,8 +114,10 @@ class VectorIndex:
         with self._lock.read():
             return set(self._live)
 
-    def add(self, ids: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32]) -> None:
-        """Add or replace vectors (a replaced or re-added id takes the new vector)."""
+    def add(self, ids: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32],
+            threads: int = 1) -> None:
+        """Add or replace vectors (a replaced or re-added id takes the new vector);
+        ``threads`` > 1 for a bulk rebuild."""
         if not len(ids):
             return
         with self._lock.write():
@@ -124,7 +126,7 @@ class VectorIndex:
             if needed > self._index.get_max_elements():
                 self._index.resize_index(max(needed, int(self._index.get_max_elements() * 1.5)))
             self._index.add_items(np.asarray(vectors, dtype=np.float32),
-                                  np.asarray(ids, dtype=np.int64), num_threads=1)
+                                  np.asarray(ids, dtype=np.int64), num_threads=threads)
             self._live.update(int(i) for i in ids)
             self._exact = None
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QMimeData, QPoint, QSettings, Qt, QTimer
@@ -417,7 +418,7 @@ class MainWindow(QMainWindow):
         self.search_for_image(hit.info.path, os.path.basename(hit.info.path),
                               self.cache.get(hit.info.id))
 
-    def _results(self, serial: int, hits: list[Hit], error: str) -> None:
+    def _results(self, serial: int, hits: Sequence[Hit], error: str) -> None:
         if serial != self.serial:
             return  # an answer to a query the user has already changed
         self.shown_serial = serial

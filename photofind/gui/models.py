@@ -2,7 +2,8 @@
 
 It holds ``Hit`` records (id, path, date, size, score), never images; the
 grid asks the thumbnail cache for pixels while painting. Rows are exposed in
-pages (``fetchMore``), so a 100,000-photo listing lays out at once. The
+pages (``fetchMore``), so a 100,000-photo listing lays out at once, and the
+newest-first listing (a ``Listing``) reads each page's rows only when shown. The
 relevance cut-off and the date ordering are views over the same hits; the
 automatic cut-off (``clear_matches_floor``) keeps the photos whose score
 stands out from the rest of the library.
@@ -25,7 +26,7 @@ from PySide6.QtCore import (
     QUrl,
 )
 
-from photofind.gui.data import Hit
+from photofind.gui.data import Hit, Listing
 
 PAGE = 300
 IdRole = Qt.ItemDataRole.UserRole + 1
@@ -89,8 +90,8 @@ def clear_matches_floor(scores: list[float]) -> float:
 class ResultsModel(QAbstractListModel):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._all: list[Hit] = []
-        self._hits: list[Hit] = []  # after cut-off and ordering
+        self._all: Sequence[Hit] = []
+        self._hits: Sequence[Hit] = []  # after cut-off and ordering
         self._shown = 0
         self._row_of: dict[int, int] = {}
         # Keep hits within this of the best score; None: the automatic floor
@@ -99,7 +100,7 @@ class ResultsModel(QAbstractListModel):
         self.by_date = False
 
     # --- content ------------------------------------------------------
-    def set_hits(self, hits: list[Hit]) -> None:
+    def set_hits(self, hits: Sequence[Hit]) -> None:
         self._all = hits
         self._refilter()
 
@@ -110,6 +111,11 @@ class ResultsModel(QAbstractListModel):
     def _refilter(self) -> None:
         self.beginResetModel()
         hits = self._all
+        if isinstance(hits, Listing):  # no scores, and already newest first: read lazily
+            self._hits, self._row_of = hits, {}
+            self._shown = min(PAGE, len(hits))
+            self.endResetModel()
+            return
         scored = [h.score for h in hits if h.score is not None]
         if scored and self.cutoff != 0:
             floor = clear_matches_floor(scored) if self.cutoff is None \
@@ -132,7 +138,8 @@ class ResultsModel(QAbstractListModel):
         return self._hits[row]
 
     def row_of(self, photo_id: int) -> int | None:
-        row = self._row_of.get(photo_id)
+        hits = self._hits
+        row = hits.row_of(photo_id) if isinstance(hits, Listing) else self._row_of.get(photo_id)
         return row if row is not None and row < self._shown else None
 
     # --- Qt's model interface -------------------------------------------

@@ -45,7 +45,7 @@ import os
 import queue
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -57,7 +57,7 @@ from photofind.core.config import Settings
 from photofind.core.errors import PhotofindError
 from photofind.core.watcher import WatchConfig
 from photofind.gui import albumsource
-from photofind.gui.data import Hit, Query
+from photofind.gui.data import Hit, Listing, Query
 
 if TYPE_CHECKING:  # the lazy imports stay lazy: torch and friends load on a worker
     from photofind.core.catalog import PhotoInfo
@@ -327,8 +327,7 @@ class Engine(QObject):
 
 def _missing_vectors(lib: Library, model: str) -> bool:
     """Photos on connected drives that have no vector from ``model`` yet."""
-    online = {r.id for r in lib.catalog.roots() if r.state == "online"}
-    return any(row.root_id in online for row in lib.catalog.ok_photos_without_embedding(model))
+    return lib.catalog.any_ok_photo_without_embedding(model)
 
 
 Job = Callable[["Library"], None]
@@ -393,7 +392,7 @@ class Queries(QObject):
                 if serial != self._latest_query:
                     return  # a newer query came in meanwhile
             path = None
-            hits: list[Hit] = []
+            hits: Sequence[Hit] = []
             error = ""
             try:
                 if image is not None:
@@ -467,7 +466,7 @@ class Queries(QObject):
         self._jobs.put(("album", job))
         self.ask_albums()
 
-    def _answer(self, lib: Library, query: Query) -> list[Hit]:
+    def _answer(self, lib: Library, query: Query) -> Sequence[Hit]:
         from photofind.core.filters import matching_ids
         from photofind.core.search import Searcher, Term, parse_query
 
@@ -478,6 +477,8 @@ class Queries(QObject):
                 ranked = [(info, score) for info, score in ranked if info.id in kept]
             return self._with_labels(lib, ranked)
         if not query.text.strip() and not query.image_path:
+            if not query.flt:
+                return self._listing(lib)
             return self._with_labels(lib, [(info, None) for info
                                            in Searcher(lib).browse(query.flt)])
         terms = parse_query(query.text) if query.text.strip() else []
@@ -495,6 +496,21 @@ class Queries(QObject):
         lib.vectors.share(shared)
         if shared is None:
             lib.vectors.catch_up()  # what the engine wrote since the last query
+
+    def _listing(self, lib: Library) -> Listing:
+        """Every photo newest first, its rows read a page at a time by the window
+        on a connection of its own (a page is a few hundred rows by key)."""
+        from photofind.core.library import Library
+
+        ids = lib.catalog.newest_first_ids()
+        pages = Library.open(lib.settings)
+
+        def load(page: list[int]) -> dict[int, Hit]:
+            # every file its own tile here: a page cannot know the copies on other pages
+            infos = pages.catalog.photo_info(page)
+            labels = albumsource.labels_of(pages, list(infos))
+            return {pid: Hit(info, None, tuple(labels.get(pid, ()))) for pid, info in infos.items()}
+        return Listing(ids, load)
 
     @staticmethod
     def _with_labels(lib: Library, ranked: list[tuple[PhotoInfo, float]]
