@@ -69,7 +69,7 @@ def _text_queries(n: int) -> np.ndarray:
 
 def _photos(root_id: int, root: str, lo: int, n: int) -> list[Any]:
     """Camera-like rows: a folder per day, dates rising with the id, 2-9 MB files."""
-    from photofind.core.catalog import NewPhoto
+    from photofind.core.records import FileRecord
 
     rng = np.random.default_rng(lo)
     start = 1_262_304_000  # 2010-01-01
@@ -81,9 +81,10 @@ def _photos(root_id: int, root: str, lo: int, n: int) -> list[Any]:
         t = start + i * 480 + int(rng.integers(0, 400))  # about 65,000 a year
         day = time.strftime("%Y/%Y-%m-%d", time.gmtime(t))
         w, h = shapes[int(rng.integers(0, len(shapes)))]
-        out.append(NewPhoto(root_id, f"{root}/{day}/IMG_{i:07d}.jpg", int(sizes[j]),
-                            t * 10**9, f"{rng.integers(0, 1 << 62):016x}{i:016x}", w, h,
-                            time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t))))
+        out.append(FileRecord(root_id, f"{root}/{day}/IMG_{i:07d}.jpg", int(sizes[j]),
+                              t * 10**9, quick_hash=f"{rng.integers(0, 1 << 62):016x}{i:016x}",
+                              width=w, height=h,
+                              taken_at=time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t))))
     return out
 
 

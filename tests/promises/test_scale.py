@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from photofind.core import indexer, library, vectorcache
-from photofind.core.catalog import NewPhoto
+from photofind.core import library, vectorcache
 from photofind.core.config import Settings
 from photofind.core.indexer import apply_changes
 from photofind.core.library import Library
+from photofind.core.records import FileRecord
 from photofind.core.scanner import scan_folders
 from photofind.testing.shapes import draw_picture
 
@@ -55,8 +55,8 @@ def _synthetic_rows(lib: Library, root: Path, n: int) -> None:
     vecs = rng.normal(size=(n, dim)).astype(np.float32)
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
     rid = lib.catalog.roots()[0].id
-    photos = [NewPhoto(rid, str(root / "old" / f"IMG_{i:05d}.jpg"), 1000 + i, 10**18 + i,
-                       f"{i:032x}", 96, 96) for i in range(n)]
+    photos = [FileRecord(rid, str(root / "old" / f"IMG_{i:05d}.jpg"), 1000 + i, 10**18 + i,
+                         quick_hash=f"{i:032x}", width=96, height=96) for i in range(n)]
     ids = lib.catalog.write_batch(lib.model, photos, list(vecs))
     lib.thumbs.put_many((pid, b"jpeg") for pid in ids)
     lib.vectors.catch_up()
@@ -92,8 +92,6 @@ def _steps_for_one_photo(tmp_path: Path, toy_model: str, bulk: int) -> int:
 @pytest.mark.slow
 def test_a_watcher_batch_of_one_photo_visits_rows_for_the_batch_not_the_library(
         tmp_path: Path, toy_model: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Smart-album labelling has its own pass; this counts the indexing of the batch.
-    monkeypatch.setattr(indexer, "_label", lambda lib: None)
     small = _steps_for_one_photo(tmp_path, toy_model, 500)
     large = _steps_for_one_photo(tmp_path, toy_model, 8000)
     # Looking up a photo by its key costs a few steps per row of the batch; a pass
@@ -105,7 +103,6 @@ def test_a_watcher_batch_of_one_photo_visits_rows_for_the_batch_not_the_library(
 def test_watcher_batches_leave_the_index_file_alone_and_readers_see_them(
         tmp_path: Path, toy_model: str, monkeypatch: pytest.MonkeyPatch,
         caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setattr(indexer, "_label", lambda lib: None)
     monkeypatch.setattr(vectorcache, "SAVE_MIN", 4)
     root = tmp_path / "root"
     root.mkdir()
@@ -157,7 +154,8 @@ def test_index_saves_while_a_library_grows_write_a_few_times_its_final_size(
         for lo in range(0, 3000, 25):
             vecs = rng.normal(size=(25, 32)).astype(np.float32)
             lib.catalog.write_batch(lib.model, [
-                NewPhoto(rid, str(root / f"{i}.jpg"), i, i, f"{i:x}") for i in range(lo, lo + 25)],
+                FileRecord(rid, str(root / f"{i}.jpg"), i, i, quick_hash=f"{i:x}")
+                for i in range(lo, lo + 25)],
                 list(vecs / np.linalg.norm(vecs, axis=1, keepdims=True)))
             lib.vectors.catch_up()
             lib.vectors.save_if_due()
@@ -214,8 +212,9 @@ def test_the_all_photos_view_reads_rows_a_page_at_a_time(
         rid = lib.catalog.add_root(str(tmp_path)).id
         vecs = np.eye(1000, 32, dtype=np.float32) + 0.01
         lib.catalog.write_batch(lib.model, [
-            NewPhoto(rid, str(tmp_path / f"IMG_{i:04d}.jpg"), i, i, f"{i:x}", 96, 96,
-                     time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(1.6e9 + i * 3600)))
+            FileRecord(rid, str(tmp_path / f"IMG_{i:04d}.jpg"), i, i, quick_hash=f"{i:x}",
+                       width=96, height=96,
+                       taken_at=time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(1.6e9 + i * 3600)))
             for i in range(1000)], list(vecs))
     read: list[int] = []
 
