@@ -14,7 +14,7 @@ $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(TORCH)
-	$(BIN)/python -m pip install --quiet -e '.[dev,torch,ocr]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,torch,ocr,cluster]'
 	touch $@
 
 run: $(BIN)/.installed

@@ -268,7 +268,10 @@ def main() -> None:
     spec = f"local-dir:{weights}"
     folder = corpus(120, 0, 0)
     threads = str(args.threads)
-    env = {**os.environ, "PHOTOFIND_THREADS": threads, "OMP_NUM_THREADS": threads}
+    # rclip reads no text in photos: photofind's CLIP pass is what is compared (the
+    # words are read after it, in a stage of their own; bench_ocr.py measures it)
+    env = {**os.environ, "PHOTOFIND_THREADS": threads, "OMP_NUM_THREADS": threads,
+           "PHOTOFIND_OCR": "0"}
     env.pop("PHOTOFIND_RUNTIME", None)
     own = sorted(os.sched_getaffinity(0))
     # rclip sizes its ONNX Runtime pool by the CPUs it may run on: give both sides

@@ -198,15 +198,3 @@ def photo_labels(lib: Library, photo_ids: Sequence[int]) -> dict[int, list[tuple
         for pid, label, p in rows:
             out.setdefault(int(pid), []).append((label, float(p)))
     return out
-
-
-def label_counts_summary(lib: Library) -> dict[str, int]:
-    """How many photos have no label, one, or several (for reports)."""
-    rows = lib.catalog.db.execute(
-        "SELECT COALESCE(n, 0) FROM embeddings e LEFT JOIN (SELECT photo_id, COUNT(*) AS n"
-        " FROM photo_labels WHERE model = ? GROUP BY photo_id) l ON l.photo_id = e.photo_id"
-        " WHERE e.model = ?", (lib.model, lib.model))
-    counts = [int(r[0]) for r in rows]
-    return {"none": counts.count(0), "one": counts.count(1),
-            "several": sum(1 for n in counts if n > 1)}
-

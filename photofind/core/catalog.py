@@ -671,6 +671,11 @@ class Catalog:
             " WHERE model = ?", (model,)).fetchone()
         return Manifest(*row) if row else None
 
+    def newest_photo_id(self) -> int:
+        """The highest photo id so far (0 in an empty catalog): ids only grow."""
+        row = self.db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'photos'").fetchone()
+        return int(row[0]) if row else 0
+
     def max_generation(self) -> int:
         row = self.db.execute("SELECT MAX(generation) FROM index_manifest").fetchone()
         return int(row[0] or 0)

@@ -56,7 +56,6 @@ _CENTRE = len(_ROTATIONS)  # the centre's hash follows the rotations'
 _HASH_LEN = (_CENTRE + 1) * _HASH_HEX  # a cached value of another length is made again
 
 S = TypeVar("S")
-_QUICK_HASH = "quick_hash"  # the catalog's column of size + first/last 64 KiB hash
 
 
 @dataclass(frozen=True)
@@ -131,7 +130,7 @@ def _ordered(tier: str, groups: list[list[int]], infos: dict[int, PhotoInfo]) ->
 
 
 def _rows(catalog: Catalog, infos: dict[int, PhotoInfo]) -> dict[int, _Row]:
-    rows = catalog.db.execute(f"SELECT id, size, {_QUICK_HASH}, content_hash, mtime_ns"
+    rows = catalog.db.execute("SELECT id, size, quick_hash, content_hash, mtime_ns"
                               " FROM photos WHERE status = 'ok'")
     return {r[0]: _Row(*r) for r in rows if r[0] in infos}
 
@@ -183,7 +182,7 @@ def collapse_exact(catalog: Catalog, ranked: Sequence[tuple[PhotoInfo, S]]
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]
         found = catalog.db.execute(
-            f"SELECT id, size, {_QUICK_HASH}, content_hash, mtime_ns FROM photos"
+            "SELECT id, size, quick_hash, content_hash, mtime_ns FROM photos"
             f" WHERE id IN ({','.join('?' * len(chunk))})", chunk)
         rows.update({r[0]: _Row(*r) for r in found})
     by_quick: dict[tuple[int, str], list[int]] = defaultdict(list)

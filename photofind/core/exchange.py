@@ -149,12 +149,14 @@ def _mapped(path: str, maps: Sequence[tuple[str, str]]) -> str:
 
 def _same_file(target: _Target, record: parquetio.Record) -> bool:
     """Whether the file here is the one the row was made from: same size and quick
-    hash, and the same whole content where the row knows it."""
+    hash, and the same whole content where the row knows it (else its file time)."""
     if target.found is None and target.row is not None:  # unchanged: the catalog knows it
         row = target.row
         if (row.size, row.quick_hash) != (record.size, record.quick_hash):
             return False
-        if record.content_hash is None or row.content_hash == record.content_hash:
+        if record.content_hash is None:  # size and quick hash alone: the file time too
+            return row.mtime_ns == record.mtime_ns
+        if row.content_hash == record.content_hash:
             return True
         return _hash_matches(content_hash, row.path, record.content_hash)
     assert target.found is not None
@@ -162,8 +164,9 @@ def _same_file(target: _Target, record: parquetio.Record) -> bool:
     if found.size != record.size or not _hash_matches(
             lambda p: partial_hash(p, found.size), found.path, record.quick_hash):
         return False
-    return record.content_hash is None or _hash_matches(content_hash, found.path,
-                                                        record.content_hash)
+    if record.content_hash is None:  # size and quick hash alone: the file time too
+        return found.mtime_ns == record.mtime_ns
+    return _hash_matches(content_hash, found.path, record.content_hash)
 
 
 def _hash_matches(hasher: Callable[[str], str], path: str, expected: str | None) -> bool:

@@ -31,6 +31,7 @@ from photofind.core.model.encoder import Encoder
 from photofind.core.model.sources import peek_preprocess
 from photofind.core.records import FileRecord, mtime_date
 from photofind.core.scanner import ChangeSet, scan
+from photofind.core.textindex import WHOLE, Scope
 from photofind.core.thumbs import make_thumbnails, missing_thumbnails
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,7 @@ def _apply_changes(lib: Library, changes: ChangeSet) -> Generator[Progress, None
                          offline=[r.path for r in changes.offline] + sorted(changes.absent))
     _apply_state(lib, changes, report)
     jobs = _jobs(lib, changes)
+    newest = lib.catalog.newest_photo_id()  # photos above it are this run's
     if jobs:
         yield from _decode_and_embed(lib, jobs, report)
     lib.vectors.catch_up()
@@ -114,16 +116,18 @@ def _apply_changes(lib: Library, changes: ChangeSet) -> Generator[Progress, None
     else:
         lib.vectors.save_if_due()  # a watcher batch: only when the unsaved part is large
     _fill_thumbnails(lib, changes)
-    yield from _read_text(lib)
+    scope = _scope_ids(changes)
+    yield from _read_text(lib, None if scope is None else Scope(frozenset(scope), newest))
     return report  # labels are derived data, caught up off this path (core/albums.py)
 
 
-def _read_text(lib: Library) -> Iterator[Progress]:
-    """The words in photos are read after the CLIP pass (core/reading.py)."""
+def _read_text(lib: Library, scope: Scope | None) -> Iterator[Progress]:
+    """The words in photos are read after the CLIP pass (core/reading.py): a
+    full pass catches up the whole library, a watcher batch its own photos."""
     from photofind.core.reading import StopReading, read_text
 
     with contextlib.suppress(StopReading):  # the watcher has files to index first
-        yield from read_text(lib)
+        yield from read_text(lib, scope=scope or WHOLE)
 
 
 def _fill_thumbnails(lib: Library, changes: ChangeSet) -> None:

@@ -59,8 +59,10 @@ class ReadingProgress(Progress):
     """Progress of the text-reading stage (shown as "reading text")."""
 
 
-def read_text(lib: Library, threads: int | None = None) -> Generator[ReadingProgress, None, int]:
-    """Read the text of every photo that needs it; returns how many were read."""
+def read_text(lib: Library, threads: int | None = None, scope: textindex.Scope = textindex.WHOLE
+              ) -> Generator[ReadingProgress, None, int]:
+    """Read the text of every photo in ``scope`` that needs it; returns how many
+    were read."""
     catalog = lib.catalog
     if not ocr.installed() or not textindex.reading_enabled(catalog):
         return 0
@@ -69,18 +71,21 @@ def read_text(lib: Library, threads: int | None = None) -> Generator[ReadingProg
     except ocr.EngineMissing as exc:  # costs the text, never the photos indexed
         log.warning("the text in photos is not read: %s.", exc)
         return 0
-    total = textindex.unread_count(catalog, engine)
+    total = textindex.unread_count(catalog, engine, scope)
     if not total:
         return 0
-    done, start = 0, time.perf_counter()
+    done, last, start = 0, 0, time.perf_counter()
     with ReaderProcess(threads or _threads()) as reader:
-        while todo := textindex.unread(catalog, engine, BATCH):
+        while todo := textindex.unread(catalog, engine, BATCH, last, scope):
             try:
                 read = [reader.read(pid, path, engine, retry) for pid, path, retry in todo]
             except ocr.EngineMissing as exc:
                 log.warning("the text in photos is not read: %s.", exc)
                 return done
             textindex.store(catalog, read)
+            # the pass goes on after what it read, except a photo due one more try
+            again = [r.photo_id for r in read if r.problem in textindex.RETRY]
+            last = min(again) - 1 if again else todo[-1][0]
             done += len(todo)
             elapsed = max(time.perf_counter() - start, 1e-6)
             rate = done / elapsed

@@ -79,17 +79,46 @@ _UNREAD = ("FROM photos p JOIN roots r ON r.id = p.root_id"
            " AND (t.photo_id IS NULL OR t.engine != ? OR t.problem IN (?, ?))")
 
 
-def unread(catalog: Catalog, engine: str, limit: int) -> list[tuple[int, str, bool]]:
+# A scope longer than this reads the whole library instead (SQLite's variable limit).
+_SCOPE_MAX = 30_000
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which photos a reading pass looks at: ``among`` (a change set's photos)
+    and every photo with an id above ``newer_than`` (those the batch added);
+    ``among`` None: the whole library."""
+
+    among: frozenset[int] | None = None
+    newer_than: int = 0
+
+    def sql(self) -> tuple[str, list[int]]:
+        if self.among is None or len(self.among) > _SCOPE_MAX:
+            return "", []
+        marks = ",".join("?" * len(self.among))
+        return f" AND (p.id > ? OR p.id IN ({marks}))", [self.newer_than, *sorted(self.among)]
+
+
+WHOLE = Scope()
+
+
+def unread(catalog: Catalog, engine: str, limit: int, after: int = 0, scope: Scope = WHOLE
+           ) -> list[tuple[int, str, bool]]:
     """(photo id, path, is a retry) of readable photos on connected drives that
-    have no text from ``engine`` yet (or one more try due), oldest first."""
+    have no text from ``engine`` yet (or one more try due), oldest first, from
+    the id ``after`` on (a pass keeps its place: it never walks what it read)."""
+    where, args = scope.sql()
     rows = catalog.db.execute(
         f"SELECT p.id, p.path, t.engine = ? AND t.problem IS NOT NULL {_UNREAD}"
-        " ORDER BY p.id LIMIT ?", (engine, engine, *RETRY, limit))
+        f" AND p.id > ?{where} ORDER BY p.id LIMIT ?",
+        (engine, engine, *RETRY, after, *args, limit))
     return [(int(r[0]), str(r[1]), bool(r[2])) for r in rows]
 
 
-def unread_count(catalog: Catalog, engine: str) -> int:
-    row = catalog.db.execute(f"SELECT COUNT(*) {_UNREAD}", (engine, *RETRY)).fetchone()
+def unread_count(catalog: Catalog, engine: str, scope: Scope = WHOLE) -> int:
+    where, args = scope.sql()
+    row = catalog.db.execute(f"SELECT COUNT(*) {_UNREAD}{where}",
+                             (engine, *RETRY, *args)).fetchone()
     return int(row[0])
 
 
@@ -125,7 +154,10 @@ def status(catalog: Catalog) -> dict[str, object]:
     (with text found in how many), photos waiting, the engine."""
     from photofind.core import ocr
 
-    engine = ocr.engine_id() if ocr.installed() else None
+    try:
+        engine = ocr.engine_id() if ocr.installed() else None
+    except ocr.EngineMissing:  # a language model named but missing: nothing is read
+        engine = None
     read, with_text = catalog.db.execute(
         "SELECT COUNT(*), COALESCE(SUM(body != ''), 0) FROM photo_text").fetchone()
     return {"reading": reading_enabled(catalog), "read": int(read), "with_text": int(with_text),

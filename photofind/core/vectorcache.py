@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 # times the final file, plus the final save; what a start after a crash adds
 # from the catalog is under SAVE_FRACTION / (1 + SAVE_FRACTION) = 43% of the
 # library, and is logged.
+# (the variable keeps the name it had when saves came every N photos)
 SAVE_MIN = int(os.environ.get("PHOTOFIND_SAVE_EVERY") or 5000)
 SAVE_FRACTION = 0.75
 

@@ -58,9 +58,6 @@ class Listing(Sequence[Hit]):
             page = self._pages[number] = [hits.get(pid) or _gone(pid) for pid in ids]
         return page[offset]
 
-    def pages_read(self) -> int:
-        return len(self._pages)
-
     def row_of(self, photo_id: int) -> int | None:
         if self._row_of is None:
             self._row_of = {pid: i for i, pid in enumerate(self.ids)}

@@ -357,6 +357,7 @@ class Queries(QObject):
         self._serial_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="photofind-queries", daemon=True)
         self._generation = 0
+        self._pages: Library | None = None  # what the all-photos listing reads its pages from
         self.model_loaded = False
 
     def start(self) -> None:
@@ -471,10 +472,12 @@ class Queries(QObject):
         from photofind.core.search import Searcher, Term, parse_query
 
         if query.album:
-            ranked = albumsource.album(lib, query.album, SEARCH_LIMIT)
+            # a filtered album is filtered before it is cut to the grid's length
+            ranked = albumsource.album(lib, query.album, -1 if query.flt else SEARCH_LIMIT)
             if query.flt:
                 kept = matching_ids(lib.catalog.db, query.flt)
                 ranked = [(info, score) for info, score in ranked if info.id in kept]
+                ranked = ranked[:SEARCH_LIMIT]
             return self._with_labels(lib, ranked)
         if not query.text.strip() and not query.image_path:
             if not query.flt:
@@ -503,7 +506,11 @@ class Queries(QObject):
         from photofind.core.library import Library
 
         ids = lib.catalog.newest_first_ids()
-        pages = Library.open(lib.settings)
+        if self._pages is None or self._pages.settings != lib.settings:
+            if self._pages is not None:
+                self._pages.close()
+            self._pages = Library.open(lib.settings)  # one for every listing of this library
+        pages = self._pages
 
         def load(page: list[int]) -> dict[int, Hit]:
             # every file its own tile here: a page cannot know the copies on other pages
@@ -572,6 +579,8 @@ class Queries(QObject):
                     log.exception("the query thread failed on %s", item[0])
         finally:
             lib.close()
+            if self._pages is not None:
+                self._pages.close()
 
 
 class DuplicateFinder(QObject):
