@@ -211,6 +211,30 @@ def collapse_exact(catalog: Catalog, ranked: Sequence[tuple[PhotoInfo, S]]
     return out
 
 
+def library_copies(catalog: Catalog) -> dict[int, tuple[PhotoInfo, ...]]:
+    """For the all-photos listing: the photo shown for each set of exact copies
+    in the library -> its other copies (from the stored content hashes; the
+    candidates come from the size and quick hash index, so this reads the
+    photos that share a size and quick hash, not every row)."""
+    rows = catalog.db.execute(
+        "SELECT p.id, p.content_hash FROM photos p JOIN (SELECT size, quick_hash FROM photos"
+        " WHERE status = 'ok' GROUP BY size, quick_hash HAVING COUNT(*) > 1) d"
+        " ON p.size = d.size AND p.quick_hash = d.quick_hash"
+        " WHERE p.status = 'ok' AND p.content_hash IS NOT NULL").fetchall()
+    by_content: dict[str, list[int]] = defaultdict(list)
+    for pid, digest in rows:
+        by_content[digest].append(pid)
+    sets = [ids for ids in by_content.values() if len(ids) > 1]
+    infos = catalog.photo_info([pid for ids in sets for pid in ids])
+    out: dict[int, tuple[PhotoInfo, ...]] = {}
+    for ids in sets:
+        members = [infos[pid] for pid in ids if pid in infos]
+        if len(members) > 1:
+            group = make_group("exact", members)
+            out[group.keep.id] = group.others
+    return out
+
+
 def _neighbours(lib: Library, ids: set[int]) -> dict[tuple[int, int], float]:
     """(a, b) with a < b -> CLIP similarity, for each photo's nearest neighbours."""
     index = lib.vectors.index()

@@ -423,8 +423,13 @@ class MainWindow(QMainWindow):
             return  # an answer to a query the user has already changed
         self.shown_serial = serial
         self.cache.forget_requests()
+        current = self._current_photo()
         self.model.set_hits(hits)
         self._apply_view(keep=True)
+        if current is not None:  # a refresh keeps the photo the user is on (and the viewer's place)
+            row = self.model.row_of(current)
+            if row is not None:
+                self.grid.setCurrentIndex(self.model.index(row))
         if self.dupes_tier is not None:
             return  # the Duplicates page stays; the grid is ready behind it
         if error:
@@ -434,6 +439,12 @@ class MainWindow(QMainWindow):
                                not self.query.ranks() else "Nothing matches.")
         else:
             self.stack.setCurrentIndex(GRID)
+
+    def _current_photo(self) -> int | None:
+        index = self.grid.currentIndex()
+        if not index.isValid() or index.row() >= self.model.rowCount():
+            return None
+        return self.model.hit(index.row()).info.id
 
     def _apply_view(self, keep: bool = False) -> None:
         cutoff = 0.0 if self.query.album else self.bar.cutoff_band()

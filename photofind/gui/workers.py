@@ -503,9 +503,12 @@ class Queries(QObject):
     def _listing(self, lib: Library) -> Listing:
         """Every photo newest first, its rows read a page at a time by the window
         on a connection of its own (a page is a few hundred rows by key)."""
+        from photofind.core.duplicates import library_copies
         from photofind.core.library import Library
 
-        ids = lib.catalog.newest_first_ids()
+        copies = library_copies(lib.catalog)  # exact copies: one tile, the others in it
+        hidden = {other.id for others in copies.values() for other in others}
+        ids = [pid for pid in lib.catalog.newest_first_ids() if pid not in hidden]
         if self._pages is None or self._pages.settings != lib.settings:
             if self._pages is not None:
                 self._pages.close()
@@ -513,10 +516,10 @@ class Queries(QObject):
         pages = self._pages
 
         def load(page: list[int]) -> dict[int, Hit]:
-            # every file its own tile here: a page cannot know the copies on other pages
             infos = pages.catalog.photo_info(page)
             labels = albumsource.labels_of(pages, list(infos))
-            return {pid: Hit(info, None, tuple(labels.get(pid, ()))) for pid, info in infos.items()}
+            return {pid: Hit(info, None, tuple(labels.get(pid, ())), copies.get(pid, ()))
+                    for pid, info in infos.items()}
         return Listing(ids, load)
 
     @staticmethod

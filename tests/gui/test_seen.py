@@ -150,7 +150,8 @@ def test_the_viewer_shows_a_photo_or_says_why_it_cannot(  # type: ignore[no-unty
         or "damaged" in viewer.view.message, viewer.view.message
     qtbot.keyClick(viewer, Qt.Key.Key_Right)  # a new decoder took the crashed one's place
     qtbot.waitUntil(lambda: not viewer.view.pixmap.isNull(), timeout=30_000)
-    assert viewer.hit == fine
+    # the same photo (its smart-album labels may arrive meanwhile: they follow indexing)
+    assert viewer.hit is not None and viewer.hit.info.id == fine.info.id
 
 
 def test_cutoff_slider_counts_and_newest_first(qtbot, open_window: OpenWindow,  # type: ignore[no-untyped-def]

@@ -62,12 +62,14 @@ def test_where_paints_a_heatmap_and_moving_on_cancels_it(  # type: ignore[no-unt
     monkeypatch.setenv("PHOTOFIND_DECODE_HOOK", f"{__name__}:slow_decode")
     monkeypatch.setenv("PHOTOFIND_TEST_SLOW", hits[1].info.path)
     qtbot.keyClick(viewer, Qt.Key.Key_Right)
-    assert viewer.hit == hits[1] and viewer.view.location is None
+    assert viewer.hit is not None and viewer.hit.info.id == hits[1].info.id
+    assert viewer.view.location is None
     cancelled = window.locator.cancelled_runs
     qtbot.keyClick(viewer, Qt.Key.Key_W)
     qtbot.waitUntil(lambda: window.locator.running is not None, timeout=10_000)
     qtbot.keyClick(viewer, Qt.Key.Key_Right)  # move on while it runs
-    assert viewer.hit == hits[2] and not viewer.where.isChecked()
+    assert viewer.hit is not None and viewer.hit.info.id == hits[2].info.id
+    assert not viewer.where.isChecked()
     qtbot.waitUntil(lambda: window.locator.running is None, timeout=30_000)
     assert window.locator.cancelled_runs == cancelled + 1
     qtbot.wait(200)
