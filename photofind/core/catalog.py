@@ -532,21 +532,14 @@ class Catalog:
             db.executemany("DELETE FROM photos WHERE id = ?", [(i,) for i in ids])
 
     def ok_photos_without_embedding(self, model: str) -> list[FileRecord]:
-        rows = self.db.execute(
-            f"{_ROW} p WHERE p.status = 'ok' AND EXISTS (SELECT 1 FROM roots r"
-            " WHERE r.id = p.root_id AND r.state = 'online') AND NOT EXISTS"
-            " (SELECT 1 FROM embeddings e WHERE e.photo_id = p.id AND e.model = ?)",
-            (model,))
+        rows = self.db.execute(f"{_ROW} p WHERE {_WITHOUT_VECTOR}", (model,))
         return [_record(r) for r in rows]
 
     def any_ok_photo_without_embedding(self, model: str) -> bool:
         """Whether a readable photo on a connected drive lacks a vector from
         ``model`` (stops at the first one)."""
         row = self.db.execute(
-            "SELECT EXISTS (SELECT 1 FROM photos p JOIN roots r ON r.id = p.root_id"
-            " WHERE p.status = 'ok' AND r.state = 'online' AND NOT EXISTS"
-            " (SELECT 1 FROM embeddings e WHERE e.photo_id = p.id AND e.model = ?))",
-            (model,)).fetchone()
+            f"SELECT EXISTS (SELECT 1 FROM photos p WHERE {_WITHOUT_VECTOR})", (model,)).fetchone()
         return bool(row[0])
 
     def ok_photos_without_embedding_among(self, model: str, ids: Iterable[int]
@@ -557,10 +550,8 @@ class Catalog:
         out: list[FileRecord] = []
         for chunk in _chunks(sorted(set(ids)), 500):
             rows = self.db.execute(
-                f"{_ROW} p WHERE p.id IN ({','.join('?' * len(chunk))}) AND p.status = 'ok'"
-                " AND EXISTS (SELECT 1 FROM roots r WHERE r.id = p.root_id AND"
-                " r.state = 'online') AND NOT EXISTS (SELECT 1 FROM embeddings e"
-                " WHERE e.photo_id = p.id AND e.model = ?)", (*chunk, model))
+                f"{_ROW} p WHERE p.id IN ({','.join('?' * len(chunk))}) AND {_WITHOUT_VECTOR}",
+                (*chunk, model))
             out += [_record(r) for r in rows]
         return out
 
@@ -575,8 +566,7 @@ class Catalog:
 
     def photo_info(self, ids: Sequence[int]) -> dict[int, PhotoInfo]:
         out: dict[int, PhotoInfo] = {}
-        for chunk_start in range(0, len(ids), 500):
-            chunk = list(ids[chunk_start:chunk_start + 500])
+        for chunk in _chunks(list(ids), 500):
             marks = ",".join("?" * len(chunk))
             rows = self.db.execute(
                 f"{_INFO} WHERE p.id IN ({marks}) AND p.status = 'ok'", chunk)
@@ -746,6 +736,10 @@ def _cannot_open(exc: sqlite3.DatabaseError) -> bool:
                                                    sqlite3.SQLITE_READONLY)
 
 
+# A readable photo (``p``) on a connected drive without a vector from the model (?).
+_WITHOUT_VECTOR = ("p.status = 'ok' AND EXISTS (SELECT 1 FROM roots r WHERE r.id = p.root_id"
+                   " AND r.state = 'online') AND NOT EXISTS (SELECT 1 FROM embeddings e"
+                   " WHERE e.photo_id = p.id AND e.model = ?)")
 _NEWEST_FIRST = ("ORDER BY COALESCE(p.taken_at, strftime('%Y-%m-%dT%H:%M:%S',"
                  " p.mtime_ns / 1000000000, 'unixepoch', 'localtime')) DESC, p.id DESC")
 _INFO = ("SELECT p.id, p.path, r.state = 'online', p.width, p.height, p.taken_at, p.size,"
