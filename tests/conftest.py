@@ -14,6 +14,9 @@ from typing import Any
 
 import pytest
 
+# Every Qt test runs offscreen, whichever file it lives in (tests/promises has window tests).
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
 from photofind.testing.samples import SamplePhoto, make_sample_library
 from photofind.testing.toyclip import toy_model_dir
 
