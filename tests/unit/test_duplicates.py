@@ -7,7 +7,7 @@ import random
 from photofind.core.catalog import PhotoInfo
 from photofind.core.duplicates import hash_distance, make_group, picture_hash
 from photofind.testing.dupdata import NEAR
-from photofind.testing.shapes import draw_picture
+from photofind.testing.shapes import CLASSES, draw_picture
 
 
 def info(pid: int, path: str, size: tuple[int, int], taken: str) -> PhotoInfo:
@@ -34,3 +34,21 @@ def test_copies_are_within_the_threshold_and_another_drawing_is_not() -> None:
         assert hash_distance(picture_hash(transform(picture)), original) <= 6, how
     other = picture_hash(draw_picture("yellow", "circle", (480, 360), rng))
     assert hash_distance(other, original) > 10
+
+
+def test_the_dct_hash_has_the_bits_of_imagehash_phash() -> None:
+    """Our numpy DCT hash (the app carries no SciPy) equals imagehash's phash, so
+    the thresholds measured with it and the hashes cached in libraries hold."""
+    import imagehash
+    import numpy as np
+    from PIL import Image
+
+    from photofind.core.duplicates import dct_hash
+
+    rng = random.Random(3)
+    pictures = [draw_picture(c, s, (400, 300), rng) for c, s in CLASSES[:12]]
+    pictures += [Image.fromarray((np.random.default_rng(i).random((240, 320, 3)) * 255)
+                                 .astype("uint8")) for i in range(8)]
+    for picture in pictures:
+        grey = picture.convert("L")
+        assert dct_hash(grey) == str(imagehash.phash(grey))
