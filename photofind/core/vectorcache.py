@@ -1,7 +1,7 @@
 """The vector cache of one model: the HNSW file beside the catalog, kept in
 step with the catalog's embeddings.
 
-On load the newest generation is used only if its sha256 matches the
+On load the newest generation is used only if its checksum matches the
 catalog's manifest; otherwise the index is rebuilt from the stored vectors
 (never re-embedded). Either way it then catches up with embeddings stored
 after it was saved and drops ids the catalog no longer has. Saving writes a

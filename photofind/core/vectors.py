@@ -3,7 +3,7 @@
 Labels are photo ids. hnswlib is not safe between ``add_items``,
 ``knn_query``, ``resize_index`` and ``mark_deleted``, so every call goes
 through :class:`RWLock`. Saving writes a new generation file atomically
-(temp, fsync, rename) and returns its sha256; the catalog's manifest commit
+(temp, fsync, rename) and returns its checksum (xxh3-128); the catalog's manifest commit
 is what makes that generation current (see vectorcache.py).
 """
 
@@ -21,9 +21,11 @@ from pathlib import Path
 import hnswlib
 import numpy as np
 import numpy.typing as npt
+import xxhash
 
 M = 24  # 16 lost recall on tightly clustered libraries (tests/integration/test_recall.py)
 EF_CONSTRUCTION = 200
+DIGEST_PREFIX = "xxh3-128:"
 # Text-to-image queries need about twice the ef of image-to-image ones for the
 # same recall (measured on 100k x 512 vectors; tests/integration/test_recall.py
 # holds both): text vectors sit apart from the images.
@@ -91,10 +93,9 @@ class VectorIndex:
         self._exact: tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]] | None = None
 
     @classmethod
-    def load(cls, path: Path, dim: int, expected_sha256: str) -> VectorIndex:
+    def load(cls, path: Path, dim: int, expected_digest: str) -> VectorIndex:
         """Load a generation file; raises ValueError unless its checksum matches."""
-        digest = sha256_file(path)
-        if digest != expected_sha256:
+        if file_digest(path, expected_digest) != expected_digest:
             raise ValueError(f"{path.name}: checksum mismatch")
         self = cls.__new__(cls)
         self.dim = dim
@@ -201,13 +202,13 @@ class VectorIndex:
         return best(ids, matrix @ (vector / max(float(np.linalg.norm(vector)), 1e-12)), k)
 
     def save(self, path: Path) -> str:
-        """Write atomically to ``path`` (temp, fsync, rename); returns the sha256."""
+        """Write atomically to ``path`` (temp, fsync, rename); returns its digest."""
         tmp = path.with_name(path.name + ".tmp")
         with self._lock.read():
             self._index.save_index(str(tmp))
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
-        digest = sha256_file(tmp)
+        digest = file_digest(tmp)
         os.replace(tmp, path)
         _fsync_dir(path.parent)
         return digest
@@ -221,12 +222,19 @@ def best(ids: npt.NDArray[np.int64], scores: npt.NDArray[np.float32], k: int
     return ids[top], scores[top].astype(np.float32)
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
+def file_digest(path: Path, like: str = DIGEST_PREFIX) -> str:
+    """The checksum of an index file, ``xxh3-128:<hex>``: a 2.3 GB file (a million
+    512-d vectors) costs about 0.2 s instead of sha256's 2.4 s. It guards against
+    torn and stale files, not against an adversary who can write the library.
+    ``like`` an older manifest's bare hex digest: that file's sha256."""
+    if not like.startswith(DIGEST_PREFIX):
+        with open(path, "rb") as fh:
+            return hashlib.file_digest(fh, "sha256").hexdigest()
+    h = xxhash.xxh3_128()
     with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
+        for block in iter(lambda: fh.read(1 << 22), b""):
             h.update(block)
-    return h.hexdigest()
+    return DIGEST_PREFIX + h.hexdigest()
 
 
 def _fsync_dir(folder: Path) -> None:

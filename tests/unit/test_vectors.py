@@ -50,6 +50,26 @@ def test_save_load_round_trip_and_checksum_guard(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("*.tmp"))
 
 
+def test_a_torn_file_is_refused_and_older_sha256_manifests_still_load(tmp_path: Path) -> None:
+    """Libraries saved before the xxh3 checksum keep their index (no rebuild on
+    upgrade); a byte changed in the file is caught under either checksum."""
+    import hashlib
+
+    index = VectorIndex(32)
+    index.add(np.arange(30), unit(30))
+    path = tmp_path / "vectors.1.hnsw"
+    digest = index.save(path)
+    assert digest.startswith("xxh3-128:")
+    old = hashlib.sha256(path.read_bytes()).hexdigest()  # what older manifests hold
+    assert VectorIndex.load(path, 32, old).ids() == set(range(30))
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 1
+    path.write_bytes(bytes(data))
+    for expected in (digest, old):
+        with pytest.raises(ValueError, match="checksum"):
+            VectorIndex.load(path, 32, expected)
+
+
 def test_rwlock_lets_readers_share_and_writers_exclude() -> None:
     lock = RWLock()
     inside: list[str] = []

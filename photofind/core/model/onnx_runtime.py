@@ -181,21 +181,4 @@ def int8_copy(path: Path) -> Path:
         logging.disable(logging.NOTSET)
         shutil.rmtree(tmp, ignore_errors=True)
     return target
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    cache.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=target.stem, suffix=".onnx", dir=cache)
-    os.close(fd)
-    try:
-        log.info("making int8 weights for %s", path)
-        logging.disable(logging.WARNING)  # its advice on pre-processing, via the root logger
-        quantize_dynamic(str(path), tmp, weight_type=QuantType.QInt8,
-                         op_types_to_quantize=["MatMul", "Gemm"],
-                         use_external_data_format=stat.st_size > 1_500_000_000)
-        os.replace(tmp, target)
-    finally:
-        logging.disable(logging.NOTSET)
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-    return target
 
