@@ -5,8 +5,9 @@ thresholds.
 Each scene gets an exact copy, near copies (resize, recompress, HEIC, 4% crop,
 90-degree turn, colour shift) and two burst shots; distractors are other
 pictures (for the drawn set, the same colour and shape drawn again). The real
-photos are scikit-image's sample pictures, taken from its wheel (downloaded
-once with pip into ~/.cache/photofind/realphotos, never committed). The
+photos are scikit-image's sample pictures, taken from its pinned wheel
+(photofind.testing.realphotos: downloaded once with pip, extracted into
+~/.cache/photofind/realphotos, never committed). The
 library is indexed with the toy CLIP, whose similarities mean something on
 drawn pictures only: on real photos the CLIP gate is close to chance, so the
 figures there show what the perceptual hash confirms, and a hash-only line
@@ -25,10 +26,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import random
-import subprocess
-import sys
 import tempfile
-import zipfile
 from collections import defaultdict
 from pathlib import Path
 
@@ -39,33 +37,20 @@ from photofind.core.config import Settings
 from photofind.core.indexer import run_index
 from photofind.core.library import Library
 from photofind.testing.dupdata import DupFile, truth_tier, write_scenes
+from photofind.testing.realphotos import CACHE, SKIMAGE_PHOTOS, fetch
 from photofind.testing.shapes import CLASSES, draw_picture
 from photofind.testing.toyclip import toy_model_dir
 
-REAL = Path.home() / ".cache" / "photofind" / "realphotos"
-# Colour and grey photographs from scikit-image's data folder (no charts or scans).
-REAL_NAMES = ("astronaut", "coffee", "chelsea", "rocket", "motorcycle_left", "camera",
-              "brick", "grass", "gravel", "coins", "moon", "retina", "hubble_deep_field",
-              "motorcycle_right", "ihc", "cell")
 STRICT = {"exact": ("exact",), "near": ("exact", "near"), "similar": ("exact", "near",
                                                                        "similar")}
 
 
 def real_photos() -> list[tuple[str, Image.Image]]:
-    REAL.mkdir(parents=True, exist_ok=True)
-    wheels = sorted(REAL.glob("scikit_image-*.whl"))
-    if not wheels:
-        subprocess.run([sys.executable, "-m", "pip", "download", "scikit-image", "--no-deps",
-                        "-d", str(REAL)], check=True, capture_output=True)
-        wheels = sorted(REAL.glob("scikit_image-*.whl"))
+    paths = fetch(SKIMAGE_PHOTOS, CACHE / "realphotos")
     out = []
-    with zipfile.ZipFile(wheels[-1]) as wheel:
-        names = {Path(n).stem: n for n in wheel.namelist() if n.startswith("skimage/data/")}
-        for name in REAL_NAMES:
-            with wheel.open(names[name]) as fh:
-                img = Image.open(fh)
-                img.load()
-            out.append((name, img.convert("RGB")))
+    for picture in SKIMAGE_PHOTOS:
+        with Image.open(paths[picture.name]) as img:
+            out.append((picture.name, img.convert("RGB")))
     return out
 
 

