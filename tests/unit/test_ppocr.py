@@ -162,3 +162,29 @@ def test_reading_text_never_imports_opencv(tmp_path: Path) -> None:
     text, modules = out.stdout.splitlines()
     assert "HARBOR" in text
     assert modules == "[]"
+
+
+@pytest.mark.skipif(not ocr.installed(), reason="needs the OCR models (the ocr extra)")
+@pytest.mark.parametrize("turn", [90, 180, 270])
+def test_word_boxes_follow_the_words_when_the_picture_is_turned(turn: int) -> None:
+    """The viewer marks a word where it was read: on a turned picture too (its
+    crop is read turned upright, and its boxes are turned back)."""
+    from photofind.testing.textimages import font
+
+    img = Image.new("RGB", (640, 200), "white")
+    ImageDraw.Draw(img).text((30, 70), "HARBOR", fill="black", font=font(44))
+    ImageDraw.Draw(img).text((380, 70), "PEPPER", fill="black", font=font(44))
+    reader = ocr.Reader(1)
+
+    def boxes(picture: Image.Image) -> dict[str, tuple[float, ...]]:
+        return {w.text: w.box for line in reader.read(np.asarray(picture))
+                for w in line.words}
+
+    upright = boxes(img)
+    turned = boxes(img.rotate(turn, expand=True))
+    assert set(upright) == set(turned) == {"HARBOR", "PEPPER"}
+    for word, (x0, y0, x1, y1) in upright.items():
+        # where the upright box goes when the picture turns (counter-clockwise)
+        want = {90: (y0, 1 - x1, y1, 1 - x0), 180: (1 - x1, 1 - y1, 1 - x0, 1 - y0),
+                270: (1 - y1, x0, 1 - y0, x1)}[turn]
+        assert turned[word] == pytest.approx(want, abs=0.04), word
