@@ -188,3 +188,30 @@ def test_word_boxes_follow_the_words_when_the_picture_is_turned(turn: int) -> No
         want = {90: (y0, 1 - x1, y1, 1 - x0), 180: (1 - x1, 1 - y1, 1 - x0, 1 - y0),
                 270: (1 - y1, x0, 1 - y0, x1)}[turn]
         assert turned[word] == pytest.approx(want, abs=0.04), word
+
+
+def test_the_models_come_from_the_named_folder_first(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """PHOTOFIND_OCR_MODELS wins over the ocr extra's package; a folder without all
+    three models is passed over; with none anywhere, no engine is installed."""
+    import importlib.util
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    for name in ("a_det_v4.onnx", "a_cls_v2.onnx"):
+        (folder / name).write_bytes(b"x")
+    monkeypatch.setenv(ocr.MODELS_ENV, str(folder))
+    found_before = ocr.model_files()
+    assert found_before is None or folder not in {p.parent for p in found_before.values()}
+    (folder / "a_rec_v4.onnx").write_bytes(b"xy")
+    found = ocr.model_files()
+    assert found == {"det": folder / "a_det_v4.onnx", "cls": folder / "a_cls_v2.onnx",
+                     "rec": folder / "a_rec_v4.onnx"}
+    named = ocr.engine_id()
+    (folder / "a_rec_v4.onnx").write_bytes(b"xyz")  # another recogniser: another engine
+    assert ocr.engine_id() != named
+    monkeypatch.delenv(ocr.MODELS_ENV)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
+    assert not ocr.installed()
+    with pytest.raises(ocr.EngineMissing):
+        ocr.engine_id()
