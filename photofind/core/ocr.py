@@ -12,9 +12,10 @@ the ``models/`` folder of an installed rapidocr-onnxruntime package (the
 ``Reader.read`` takes an upright RGB picture and returns its lines with their
 confidence and boxes, and a box per word, in fractions of the picture's width
 and height. The recognition model often drops the space between English words
-("TOTAL42.50"); its per-character positions put them back in a line of eight or
-more characters without any space, where the step between two characters is
-clearly wider than the line's usual step.
+("TOTAL42.50"); the pipeline puts back those it still gave some probability to,
+and the per-character positions put the others back in a line of eight or more
+characters without any space, where the step between two characters is clearly
+wider than the line's usual step.
 
 Another language: PaddleOCR publishes PP-OCR recognition models per script
 (latin, cyrillic, arabic, devanagari, korean, japanese ...) with a character
