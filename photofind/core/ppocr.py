@@ -171,7 +171,7 @@ class Pipeline:
         self.chars = characters(self.rec, keys)
 
     def __call__(self, rgb: Pixels) -> list[Found]:
-        picture = Image.fromarray(np.ascontiguousarray(rgb[:, :, :3])).convert("RGB")
+        picture = Image.fromarray(np.ascontiguousarray(rgb)).convert("RGB")
         sized, scale = self._bounded(picture)
         padded, top = self._padded(sized)
         quads = self.detect(padded)
