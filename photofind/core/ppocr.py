@@ -193,11 +193,10 @@ class Pipeline:
     def _bounded(self, img: Image.Image) -> tuple[Image.Image, tuple[float, float]]:
         """At most MAX_SIDE, at least MIN_SIDE (sides a multiple of 32 when resized)."""
         w, h = img.size
-        for ratio in (MAX_SIDE / max(w, h) if max(w, h) > MAX_SIDE else None,
-                      MIN_SIDE / min(w, h) if min(w, h) < MIN_SIDE else None):
-            if ratio is not None:
-                size = _fit(img.size, ratio)
-                img = img.resize(size, Image.Resampling.BILINEAR)
+        if max(img.size) > MAX_SIDE:
+            img = img.resize(_fit(img.size, MAX_SIDE / max(img.size)), Image.Resampling.BILINEAR)
+        if min(img.size) < MIN_SIDE:
+            img = img.resize(_fit(img.size, MIN_SIDE / min(img.size)), Image.Resampling.BILINEAR)
         return img, (w / img.size[0], h / img.size[1])
 
     @staticmethod

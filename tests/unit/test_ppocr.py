@@ -215,3 +215,17 @@ def test_the_models_come_from_the_named_folder_first(tmp_path: Path,
     assert not ocr.installed()
     with pytest.raises(ocr.EngineMissing):
         ocr.engine_id()
+
+
+@pytest.mark.skipif(not ocr.installed(), reason="needs the OCR models (the ocr extra)")
+def test_a_long_strip_and_a_grey_picture_are_read_in_their_own_pixels() -> None:
+    """A banner far wider than high (padded for the detector) and a greyscale
+    picture: the words are read and their boxes lie where they were drawn."""
+    from photofind.testing.textimages import font
+
+    strip = Image.new("L", (1800, 60), 255)
+    ImageDraw.Draw(strip).text((1300, 8), "LANTERN", fill=0, font=font(40))
+    (line,) = ocr.Reader(1).read(np.asarray(strip))
+    assert line.text == "LANTERN"
+    x0, y0, x1, y1 = line.box
+    assert 1280 / 1800 < x0 < x1 < 1.0 and 0 <= y0 < y1 <= 1.0
