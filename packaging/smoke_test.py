@@ -5,7 +5,8 @@ temporary root, a Windows installer silently into a temporary folder, a DMG's .a
 out) and run from a folder outside the checkout, with a clean HOME and only the system's
 PATH (no Python environment of ours):
 
-- ``photofind --version`` and ``photofind --self-test`` exit 0;
+- ``photofind --version`` and ``photofind --self-test`` exit 0, and the self-test's text
+  reader (the bundled PP-OCR models) reads a drawn receipt's total;
 - with no model yet and no network, indexing says in one sentence what to download;
 - with no model yet and a hub (a local one serving the bundled toy model as the default
   model's ONNX repo), indexing downloads it into the Hugging Face cache and goes on;
@@ -322,6 +323,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise Failed(f"--version printed {proc.stdout!r}")
             proc, _ = run(exe, ["--self-test"], env, work)
             print(f"self-test: {proc.stdout.strip()}")
+            if "text reader ok" not in proc.stdout:  # it read a drawn receipt's total
+                raise Failed("the bundled text reader did not read the self-test's receipt")
             model = next(install_dir.rglob("selftest-model"), None)
             if model is None:
                 raise Failed("the bundle has no selftest-model folder")

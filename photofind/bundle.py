@@ -36,3 +36,10 @@ def bundled_model_dir() -> Path | None:
     frozen = bundle_root()
     path = frozen / "selftest-model" if frozen else None
     return path if path and path.is_dir() else None
+
+
+def bundled_ocr_models() -> Path | None:
+    """The text reader's three PP-OCR models inside a frozen bundle, or None."""
+    frozen = bundle_root()
+    path = frozen / "ocr-models" if frozen else None
+    return path if path and path.is_dir() else None

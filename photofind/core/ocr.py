@@ -1,24 +1,28 @@
-"""The text-reading engine: PP-OCR on ONNX Runtime, through rapidocr-onnxruntime.
+"""The text-reading engine: PaddleOCR's PP-OCR models on ONNX Runtime (core/ppocr.py).
 
-rapidocr-onnxruntime (Apache-2.0) carries PaddleOCR's PP-OCRv4 detection,
-PP-OCR direction (0/180 degrees) and PP-OCRv4 recognition models (Apache-2.0,
-about 16 MB of ONNX) inside its wheel; it reads Chinese and English (Latin
-letters, digits, punctuation). It is imported only here and only when a
-reader is made (it brings OpenCV), so nothing else pays for it.
+Three ONNX models (Apache-2.0, about 16 MB): PP-OCRv4 detection, PP-OCR's
+direction classifier (0/180 degrees) and PP-OCRv4 recognition, which reads
+Chinese and English (Latin letters, digits, punctuation). They are run with
+ONNX Runtime, numpy and Pillow only (no OpenCV), so every install can read
+text. The model files are found, in this order, in the folder named by
+``PHOTOFIND_OCR_MODELS``, in a frozen bundle's ``ocr-models`` resource, or in
+the ``models/`` folder of an installed rapidocr-onnxruntime package (the
+``ocr`` extra, which carries them in its wheel; it is located, never imported).
 
 ``Reader.read`` takes an upright RGB picture and returns its lines with their
 confidence and boxes, and a box per word, in fractions of the picture's width
 and height. The recognition model often drops the space between English words
-("TOTAL42.50"); its per-character positions put them back in a line of eight or
-more characters without any space, where the step between two characters is
-clearly wider than the line's usual step.
+("TOTAL42.50"); the pipeline puts back those it still gave some probability to,
+and the per-character positions put the others back in a line of eight or more
+characters without any space, where the step between two characters is clearly
+wider than the line's usual step.
 
 Another language: PaddleOCR publishes PP-OCR recognition models per script
 (latin, cyrillic, arabic, devanagari, korean, japanese ...) with a character
 list each; ``PHOTOFIND_OCR_REC_MODEL`` (its ONNX file) and
 ``PHOTOFIND_OCR_REC_KEYS`` (its character list) replace the recogniser.
 
-``engine_id()`` names the engine, its version and its models without importing
+``engine_id()`` names the engine, its version and its models without loading
 them: stored text made by another engine id (another recogniser too) is read
 again.
 """
@@ -26,20 +30,20 @@ again.
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from photofind.core.errors import PhotofindError
 
-PACKAGE = "rapidocr_onnxruntime"
-DISTRIBUTION = "rapidocr-onnxruntime"
+ENGINE = "photofind-ppocr 1"  # the pipeline's own version: a change re-reads libraries
+MODELS_ENV = "PHOTOFIND_OCR_MODELS"
+MODELS_PACKAGE = "rapidocr_onnxruntime"  # located for its models/ folder, never imported
+ROLES = ("det", "cls", "rec")  # the file of each: *_det_*.onnx, *_cls_*.onnx, *_rec_*.onnx
 LONG_SIDE = 1280  # pictures are read at this long side (small text in 12 MP photos)
 SPACE_GAP = 1.4  # a character step this many times the line's median step is a space
 MIN_RUN = 8  # characters without a space before a line is split at its gaps
@@ -49,7 +53,7 @@ Box = tuple[float, float, float, float]  # x0, y0, x1, y1 as fractions of width 
 
 
 class EngineMissing(PhotofindError):
-    """The OCR package, or a recogniser named in the environment, is missing."""
+    """The OCR models, or a recogniser named in the environment, are missing."""
 
 
 @dataclass(frozen=True)
@@ -66,59 +70,82 @@ class Line:
     words: tuple[Word, ...]
 
 
-def installed() -> bool:
+def model_files() -> dict[str, Path] | None:
+    """The detection, direction and recognition models of the first place that
+    has all three, or None."""
+    for folder in _model_folders():
+        found = {role: sorted(folder.glob(f"*_{role}_*.onnx")) for role in ROLES}
+        if all(found.values()):
+            return {role: paths[0] for role, paths in found.items()}
+    return None
+
+
+def _model_folders() -> list[Path]:
+    from photofind.bundle import bundled_ocr_models
+
+    folders = []
+    if value := os.environ.get(MODELS_ENV, "").strip():
+        folders.append(Path(value).expanduser())
+    if bundled := bundled_ocr_models():
+        folders.append(bundled)
     try:
-        return importlib.util.find_spec(PACKAGE) is not None
-    except (ImportError, ValueError):  # left out of a bundle on purpose
-        return False
+        spec = importlib.util.find_spec(MODELS_PACKAGE)  # finds, does not import
+    except (ImportError, ValueError):
+        spec = None
+    if spec is not None and spec.submodule_search_locations:
+        folders.extend(Path(p) / "models" for p in spec.submodule_search_locations)
+    return [f for f in folders if f.is_dir()]
+
+
+def installed() -> bool:
+    return model_files() is not None
 
 
 def engine_id() -> str:
-    """``rapidocr-onnxruntime 1.4.4 <digest of its model files' names and sizes>``."""
-    spec = importlib.util.find_spec(PACKAGE) if installed() else None
-    if spec is None or not spec.submodule_search_locations:
-        raise EngineMissing(f"{DISTRIBUTION} is not installed")
-    models = Path(next(iter(spec.submodule_search_locations))) / "models"
+    """``photofind-ppocr 1 <digest of its model files' names and sizes>``."""
+    models = model_files()
+    if models is None:
+        raise EngineMissing("the OCR models are not installed (pip install 'photofind[ocr]')")
+    custom = _custom_recogniser()
+    if "rec" in custom:
+        models["rec"] = custom["rec"]
     digest = hashlib.blake2b(digest_size=6)
-    for path in [*sorted(models.glob("*.onnx")), *_custom_recogniser().values()]:
+    for path in [*(models[role] for role in ROLES), *custom.values()]:
         digest.update(f"{path.name}:{path.stat().st_size};".encode())
-    return f"{DISTRIBUTION} {importlib.metadata.version(DISTRIBUTION)} {digest.hexdigest()}"
+    return f"{ENGINE} {digest.hexdigest()}"
 
 
 class Reader:
     """One loaded OCR engine (about 0.5 s to make); ``threads`` pins ONNX Runtime."""
 
     def __init__(self, threads: int = 1) -> None:
-        if not installed():
-            raise EngineMissing(f"{DISTRIBUTION} is not installed")
-        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
-        from rapidocr_onnxruntime import RapidOCR
+        from photofind.core.ppocr import Pipeline
 
-        custom = {key: str(path) for key, path in _custom_recogniser().items()}
-        self._engine: Any = RapidOCR(intra_op_num_threads=threads, inter_op_num_threads=1,
-                                     print_verbose=False, **custom)
+        models = model_files()
+        if models is None:
+            raise EngineMissing("the OCR models are not installed")
+        custom = _custom_recogniser()
+        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+        self._pipeline = Pipeline(models["det"], models["cls"], custom.get("rec", models["rec"]),
+                                  threads, keys=custom.get("keys"))
 
     def read(self, rgb: npt.NDArray[np.uint8]) -> list[Line]:
         height, width = rgb.shape[:2]
-        # rapidocr wants OpenCV's channel order.
-        found, _ = self._engine(np.ascontiguousarray(rgb[:, :, ::-1]), return_word_box=True)
         lines = []
-        for item in found or []:
-            quad, text, score = item[0], str(item[1]), float(item[2])
-            chars = item[4] if len(item) > 4 else []
-            char_boxes = item[3] if len(item) > 3 else []
-            box = _bounds(quad, width, height)
-            words = _words(text, chars, char_boxes, box, width, height)
-            text = " ".join(w.text for w in words) if words else text
+        for found in self._pipeline(rgb):
+            box = _bounds(found.quad, width, height)
+            words = _words(found.text, list(found.chars), list(found.char_quads), box,
+                           width, height)
+            text = " ".join(w.text for w in words) if words else found.text
             if text.strip():
-                lines.append(Line(text, score, box, words))
+                lines.append(Line(text, found.score, box, words))
         return lines
 
 
 def _custom_recogniser() -> dict[str, Path]:
     """A recogniser for another language, from the environment (files that exist)."""
     found = {}
-    for key, env in (("rec_model_path", REC_MODEL_ENV), ("rec_keys_path", REC_KEYS_ENV)):
+    for key, env in (("rec", REC_MODEL_ENV), ("keys", REC_KEYS_ENV)):
         value = os.environ.get(env, "").strip()
         if value:
             path = Path(value).expanduser()
@@ -128,7 +155,7 @@ def _custom_recogniser() -> dict[str, Path]:
     return found
 
 
-def _bounds(points: Any, width: int, height: int) -> Box:
+def _bounds(points: npt.ArrayLike, width: int, height: int) -> Box:
     pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
     x0, y0 = pts.min(axis=0)
     x1, y1 = pts.max(axis=0)
@@ -139,7 +166,7 @@ def _clip(v: float) -> float:
     return round(min(max(float(v), 0.0), 1.0), 4)
 
 
-def _words(text: str, chars: list[str], char_boxes: list[Any], line: Box, width: int,
+def _words(text: str, chars: list[str], char_boxes: list[npt.ArrayLike], line: Box, width: int,
            height: int) -> tuple[Word, ...]:
     """Split a line into words: at the spaces it has, and where a gap between
     two characters shows a space the recogniser dropped."""

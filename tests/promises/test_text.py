@@ -1,4 +1,4 @@
-"""Reading the words in photos, with the real engine (PP-OCR through rapidocr).
+"""Reading the words in photos, with the real engine (PP-OCR, core/ppocr.py).
 
 One small library is indexed once for the module, with reading on: drawn
 pictures of text in several fonts, sizes and rotations, a sign on a noisy
@@ -38,7 +38,7 @@ from photofind.testing.textimages import Sample, samples, save
 from tests.conftest import REPO, Cli
 
 pytestmark = pytest.mark.skipif(not __import__("photofind.core.ocr").core.ocr.installed(),
-                                reason="needs rapidocr-onnxruntime")
+                                reason="needs the OCR models (the ocr extra)")
 # Reading on, at the priority of the test itself (other work may keep the machine busy).
 OCR_ON = {"PHOTOFIND_OCR": "1", "PHOTOFIND_OCR_THREADS": "2", "PHOTOFIND_OCR_NICE": "0"}
 
