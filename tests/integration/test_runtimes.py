@@ -95,32 +95,6 @@ def test_onnx_and_torch_vectors_are_interchangeable(toy_model: str, toy_onnx: st
     assert (alone * t2).sum(1).min() >= 0.9999
 
 
-def test_a_batch_split_into_streams_gives_every_picture_its_own_vector(
-        toy_onnx: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Indexing runs a batch as one stream per core: each picture keeps its own
-    vector, in order (an uneven split too), and a failing stream fails the batch."""
-    from photofind.core.model import onnx_runtime
-
-    monkeypatch.setenv("PHOTOFIND_THREADS", "3")
-    enc = OnnxEncoder(folder_of(toy_onnx), "toy", int8_text=False)
-    assert enc._streams == 3
-    pixels = pictures(enc.preprocess)[:7]
-    together = enc.encode_images(pixels)
-    alone = np.concatenate([enc.encode_images(pixels[i:i + 1]) for i in range(len(pixels))])
-    assert np.abs(together - alone).max() < 1e-5
-    assert np.argmax(together @ alone.T, axis=1).tolist() == list(range(len(pixels)))
-    real = onnx_runtime._run
-
-    def flaky(session, meta, x):  # type: ignore[no-untyped-def]
-        if len(x) == 2:  # the last of the three parts (3, 2, 2): the first runs in this thread
-            raise RuntimeError("a stream failed")
-        return real(session, meta, x)
-
-    monkeypatch.setattr(onnx_runtime, "_run", flaky)
-    with pytest.raises(RuntimeError, match="a stream failed"):
-        enc.encode_images(pixels)
-
-
 def test_int8_text_on_onnx_ranks_every_caption_as_fp32_does(toy_model: str, toy_onnx: str
                                                             ) -> None:
     fp32 = OnnxEncoder(folder_of(toy_onnx), toy_model, int8_text=False)

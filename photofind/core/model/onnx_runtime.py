@@ -38,14 +38,6 @@ from photofind.core.model.tokenizer import TextTokenizer
 log = logging.getLogger(__name__)
 
 DEFAULT_LOGIT_SCALE = 100.0  # what trained CLIPs reach (open_clip clamps there)
-# The image tower splits a batch into one stream per core, each run on one thread,
-# instead of running the whole batch on every core: for throughput beside the
-# decode workers this needs less CPU per picture (no per-operator hand-offs between
-# threads). Measured here, ViT-B-32-256 fp32, batch 8, 2 cores: 1.07x images/s and
-# 0.94x CPU per image against one two-thread run (scratch measurements, loaded
-# machine); benchmarks/bench_rclip.py measures the whole pipeline.
-# PHOTOFIND_IMAGE_STREAMS=0 turns it off.
-IMAGE_STREAMS = os.environ.get("PHOTOFIND_IMAGE_STREAMS") != "0"
 
 
 class OnnxEncoder(Encoder):
@@ -81,42 +73,17 @@ class OnnxEncoder(Encoder):
         self._sessions: dict[str, Any] = {}
         self._tokenizer: TextTokenizer | None = None
         self._lock = threading.Lock()
-        self._streams = max(1, cpu_threads()) if IMAGE_STREAMS else 1
 
     @property
     def logit_scale(self) -> float:
         return self._logit_scale
 
     def encode_images(self, pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
-        """A batch runs as one stream per core, each on one thread (see IMAGE_STREAMS)."""
         session = self._session("visual")
         meta = session.get_inputs()[0]
         x: npt.NDArray[Any] = np.ascontiguousarray(pixels, dtype=np.uint8) \
             if meta.type == "tensor(uint8)" else normalize(pixels, self.preprocess)
-        parts = np.array_split(x, min(self._streams, len(x))) if len(x) > 1 else [x]
-        if len(parts) == 1:
-            return unit_rows(_run(session, meta, x))
-        out: list[npt.NDArray[np.float32] | None] = [None] * len(parts)
-        errors: list[BaseException] = []
-
-        def stream(i: int) -> None:
-            try:
-                out[i] = _run(session, meta, parts[i])
-            except BaseException as exc:  # raised again in the caller's thread
-                errors.append(exc)
-
-        others = [threading.Thread(target=stream, args=(i,), name=f"photofind-onnx-stream-{i}")
-                  for i in range(1, len(parts))]
-        for thread in others:
-            thread.start()
-        try:
-            stream(0)
-        finally:
-            for thread in others:
-                thread.join()
-        if errors:
-            raise errors[0]
-        return unit_rows(np.concatenate([part for part in out if part is not None]))
+        return unit_rows(_run(session, meta, x))
 
     def encode_texts(self, texts: list[str]) -> npt.NDArray[np.float32]:
         session = self._session("textual")
@@ -146,8 +113,7 @@ class OnnxEncoder(Encoder):
                 path = self.folder / tower / "model.onnx"
                 if (self.int8_text if tower == "textual" else self.int8_image):
                     path = int8_copy(path)
-                threads = 1 if tower == "visual" and self._streams > 1 else None
-                session = self._sessions[tower] = new_session(path, threads)
+                session = self._sessions[tower] = new_session(path)
                 if not self.dim:
                     self.dim = int(session.get_outputs()[0].shape[-1])
             return session
@@ -163,13 +129,12 @@ def _run(session: Any, meta: Any, x: npt.NDArray[Any]) -> npt.NDArray[np.float32
     return np.asarray(out, dtype=np.float32).reshape(len(x), -1)
 
 
-def new_session(path: Path, threads: int | None = None) -> Any:
-    """An ONNX Runtime session on the CPU, ``threads`` for each run (default: one
-    per physical core)."""
+def new_session(path: Path) -> Any:
+    """An ONNX Runtime session on the CPU, one thread per physical core."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads = threads or cpu_threads()
+    options.intra_op_num_threads = cpu_threads()
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3  # its warnings about unused initialisers are not ours
