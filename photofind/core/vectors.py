@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import mmap
 import os
 import threading
 from collections.abc import Iterator
@@ -225,18 +224,22 @@ def best(ids: npt.NDArray[np.int64], scores: npt.NDArray[np.float32], k: int
 
 def file_digest(path: Path, like: str = DIGEST_PREFIX) -> str:
     """The checksum of an index file, ``xxh3-128:<hex>``. At 100,000 photos (226 MB)
-    it takes 0.023 s where sha256 took 0.162 s; it guards against torn and stale
+    it takes 0.043 s where sha256 took 0.162 s; it guards against torn and stale
     files, not against someone who can write the library. ``like``: an older
     manifest's bare hex digest, for which the file's sha256 is computed."""
     if not like.startswith(DIGEST_PREFIX):
         with open(path, "rb") as fh:
             return hashlib.file_digest(fh, "sha256").hexdigest()
-    with open(path, "rb") as fh:
-        if os.fstat(fh.fileno()).st_size == 0:
-            return DIGEST_PREFIX + xxhash.xxh3_128().hexdigest()
-        # Mapped, not read: hashing the page cache in place takes half the time.
-        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-            return DIGEST_PREFIX + xxhash.xxh3_128(mapped).hexdigest()
+    # Read into one buffer, not mapped: a mapped file on a failing or network drive
+    # kills the process (SIGBUS) where a read raises OSError and the index is
+    # rebuilt; the map would save 0.02 s at 100,000 photos.
+    digest = xxhash.xxh3_128()
+    buf = bytearray(1 << 23)
+    view = memoryview(buf)
+    with open(path, "rb", buffering=0) as fh:
+        while n := fh.readinto(buf):
+            digest.update(view[:n])
+    return DIGEST_PREFIX + digest.hexdigest()
 
 
 def _fsync_dir(folder: Path) -> None:
