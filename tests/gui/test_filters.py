@@ -98,3 +98,31 @@ def test_folders_and_dates_narrow_the_grid_and_the_query(qtbot, open_window: Ope
     hits = wait_for_results(qtbot, window, before)
     assert _chips(window) == [] and window.search.text() == "a red circle"
     assert {h.info.path for h in hits[:2]} == {red_holidays, red_work}
+
+
+def test_thousands_of_folders_fill_and_repaint_the_sidebar_without_harm(qtbot) -> None:  # type: ignore[no-untyped-def]
+    """A library with a million photos has thousands of folders. PySide6 6.12.0
+    dropped a reference to None on every item's setData and on every repaint of
+    the tree, and Python 3.11 aborts once None's count reaches zero ("deallocating
+    None"): the window of such a library died as it opened. Filling and painting
+    the sidebar must leave None's reference count where it was."""
+    import sys
+
+    from photofind.gui.facets import Facets
+    from photofind.gui.sidebar import Sidebar
+
+    sidebar = Sidebar()
+    qtbot.addWidget(sidebar)
+    sidebar.resize(300, 900)
+    sidebar.show()
+    facets = Facets(sidebar)
+    root = "/photos"
+    folders = {root: 3000, **{f"{root}/{y}/{m:02d}-{d:02d}": 1 for y in range(2000, 2010)
+                              for m in range(1, 13) for d in range(1, 26)}}
+    before = sys.getrefcount(None)
+    for _ in range(3):  # the window refills it as indexing goes on
+        facets.fill([root], folders, {"2001-05": 3000})
+    for _ in range(100):
+        sidebar.viewport().repaint()
+    assert len(sidebar.entries("folders")) == len(folders)
+    assert sys.getrefcount(None) >= before - 50  # others may let go of a few; not thousands
