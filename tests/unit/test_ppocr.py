@@ -229,3 +229,88 @@ def test_a_long_strip_and_a_grey_picture_are_read_in_their_own_pixels() -> None:
     assert line.text == "LANTERN"
     x0, y0, x1, y1 = line.box
     assert 1280 / 1800 < x0 < x1 < 1.0 and 0 <= y0 < y1 <= 1.0
+
+
+THIN = [(1, 1280), (1280, 1), (3, 4000), (2, 2000)]  # (height, width)
+
+
+@pytest.mark.parametrize(("h", "w"), THIN)
+def test_a_thin_picture_gets_a_bounded_detector_input(h: int, w: int) -> None:
+    """A picture one pixel high or wide once became a 736 x 883200 detector
+    input (7.8 GB of float32): the input stays within 4000 px on its long side."""
+    from photofind.core.ppocr import DET_MAX_SIDE, detector_input
+
+    size = detector_input((w, h))
+    assert max(size) <= DET_MAX_SIDE and min(size) >= 32
+    assert size[0] % 32 == 0 and size[1] % 32 == 0
+    assert (size[0] > size[1]) == (w > h)  # the picture's own orientation
+    assert detector_input((640, 480)) == (992, 736)  # an ordinary picture: as before
+
+
+@pytest.mark.skipif(not ocr.installed(), reason="needs the OCR models (the ocr extra)")
+def test_reading_thin_pictures_runs_the_detector_on_a_bounded_input() -> None:
+    from photofind.core.ppocr import DET_MAX_SIDE, detector_input
+
+    reader = ocr.Reader(1)
+    pipeline = reader._pipeline
+    seen: list[tuple[int, ...]] = []
+    detector = pipeline.det
+
+    def recording(batch: np.ndarray) -> np.ndarray:
+        seen.append(batch.shape)
+        return detector(batch)
+
+    pipeline.det = recording  # type: ignore[assignment]
+    for h, w in THIN:
+        assert reader.read(np.full((h, w, 3), 255, dtype=np.uint8)) == []
+        (shape,) = seen[-1:]
+        assert shape[2:] == detector_input((w, h))[::-1]
+        assert max(shape) <= DET_MAX_SIDE
+
+
+def test_the_reader_process_has_its_address_space_capped() -> None:
+    """Like the decode workers: a picture that needs more memory fails alone."""
+    import psutil
+
+    from photofind.core import decodepool, reading
+
+    if not ocr.installed():
+        pytest.skip("needs the OCR models (the ocr extra)")
+    with reading.ReaderProcess(1) as proc:
+        proc._start()
+        soft, hard = psutil.Process(proc._proc.pid).rlimit(psutil.RLIMIT_AS)
+    assert soft == hard
+    assert reading.READER_MIN_CAP <= soft <= max(reading.READER_MIN_CAP,
+                                                 decodepool.memory_cap(0))
+
+
+def drawn(word: str, mode: str = "RGB") -> Image.Image:
+    from photofind.testing.textimages import font
+
+    img = Image.new(mode, (400, 120), "white" if mode != "RGBA" else (0, 0, 0, 0))
+    ImageDraw.Draw(img).text((20, 35), word, fill="black", font=font(40))
+    return img
+
+
+needs_models = pytest.mark.skipif(not ocr.installed(),
+                                  reason="needs the OCR models (the ocr extra)")
+
+
+@needs_models
+def test_a_picture_without_pixels_has_no_lines() -> None:
+    reader = ocr.Reader(1)
+    assert reader.read(np.zeros((0, 50, 3), dtype=np.uint8)) == []
+    assert reader.read(np.zeros((50, 0), dtype=np.uint8)) == []
+
+
+@needs_models
+def test_a_one_channel_array_is_read_as_grey() -> None:
+    one_channel = np.asarray(drawn("HARBOR", "L"))[:, :, None]
+    assert [line.text for line in ocr.Reader(1).read(one_channel)] == ["HARBOR"]
+
+
+@needs_models
+def test_text_on_a_transparent_background_is_read_on_white() -> None:
+    rgba = np.asarray(drawn("PEPPER", "RGBA"))
+    assert rgba[0, 0, 3] == 0 and (rgba[:, :, :3] == 0).all()  # black on transparent
+    assert [line.text for line in ocr.Reader(1).read(rgba)] == ["PEPPER"]
