@@ -113,14 +113,20 @@ class _Model:
 def characters(rec: _Model, keys: Path | None) -> list[str]:
     """The recogniser's character list: CTC's blank first, a space last."""
     if keys is not None:
-        listed = [line.rstrip("\r\n") for line in
-                  keys.read_bytes().decode("utf-8").splitlines(keepends=True)]
+        text = keys.read_bytes().decode("utf-8-sig")
     else:
-        text = rec.metadata("character")
-        if text is None:
+        found = rec.metadata("character")
+        if found is None:
             raise ValueError("the recognition model has no character list; give its keys file")
-        listed = text.splitlines()
-    return ["blank", *listed, " "]
+        text = found
+    return ["blank", *key_lines(text), " "]
+
+
+def key_lines(text: str) -> list[str]:
+    """One character a line, the lines split at "\n" only (a character list may
+    hold \x0b, \x85 or \u2028, which str.splitlines would split at)."""
+    lines = [line.removesuffix("\r") for line in text.split("\n")]
+    return lines[:-1] if lines and lines[-1] == "" else lines
 
 
 def ctc_decode(probs: Tensor, chars: Sequence[str], space: int | None = None

@@ -314,3 +314,24 @@ def test_text_on_a_transparent_background_is_read_on_white() -> None:
     rgba = np.asarray(drawn("PEPPER", "RGBA"))
     assert rgba[0, 0, 3] == 0 and (rgba[:, :, :3] == 0).all()  # black on transparent
     assert [line.text for line in ocr.Reader(1).read(rgba)] == ["PEPPER"]
+
+
+class _NoMetadata:
+    def __init__(self, character: str | None = None) -> None:
+        self.character = character
+
+    def metadata(self, key: str) -> str | None:
+        return self.character
+
+
+def test_a_character_list_is_split_at_newlines_only(tmp_path: Path) -> None:
+    """Characters such as \\x85, \\x0c or \\u2028 are characters of the list, not
+    line breaks (one class off shifts every character after it)."""
+    from photofind.core.ppocr import characters
+
+    listed = ["a", "\x85", "b", "\u2028", "\x0c", "c"]
+    keys = tmp_path / "keys.txt"
+    keys.write_bytes(("\ufeff" + "\r\n".join(listed) + "\r\n").encode("utf-8"))
+    assert characters(_NoMetadata(), keys) == ["blank", *listed, " "]  # type: ignore[arg-type]
+    from_model = _NoMetadata("\n".join(listed))
+    assert characters(from_model, None) == ["blank", *listed, " "]  # type: ignore[arg-type]
