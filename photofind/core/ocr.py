@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,10 +75,40 @@ def model_files() -> dict[str, Path] | None:
     """The detection, direction and recognition models of the first place that
     has all three, or None."""
     for folder in _model_folders():
-        found = {role: sorted(folder.glob(f"*_{role}_*.onnx")) for role in ROLES}
+        found = {role: _choose(folder, role) for role in ROLES}
         if all(found.values()):
-            return {role: paths[0] for role, paths in found.items()}
+            return {role: path for role, path in found.items() if path is not None}
     return None
+
+
+def _choose(folder: Path, role: str) -> Path | None:
+    """A folder's model for a role: the one rapidocr's config.yaml names (in its
+    package, above ``models/``), else the highest version in the name (PP-OCRv4
+    over v3), else the first by name."""
+    paths = sorted(folder.glob(f"*_{role}_*.onnx"))
+    named = _configured(folder)
+    for path in paths:
+        if path.name in named:
+            return path
+    return max(paths, key=_version, default=None)
+
+
+def _configured(folder: Path) -> set[str]:
+    """The model files rapidocr's config.yaml names (``model_path: models/NAME``)."""
+    config = folder.parent / "config.yaml"
+    if folder.name != "models" or not config.is_file():
+        return set()
+    try:
+        text = config.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return set()
+    return set(re.findall(r"^\s*model_path:\s*['\"]?models/([^'\"\s]+)", text, re.MULTILINE))
+
+
+def _version(path: Path) -> tuple[int, ...]:
+    """The highest version a file name carries: ``ch_PP-OCRv4_det`` -> (4,)."""
+    found = re.findall(r"v(\d+(?:\.\d+)*)", path.name, re.IGNORECASE)
+    return max((tuple(int(p) for p in v.split(".")) for v in found), default=())
 
 
 def _model_folders() -> list[Path]:

@@ -335,3 +335,29 @@ def test_a_character_list_is_split_at_newlines_only(tmp_path: Path) -> None:
     assert characters(_NoMetadata(), keys) == ["blank", *listed, " "]  # type: ignore[arg-type]
     from_model = _NoMetadata("\n".join(listed))
     assert characters(from_model, None) == ["blank", *listed, " "]  # type: ignore[arg-type]
+
+
+def test_the_newest_models_of_a_folder_are_chosen(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A folder with PP-OCRv3 and v4 models reads with v4 (not the first by
+    name); in rapidocr's package, the models its config.yaml names."""
+    folder = tmp_path / "models"
+    folder.mkdir()
+    names = ["ch_PP-OCRv3_det_infer.onnx", "ch_PP-OCRv4_det_infer.onnx",
+             "ch_ppocr_mobile_v2.0_cls_infer.onnx", "ch_PP-OCRv3_rec_infer.onnx",
+             "ch_PP-OCRv4_rec_infer.onnx"]
+    for name in names:
+        (folder / name).write_bytes(b"")
+    monkeypatch.setenv(ocr.MODELS_ENV, str(folder))
+    found = ocr.model_files()
+    assert found is not None
+    assert {role: p.name for role, p in found.items()} == {
+        "det": "ch_PP-OCRv4_det_infer.onnx", "cls": "ch_ppocr_mobile_v2.0_cls_infer.onnx",
+        "rec": "ch_PP-OCRv4_rec_infer.onnx"}
+    (tmp_path / "config.yaml").write_text(
+        "Det:\n    model_path: models/ch_PP-OCRv3_det_infer.onnx\n"
+        "Rec:\n    model_path: models/ch_PP-OCRv4_rec_infer.onnx\n")
+    found = ocr.model_files()
+    assert found is not None
+    assert (found["det"].name, found["rec"].name) == ("ch_PP-OCRv3_det_infer.onnx",
+                                                      "ch_PP-OCRv4_rec_infer.onnx")
