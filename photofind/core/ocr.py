@@ -3,8 +3,10 @@
 Three ONNX models (Apache-2.0, about 16 MB): PP-OCRv4 detection, PP-OCR's
 direction classifier (0/180 degrees) and PP-OCRv4 recognition, which reads
 Chinese and English (Latin letters, digits, punctuation). They are run with
-ONNX Runtime, numpy and Pillow only (no OpenCV), so every install can read
-text. The model files are found, in this order, in the folder named by
+ONNX Runtime, numpy and Pillow only (no OpenCV). The installers bundle the
+models; a pip install reads text only with the ``ocr`` extra (which carries
+them) or a folder of them named by ``PHOTOFIND_OCR_MODELS``. The model files
+are found, in this order, in the folder named by
 ``PHOTOFIND_OCR_MODELS``, in a frozen bundle's ``ocr-models`` resource, or in
 the ``models/`` folder of an installed rapidocr-onnxruntime package (the
 ``ocr`` extra, which carries them in its wheel; it is located, never imported).
