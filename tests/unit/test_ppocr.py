@@ -361,3 +361,19 @@ def test_the_newest_models_of_a_folder_are_chosen(tmp_path: Path,
     assert found is not None
     assert (found["det"].name, found["rec"].name) == ("ch_PP-OCRv3_det_infer.onnx",
                                                       "ch_PP-OCRv4_rec_infer.onnx")
+
+
+@needs_models
+@pytest.mark.parametrize("size", [30, 44])
+def test_long_words_with_wide_letters_come_out_whole(size: int) -> None:
+    """Wide letters (m, w) spread a word's characters: a line of them keeps its
+    words whole (text:committee finds it). At 56 px and more the detector gives
+    "committee" a line of its own, which ocr._words still splits at its m's."""
+    from photofind.testing.textimages import font
+
+    reader = ocr.Reader(1)
+    for phrase in ("Mississippi committee", "minimum summit"):
+        img = Image.new("RGB", (900, 120), "white")
+        ImageDraw.Draw(img).text((20, 30), phrase, fill="black", font=font(size))
+        words = [w.text for line in reader.read(np.asarray(img)) for w in line.words]
+        assert words == phrase.split()
