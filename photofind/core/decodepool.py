@@ -70,6 +70,18 @@ def memory_cap(workers: int) -> int:
     return max(1 << 30, min(4 << 30, share))
 
 
+def limit_address_space(cap: int) -> None:
+    """This process's address space at most ``cap`` bytes: past it an allocation
+    fails (a MemoryError) instead of taking the machine's memory. A no-op where
+    the platform has no such limit."""
+    try:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    except (ImportError, ValueError, OSError):  # not on this platform
+        pass
+
+
 def _orphan_watchdog(parent: int, every: float = 0.5) -> None:
     """End this worker once photofind (its parent) is gone, whatever it is doing."""
     def watch() -> None:
@@ -113,12 +125,7 @@ def _worker_main(conn: Connection, pre: Preprocess, cap: int, notes: str | None,
     # Pictures larger than this fail as "too large" before any pixel is allocated
     # (Pillow raises its decompression-bomb warning, which imaging.py makes an error).
     Image.MAX_IMAGE_PIXELS = cap // 8
-    try:
-        import resource
-
-        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-    except (ImportError, ValueError, OSError):  # not on this platform
-        pass
+    limit_address_space(cap)
     hook = _load_hook()
     last: str | None = None
     while True:

@@ -3,8 +3,10 @@
 Three ONNX models (Apache-2.0, about 16 MB): PP-OCRv4 detection, PP-OCR's
 direction classifier (0/180 degrees) and PP-OCRv4 recognition, which reads
 Chinese and English (Latin letters, digits, punctuation). They are run with
-ONNX Runtime, numpy and Pillow only (no OpenCV), so every install can read
-text. The model files are found, in this order, in the folder named by
+ONNX Runtime, numpy and Pillow only (no OpenCV). The installers bundle the
+models; a pip install reads text only with the ``ocr`` extra (which carries
+them) or a folder of them named by ``PHOTOFIND_OCR_MODELS``. The model files
+are found, in this order, in the folder named by
 ``PHOTOFIND_OCR_MODELS``, in a frozen bundle's ``ocr-models`` resource, or in
 the ``models/`` folder of an installed rapidocr-onnxruntime package (the
 ``ocr`` extra, which carries them in its wheel; it is located, never imported).
@@ -32,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,10 +77,40 @@ def model_files() -> dict[str, Path] | None:
     """The detection, direction and recognition models of the first place that
     has all three, or None."""
     for folder in _model_folders():
-        found = {role: sorted(folder.glob(f"*_{role}_*.onnx")) for role in ROLES}
+        found = {role: _choose(folder, role) for role in ROLES}
         if all(found.values()):
-            return {role: paths[0] for role, paths in found.items()}
+            return {role: path for role, path in found.items() if path is not None}
     return None
+
+
+def _choose(folder: Path, role: str) -> Path | None:
+    """A folder's model for a role: the one rapidocr's config.yaml names (in its
+    package, above ``models/``), else the highest version in the name (PP-OCRv4
+    over v3), else the first by name."""
+    paths = sorted(folder.glob(f"*_{role}_*.onnx"))
+    named = _configured(folder)
+    for path in paths:
+        if path.name in named:
+            return path
+    return max(paths, key=_version, default=None)
+
+
+def _configured(folder: Path) -> set[str]:
+    """The model files rapidocr's config.yaml names (``model_path: models/NAME``)."""
+    config = folder.parent / "config.yaml"
+    if folder.name != "models" or not config.is_file():
+        return set()
+    try:
+        text = config.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return set()
+    return set(re.findall(r"^\s*model_path:\s*['\"]?models/([^'\"\s]+)", text, re.MULTILINE))
+
+
+def _version(path: Path) -> tuple[int, ...]:
+    """The highest version a file name carries: ``ch_PP-OCRv4_det`` -> (4,)."""
+    found = re.findall(r"v(\d+(?:\.\d+)*)", path.name, re.IGNORECASE)
+    return max((tuple(int(p) for p in v.split(".")) for v in found), default=())
 
 
 def _model_folders() -> list[Path]:

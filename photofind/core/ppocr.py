@@ -6,8 +6,10 @@ rapidocr-onnxruntime 1.4 (PaddleOCR's own defaults), without OpenCV.
 picture, top to bottom: the corner points of each line (pixels of the picture),
 its text and score, and each character with its box (four corner points).
 
-Detection: the picture at least 736 px on its short side (at most 2000 on its
-long side), sides a multiple of 32, normalised to [-1, 1] in BGR order; the
+Detection: the picture read at most 2000 px on its long side (at least 30 on
+its short side where one scale allows both), then enlarged to 736 px on its
+short side unless that takes its long side past 4000 (a thin picture stays
+thinner: its memory is bounded), sides a multiple of 32, normalised to [-1, 1] in BGR order; the
 probability map's bitmap (above 0.3, dilated 2x2) is split into blobs, each
 becomes its smallest rotated rectangle, kept when its mean probability is at
 least 0.5, grown by area * 1.6 / perimeter and at least 5 px on its short side
@@ -41,7 +43,8 @@ from photofind.core import ocrgeometry as geo
 Pixels = npt.NDArray[np.uint8]
 Tensor = npt.NDArray[np.float32]
 
-DET_SHORT_SIDE = 736  # the detector sees at least this short side
+DET_SHORT_SIDE = 736  # the detector sees at least this short side ...
+DET_MAX_SIDE = 4000  # ... where its long side stays within this
 MAX_SIDE = 2000
 MIN_SIDE = 30
 PAD_HEIGHT = 30  # a picture this low, or wider than PAD_RATIO heights, is padded
@@ -110,14 +113,20 @@ class _Model:
 def characters(rec: _Model, keys: Path | None) -> list[str]:
     """The recogniser's character list: CTC's blank first, a space last."""
     if keys is not None:
-        listed = [line.rstrip("\r\n") for line in
-                  keys.read_bytes().decode("utf-8").splitlines(keepends=True)]
+        text = keys.read_bytes().decode("utf-8-sig")
     else:
-        text = rec.metadata("character")
-        if text is None:
+        found = rec.metadata("character")
+        if found is None:
             raise ValueError("the recognition model has no character list; give its keys file")
-        listed = text.splitlines()
-    return ["blank", *listed, " "]
+        text = found
+    return ["blank", *key_lines(text), " "]
+
+
+def key_lines(text: str) -> list[str]:
+    """One character a line, the lines split at "\n" only (a character list may
+    hold \x0b, \x85 or \u2028, which str.splitlines would split at)."""
+    lines = [line.removesuffix("\r") for line in text.split("\n")]
+    return lines[:-1] if lines and lines[-1] == "" else lines
 
 
 def ctc_decode(probs: Tensor, chars: Sequence[str], space: int | None = None
@@ -162,6 +171,53 @@ def _fit(size: tuple[int, int], ratio: float) -> tuple[int, int]:
     return (max(32, round(int(w * ratio) / 32) * 32), max(32, round(int(h * ratio) / 32) * 32))
 
 
+def as_rgb(pixels: Pixels) -> Image.Image | None:
+    """An RGB picture of an (h, w), (h, w, 1), RGB or RGBA array (the alpha
+    composited onto white); None when it has no pixels."""
+    arr = np.asarray(pixels)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    if arr.ndim not in (2, 3) or arr.size == 0:
+        return None
+    img = Image.fromarray(np.ascontiguousarray(arr))
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        white = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, img.convert("RGBA")).convert("RGB")
+    return img.convert("RGB")
+
+
+def bounded_size(size: tuple[int, int]) -> tuple[int, int]:
+    """The size a picture is read at: one scale for both sides, so that the long
+    side is at most MAX_SIDE and, where that allows, the short side at least
+    MIN_SIDE (sides a multiple of 32 when resized); unchanged when it fits."""
+    w, h = size
+    ratio = min(MAX_SIDE / max(w, h), max(1.0, MIN_SIDE / min(w, h)))
+    return size if ratio == 1.0 else _fit(size, ratio)
+
+
+def padding(size: tuple[int, int]) -> int:
+    """The black band above and below a very low or very wide picture."""
+    w, h = size
+    if h > PAD_HEIGHT and w / h <= PAD_RATIO:
+        return 0
+    return int(abs(max(int(w / PAD_RATIO), PAD_HEIGHT) * 2 - h) / 2)
+
+
+def detector_size(size: tuple[int, int]) -> tuple[int, int]:
+    """The detector's input for a (padded) picture: its short side enlarged to
+    DET_SHORT_SIDE, but its long side never past DET_MAX_SIDE (a thin picture
+    keeps a short side under DET_SHORT_SIDE); sides a multiple of 32."""
+    w, h = size
+    return _fit(size, min(max(1.0, DET_SHORT_SIDE / min(w, h)), DET_MAX_SIDE / max(w, h)))
+
+
+def detector_input(size: tuple[int, int]) -> tuple[int, int]:
+    """The detector's input size for a picture of ``size`` (what ``Pipeline``
+    computes before it runs the detector)."""
+    w, h = bounded_size(size)
+    return detector_size((w, h + 2 * padding((w, h))))
+
+
 class Pipeline:
     """The three models loaded (``threads`` for ONNX Runtime's intra-op pool)."""
 
@@ -171,7 +227,9 @@ class Pipeline:
         self.chars = characters(self.rec, keys)
 
     def __call__(self, rgb: Pixels) -> list[Found]:
-        picture = Image.fromarray(np.ascontiguousarray(rgb)).convert("RGB")
+        picture = as_rgb(rgb)
+        if picture is None:
+            return []
         sized, scale = self._bounded(picture)
         padded, top = self._padded(sized)
         quads = self.detect(padded)
@@ -190,22 +248,22 @@ class Pipeline:
             found.append(Found(back, dec.text, dec.score, tuple(dec.text), char_quads))
         return found
 
-    def _bounded(self, img: Image.Image) -> tuple[Image.Image, tuple[float, float]]:
-        """At most MAX_SIDE, at least MIN_SIDE (sides a multiple of 32 when resized)."""
+    @staticmethod
+    def _bounded(img: Image.Image) -> tuple[Image.Image, tuple[float, float]]:
+        """At most MAX_SIDE, at least MIN_SIDE where that fits (see bounded_size)."""
         w, h = img.size
-        if max(img.size) > MAX_SIDE:
-            img = img.resize(_fit(img.size, MAX_SIDE / max(img.size)), Image.Resampling.BILINEAR)
-        if min(img.size) < MIN_SIDE:
-            img = img.resize(_fit(img.size, MIN_SIDE / min(img.size)), Image.Resampling.BILINEAR)
+        size = bounded_size(img.size)
+        if size != img.size:
+            img = img.resize(size, Image.Resampling.BILINEAR)
         return img, (w / img.size[0], h / img.size[1])
 
     @staticmethod
     def _padded(img: Image.Image) -> tuple[Image.Image, int]:
         """A very low or very wide picture gets black bands above and below."""
         w, h = img.size
-        if h > PAD_HEIGHT and w / h <= PAD_RATIO:
+        pad = padding(img.size)
+        if not pad:
             return img, 0
-        pad = int(abs(max(int(w / PAD_RATIO), PAD_HEIGHT) * 2 - h) / 2)
         out = Image.new("RGB", (w, h + 2 * pad))
         out.paste(img, (0, pad))
         return out, pad
@@ -219,8 +277,7 @@ class Pipeline:
     def detect(self, img: Image.Image) -> list[geo.Points]:
         """The text boxes of a picture (in its pixels), top to bottom, left to right."""
         w, h = img.size
-        ratio = DET_SHORT_SIDE / min(w, h) if min(w, h) < DET_SHORT_SIDE else 1.0
-        size = _fit(img.size, ratio)
+        size = detector_size(img.size)
         prob = self.det(_normalised(img.resize(size, Image.Resampling.BILINEAR))[None])[0, 0]
         quads = boxes_from_map(prob, (w, h))
         return sorted_boxes(quads)

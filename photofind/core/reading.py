@@ -19,7 +19,9 @@ core). The photo is decoded there too, at 1280 px long side (JPEG draft
 mode), so a file that crashes or hangs the decoder or the engine costs that
 photo's text only: it is stored as unreadable with the reason (a timeout or a
 crash is tried once more, by a new reader) and not retried until the engine
-changes. The reader ends itself when photofind is gone.
+changes. Once its engine is loaded, the reader's address space is capped like
+a decode worker's (at least 2 GiB): a picture that would need more fails as
+that photo's problem. The reader ends itself when photofind is gone.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from photofind.core import ocr, textindex
+from photofind.core.decodepool import limit_address_space, memory_cap
 from photofind.core.indexer import Progress
 from photofind.core.library import Library
 from photofind.core.textindex import ReadText
@@ -48,6 +51,7 @@ THREADS_ENV = "PHOTOFIND_OCR_THREADS"
 # Below the CLIP pass and queries (nice 0), never starved by them; PHOTOFIND_OCR_NICE
 # sets another (the tests use 0 on a machine that other work keeps busy).
 READER_NICE = int(os.environ.get("PHOTOFIND_OCR_NICE") or 10)
+READER_MIN_CAP = 2 << 30  # bytes of address space the reader may always have
 
 
 class StopReading(Exception):
@@ -175,6 +179,7 @@ def _reader_main(conn: Connection, threads: int, parent: int) -> None:
         os.nice(READER_NICE)
     _die_with(parent)
     reader = ocr.Reader(threads)
+    limit_address_space(reader_cap())  # a picture that needs more fails, alone
     conn.send("ready")
     while True:
         while not conn.poll(0.5):
@@ -190,6 +195,12 @@ def _reader_main(conn: Connection, threads: int, parent: int) -> None:
             from photofind.core.imaging import failure_reason
 
             conn.send(("failed", failure_reason(exc)))
+
+
+def reader_cap() -> int:
+    """The reader's address-space cap: a decode worker's share of memory, at
+    least READER_MIN_CAP (the engine, loaded, and its threads' reservations)."""
+    return max(READER_MIN_CAP, memory_cap(1))
 
 
 def upright_pixels(path: str, long_side: int = ocr.LONG_SIDE) -> Any:

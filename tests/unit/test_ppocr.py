@@ -229,3 +229,151 @@ def test_a_long_strip_and_a_grey_picture_are_read_in_their_own_pixels() -> None:
     assert line.text == "LANTERN"
     x0, y0, x1, y1 = line.box
     assert 1280 / 1800 < x0 < x1 < 1.0 and 0 <= y0 < y1 <= 1.0
+
+
+THIN = [(1, 1280), (1280, 1), (3, 4000), (2, 2000)]  # (height, width)
+
+
+@pytest.mark.parametrize(("h", "w"), THIN)
+def test_a_thin_picture_gets_a_bounded_detector_input(h: int, w: int) -> None:
+    """A picture one pixel high or wide once became a 736 x 883200 detector
+    input (7.8 GB of float32): the input stays within 4000 px on its long side."""
+    from photofind.core.ppocr import DET_MAX_SIDE, detector_input
+
+    size = detector_input((w, h))
+    assert max(size) <= DET_MAX_SIDE and min(size) >= 32
+    assert size[0] % 32 == 0 and size[1] % 32 == 0
+    assert (size[0] > size[1]) == (w > h)  # the picture's own orientation
+    assert detector_input((640, 480)) == (992, 736)  # an ordinary picture: as before
+
+
+@pytest.mark.skipif(not ocr.installed(), reason="needs the OCR models (the ocr extra)")
+def test_reading_thin_pictures_runs_the_detector_on_a_bounded_input() -> None:
+    from photofind.core.ppocr import DET_MAX_SIDE, detector_input
+
+    reader = ocr.Reader(1)
+    pipeline = reader._pipeline
+    seen: list[tuple[int, ...]] = []
+    detector = pipeline.det
+
+    def recording(batch: np.ndarray) -> np.ndarray:
+        seen.append(batch.shape)
+        return detector(batch)
+
+    pipeline.det = recording  # type: ignore[assignment]
+    for h, w in THIN:
+        assert reader.read(np.full((h, w, 3), 255, dtype=np.uint8)) == []
+        (shape,) = seen[-1:]
+        assert shape[2:] == detector_input((w, h))[::-1]
+        assert max(shape) <= DET_MAX_SIDE
+
+
+def test_the_reader_process_has_its_address_space_capped() -> None:
+    """Like the decode workers: a picture that needs more memory fails alone."""
+    import psutil
+
+    from photofind.core import decodepool, reading
+
+    if not ocr.installed():
+        pytest.skip("needs the OCR models (the ocr extra)")
+    with reading.ReaderProcess(1) as proc:
+        proc._start()
+        soft, hard = psutil.Process(proc._proc.pid).rlimit(psutil.RLIMIT_AS)
+    assert soft == hard
+    assert reading.READER_MIN_CAP <= soft <= max(reading.READER_MIN_CAP,
+                                                 decodepool.memory_cap(0))
+
+
+def drawn(word: str, mode: str = "RGB") -> Image.Image:
+    from photofind.testing.textimages import font
+
+    img = Image.new(mode, (400, 120), "white" if mode != "RGBA" else (0, 0, 0, 0))
+    ImageDraw.Draw(img).text((20, 35), word, fill="black", font=font(40))
+    return img
+
+
+needs_models = pytest.mark.skipif(not ocr.installed(),
+                                  reason="needs the OCR models (the ocr extra)")
+
+
+@needs_models
+def test_a_picture_without_pixels_has_no_lines() -> None:
+    reader = ocr.Reader(1)
+    assert reader.read(np.zeros((0, 50, 3), dtype=np.uint8)) == []
+    assert reader.read(np.zeros((50, 0), dtype=np.uint8)) == []
+
+
+@needs_models
+def test_a_one_channel_array_is_read_as_grey() -> None:
+    one_channel = np.asarray(drawn("HARBOR", "L"))[:, :, None]
+    assert [line.text for line in ocr.Reader(1).read(one_channel)] == ["HARBOR"]
+
+
+@needs_models
+def test_text_on_a_transparent_background_is_read_on_white() -> None:
+    rgba = np.asarray(drawn("PEPPER", "RGBA"))
+    assert rgba[0, 0, 3] == 0 and (rgba[:, :, :3] == 0).all()  # black on transparent
+    assert [line.text for line in ocr.Reader(1).read(rgba)] == ["PEPPER"]
+
+
+class _NoMetadata:
+    def __init__(self, character: str | None = None) -> None:
+        self.character = character
+
+    def metadata(self, key: str) -> str | None:
+        return self.character
+
+
+def test_a_character_list_is_split_at_newlines_only(tmp_path: Path) -> None:
+    """Characters such as \\x85, \\x0c or \\u2028 are characters of the list, not
+    line breaks (one class off shifts every character after it)."""
+    from photofind.core.ppocr import characters
+
+    listed = ["a", "\x85", "b", "\u2028", "\x0c", "c"]
+    keys = tmp_path / "keys.txt"
+    keys.write_bytes(("\ufeff" + "\r\n".join(listed) + "\r\n").encode("utf-8"))
+    assert characters(_NoMetadata(), keys) == ["blank", *listed, " "]  # type: ignore[arg-type]
+    from_model = _NoMetadata("\n".join(listed))
+    assert characters(from_model, None) == ["blank", *listed, " "]  # type: ignore[arg-type]
+
+
+def test_the_newest_models_of_a_folder_are_chosen(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A folder with PP-OCRv3 and v4 models reads with v4 (not the first by
+    name); in rapidocr's package, the models its config.yaml names."""
+    folder = tmp_path / "models"
+    folder.mkdir()
+    names = ["ch_PP-OCRv3_det_infer.onnx", "ch_PP-OCRv4_det_infer.onnx",
+             "ch_ppocr_mobile_v2.0_cls_infer.onnx", "ch_PP-OCRv3_rec_infer.onnx",
+             "ch_PP-OCRv4_rec_infer.onnx"]
+    for name in names:
+        (folder / name).write_bytes(b"")
+    monkeypatch.setenv(ocr.MODELS_ENV, str(folder))
+    found = ocr.model_files()
+    assert found is not None
+    assert {role: p.name for role, p in found.items()} == {
+        "det": "ch_PP-OCRv4_det_infer.onnx", "cls": "ch_ppocr_mobile_v2.0_cls_infer.onnx",
+        "rec": "ch_PP-OCRv4_rec_infer.onnx"}
+    (tmp_path / "config.yaml").write_text(
+        "Det:\n    model_path: models/ch_PP-OCRv3_det_infer.onnx\n"
+        "Rec:\n    model_path: models/ch_PP-OCRv4_rec_infer.onnx\n")
+    found = ocr.model_files()
+    assert found is not None
+    assert (found["det"].name, found["rec"].name) == ("ch_PP-OCRv3_det_infer.onnx",
+                                                      "ch_PP-OCRv4_rec_infer.onnx")
+
+
+@needs_models
+@pytest.mark.parametrize("size", [30, 44])
+def test_long_words_with_wide_letters_come_out_whole(size: int) -> None:
+    """Wide letters (m, w) spread a word's characters: a line of them keeps its
+    words whole (text:committee finds it). At 56 px and more the detector gives
+    "committee" a line of its own, which ocr._words still splits at its m's."""
+    from photofind.testing.textimages import font
+
+    reader = ocr.Reader(1)
+    for phrase in ("Mississippi committee", "minimum summit"):
+        img = Image.new("RGB", (900, 120), "white")
+        ImageDraw.Draw(img).text((20, 30), phrase, fill="black", font=font(size))
+        words = [w.text for line in reader.read(np.asarray(img)) for w in line.words]
+        assert words == phrase.split()

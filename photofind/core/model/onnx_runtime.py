@@ -1,6 +1,7 @@
 """The ONNX Runtime runtime: CLIP from an ONNX folder on the CPU, without torch.
 
-The only module that imports onnxruntime. Each tower's session is made on its
+With the OCR pipeline (core/ppocr.py), one of the only two modules that
+import onnxruntime. Each tower's session is made on its
 first use, so a process that only answers text queries never loads the image
 tower. Folders exported by photofind take a dynamic batch and, for CLIP's
 causal text tower, a dynamic sequence length: a query runs only up to its
