@@ -17,7 +17,6 @@ without it the AppDir is left ready and the command that packs it is printed.
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import shutil
@@ -28,7 +27,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "packaging" / "linux"))
-from build_packages import stage_share  # noqa: E402
+from build_packages import bundle_parser, parse_bundle_args, stage_share  # noqa: E402
 
 from photofind import __version__  # noqa: E402
 from photofind.bundle import APP_ID  # noqa: E402
@@ -66,16 +65,10 @@ def pack_command(tool: str, appdir: Path, out: Path) -> tuple[list[str], dict[st
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bundle", type=Path, default=REPO / "dist" / "photofind")
-    parser.add_argument("--icons", type=Path, default=REPO / "build" / "icons")
-    parser.add_argument("--out", type=Path, default=REPO / "dist")
-    parser.add_argument("--work", type=Path, default=REPO / "build" / "appimage")
+    parser = bundle_parser(__doc__.splitlines()[0], "appimage")
     parser.add_argument("--appimagetool", default=shutil.which("appimagetool"),
                         help="appimagetool's path (default: the one on PATH)")
-    args = parser.parse_args(argv)
-    if not (args.bundle / "photofind").is_file():
-        parser.error(f"{args.bundle} holds no photofind executable: build the bundle first")
+    args = parse_bundle_args(parser, argv)
     appdir = build_appdir(args.bundle, args.icons, args.work / "photofind.AppDir")
     args.out.mkdir(parents=True, exist_ok=True)
     command, env, image = pack_command(args.appimagetool or "appimagetool", appdir, args.out)

@@ -107,16 +107,30 @@ def build_tarball(bundle: Path, icons: Path, out: Path, work: Path) -> Path:
     return tarball
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def bundle_parser(description: str, work: str) -> argparse.ArgumentParser:
+    """The options every Linux packager takes: the bundle, the icons, where to write
+    and a scratch folder (``build/<work>``)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--bundle", type=Path, default=REPO / "dist" / "photofind")
     parser.add_argument("--icons", type=Path, default=REPO / "build" / "icons")
     parser.add_argument("--out", type=Path, default=REPO / "dist")
-    parser.add_argument("--work", type=Path, default=REPO / "build" / "linux")
-    parser.add_argument("--no-tarball", action="store_true")
+    parser.add_argument("--work", type=Path, default=REPO / "build" / work)
+    return parser
+
+
+def parse_bundle_args(parser: argparse.ArgumentParser,
+                      argv: list[str] | None) -> argparse.Namespace:
+    """The options, refused in one sentence when the bundle is not built yet."""
     args = parser.parse_args(argv)
     if not (args.bundle / "photofind").is_file():
         parser.error(f"{args.bundle} holds no photofind executable: build the bundle first")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = bundle_parser(__doc__.splitlines()[0], "linux")
+    parser.add_argument("--no-tarball", action="store_true")
+    args = parse_bundle_args(parser, argv)
     args.out.mkdir(parents=True, exist_ok=True)
     args.work.mkdir(parents=True, exist_ok=True)
     print(build_deb(args.bundle, args.icons, args.out, args.work))

@@ -139,11 +139,9 @@ def engine_id() -> str:
     models = model_files()
     if models is None:
         raise EngineMissing("the OCR models are not installed (pip install 'photofind[ocr]')")
-    custom = _custom_recogniser()
-    if "rec" in custom:
-        models["rec"] = custom["rec"]
+    files = {**models, **_custom_recogniser()}  # another recogniser (and keys) in its place
     digest = hashlib.blake2b(digest_size=6)
-    for path in [*(models[role] for role in ROLES), *custom.values()]:
+    for path in (files[role] for role in sorted(files)):
         digest.update(f"{path.name}:{path.stat().st_size};".encode())
     return f"{ENGINE} {digest.hexdigest()}"
 

@@ -312,7 +312,7 @@ class Pipeline:
         return turned
 
     def recognise(self, crops: list[Image.Image]) -> list[Decoded]:
-        out: list[Decoded | None] = [None] * len(crops)
+        out: dict[int, Decoded] = {}  # crop -> its reading (every crop is in a batch)
         for batch in _batches(crops):
             ratio = max([REC_MIN_WIDTH / REC_HEIGHT,
                          *(crops[i].width / crops[i].height for i in batch)])
@@ -328,7 +328,7 @@ class Pipeline:
             for row, i in enumerate(batch):
                 text, score, columns = ctc_decode(probs[row], self.chars, len(self.chars) - 1)
                 out[i] = Decoded(text, score, columns, max(1, math.ceil(widths[row] / REC_STRIDE)))
-        return [d if d is not None else Decoded("", 0.0, (), 1) for d in out]
+        return [out[i] for i in range(len(crops))]
 
 
 def _batches(crops: list[Image.Image]) -> list[list[int]]:

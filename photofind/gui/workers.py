@@ -619,8 +619,7 @@ class DuplicateFinder(QObject):
 
         while True:
             with self._cond:
-                while not self._wanted and not self._stopping:
-                    self._cond.wait()
+                self._cond.wait_for(lambda: self._wanted or self._stopping)
                 if self._stopping:
                     return
                 self._wanted = False
@@ -681,8 +680,7 @@ class ThumbLoader(QObject):
         try:
             while True:
                 with self._cond:
-                    while not self._wanted and not self._stopping:
-                        self._cond.wait()
+                    self._cond.wait_for(lambda: self._wanted or self._stopping)
                     if self._stopping:
                         return
                     photo_id, generation = self._wanted.pop(), self._generation
@@ -830,8 +828,7 @@ class Locator(QObject):
         try:
             while True:
                 with self._cond:
-                    while self._wanted is None and not self._stopping:
-                        self._cond.wait()
+                    self._cond.wait_for(lambda: self._wanted is not None or self._stopping)
                     if self._stopping:
                         return
                     assert self._wanted is not None
