@@ -36,6 +36,7 @@ from photofind.core.classify import (
     probabilities,
 )
 from photofind.core.errors import PhotofindError
+from photofind.core.filters import Filter, matching_ids
 
 log = logging.getLogger(__name__)
 
@@ -174,13 +175,17 @@ def smart_albums(lib: Library, vocab: Vocabulary | None = None) -> list[Album]:
     return [Album(label, vocab.group_of(label), int(n)) for label, n in rows]
 
 
-def album_photos(lib: Library, label: str, limit: int | None = None
-                 ) -> list[tuple[PhotoInfo, float]]:
-    """The photos of one smart album, most probable first."""
+def album_photos(lib: Library, label: str, limit: int | None = None,
+                 flt: Filter | None = None) -> list[tuple[PhotoInfo, float]]:
+    """The photos of one smart album, most probable first; with a filter, the
+    ``limit`` best of those it keeps (filtered before the cut)."""
     rows = lib.catalog.db.execute(
         "SELECT photo_id, probability FROM photo_labels WHERE model = ? AND label = ?"
-        " ORDER BY probability DESC, photo_id LIMIT ?", (lib.model, label, limit or -1)
-    ).fetchall()
+        " ORDER BY probability DESC, photo_id LIMIT ?",
+        (lib.model, label, -1 if flt else limit or -1)).fetchall()
+    if flt:
+        kept = matching_ids(lib.catalog.db, flt)
+        rows = [r for r in rows if r[0] in kept][:limit or None]
     info = lib.catalog.photo_info([r[0] for r in rows])
     return [(info[pid], float(p)) for pid, p in rows if pid in info]
 

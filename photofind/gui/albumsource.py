@@ -17,6 +17,7 @@ from photofind.core import locate as locating
 
 if TYPE_CHECKING:
     from photofind.core.catalog import PhotoInfo
+    from photofind.core.filters import Filter
     from photofind.core.library import Library
 
 
@@ -40,9 +41,10 @@ def label_counts(lib: Library) -> list[tuple[str, int]]:
     return [(a.label, a.count) for a in albums.smart_albums(lib)]
 
 
-def album(lib: Library, label: str, limit: int) -> list[tuple[PhotoInfo, float]]:
-    """A smart album's photos, most probable first."""
-    return albums.album_photos(lib, label, limit)
+def album(lib: Library, label: str, limit: int, flt: Filter | None = None
+          ) -> list[tuple[PhotoInfo, float]]:
+    """A smart album's photos, most probable first (the best ``limit`` the filter keeps)."""
+    return albums.album_photos(lib, label, limit, flt)
 
 
 def labels_of(lib: Library, photo_ids: Sequence[int]) -> dict[int, list[str]]:

@@ -468,16 +468,10 @@ class Queries(QObject):
         self.ask_albums()
 
     def _answer(self, lib: Library, query: Query) -> Sequence[Hit]:
-        from photofind.core.filters import matching_ids
         from photofind.core.search import Searcher, Term, parse_query
 
         if query.album:
-            # a filtered album is filtered before it is cut to the grid's length
-            ranked = albumsource.album(lib, query.album, -1 if query.flt else SEARCH_LIMIT)
-            if query.flt:
-                kept = matching_ids(lib.catalog.db, query.flt)
-                ranked = [(info, score) for info, score in ranked if info.id in kept]
-                ranked = ranked[:SEARCH_LIMIT]
+            ranked = albumsource.album(lib, query.album, SEARCH_LIMIT, query.flt or None)
             return self._with_labels(lib, ranked)
         if not query.text.strip() and not query.image_path:
             if not query.flt:
