@@ -271,8 +271,7 @@ def _print_browse(photos: list[PhotoInfo], as_json: bool) -> None:
     if not photos:
         print("No photos match these filters.", file=sys.stderr)
     for p in photos:
-        suffix = "" if p.online else "\t(offline)"
-        print(f"{p.date}\t{_shown(p.path)}{suffix}")
+        print(f"{p.date}\t{_photo_line(p.path, p.online)}")
 
 
 def _positive_int(text: str) -> int:
@@ -333,6 +332,11 @@ _ESCAPES = {i: f"\\x{i:02x}" for i in [*range(0x20), 0x7f]} | {
 def _shown(text: str) -> str:
     """A name on one line of plain-text output (control characters escaped)."""
     return text.translate(_ESCAPES)
+
+
+def _photo_line(path: str, online: bool) -> str:
+    """A photo's path as a result line shows it, marked when its drive is away."""
+    return _shown(path) + ("" if online else "\t(offline)")
 
 
 def _add_roots(lib: Library, folders: list[str]) -> list[Root]:
@@ -564,8 +568,7 @@ def _print_results(results: list[Any], as_json: bool) -> None:
         print("No photos found. Is the library indexed? See `photofind status`.",
               file=sys.stderr)
     for r in results:
-        suffix = "" if r.online else "\t(offline)"
-        print(f"{r.score:.3f}\t{_shown(r.path)}{suffix}")
+        print(f"{r.score:.3f}\t{_photo_line(r.path, r.online)}")
 
 
 def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
@@ -704,7 +707,7 @@ def cmd_album(settings: Settings, args: argparse.Namespace) -> int:
                            "online": info.online} for info, p in photos]))
         return 0
     for info, p in photos:
-        print(f"{p:.3f}\t{_shown(info.path)}{'' if info.online else chr(9) + '(offline)'}")
+        print(f"{p:.3f}\t{_photo_line(info.path, info.online)}")
     return 0
 
 
