@@ -616,6 +616,17 @@ class Catalog:
             (photo_id, model)).fetchone()
         return _decode_vec(row[0]) if row else None
 
+    def embeddings(self, photo_ids: Sequence[int], model: str) -> dict[int, Vector]:
+        """The stored vectors of these photos from ``model`` (those that have one)."""
+        out: dict[int, Vector] = {}
+        for chunk in _chunks(list(photo_ids), 500):
+            rows = self.db.execute(
+                f"SELECT photo_id, vec FROM embeddings WHERE model = ? AND photo_id IN"
+                f" ({','.join('?' * len(chunk))})", (model, *chunk))
+            for pid, blob in rows:
+                out[int(pid)] = _decode_vec(blob)
+        return out
+
     def embeddings_after(self, model: str, seq: int, chunk: int = 20000
                          ) -> Iterator[tuple[npt.NDArray[np.int64], npt.NDArray[np.float32], int]]:
         """Yield (photo ids, vectors, highest seq) in chunks for embeddings newer than seq."""

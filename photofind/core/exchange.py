@@ -104,8 +104,7 @@ def import_shards(lib: Library, folder: Path, maps: Sequence[tuple[str, str]] = 
     report.attached += _write(lib, writes)
     for path in sorted(targets):
         report.not_in_shards.add(path)
-    lib.vectors.catch_up()
-    lib.vectors.save()
+    lib.vectors.save()  # each write caught the index up
     return report
 
 
@@ -132,9 +131,8 @@ def _targets(lib: Library, found: list[FileRecord], replaced: dict[str, FileReco
     """path -> what an embedding may go to: files new or changed since the catalog
     saw them, and readable photos without an embedding of the model."""
     targets = {f.path: _Target(f, replaced.get(f.path)) for f in found if not f.problem}
-    online = {r.id for r in lib.catalog.roots() if r.state == "online"}
-    for row in lib.catalog.ok_photos_without_embedding(lib.model):
-        if row.root_id in online and row.path not in targets:
+    for row in lib.catalog.ok_photos_without_embedding(lib.model):  # on connected drives
+        if row.path not in targets:
             targets[row.path] = _Target(None, row)
     return targets
 

@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from photofind.core.errors import PhotofindError
+from photofind.core.vectors import fsync_dir
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -236,12 +237,8 @@ def _atomic(final: Path) -> Iterator[Path]:
         os.replace(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)
-    with contextlib.suppress(OSError):  # the rename itself survives a power cut
-        fd = os.open(final.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    with contextlib.suppress(OSError):
+        fsync_dir(final.parent)
 
 
 def clean_temporaries(folder: Path) -> None:

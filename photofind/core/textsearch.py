@@ -126,11 +126,8 @@ def fuse(searcher: Searcher, terms: list[Term], vector: npt.NDArray[np.float32],
 def _cosines(searcher: Searcher, ids: list[int], vector: npt.NDArray[np.float32]
              ) -> list[float]:
     """Cosine of each photo's stored vector with the query (-1 without one)."""
-    out = []
-    for pid in ids:
-        vec = searcher.lib.catalog.embedding(pid, searcher.lib.model)
-        out.append(float(vec @ vector) if vec is not None else -1.0)
-    return out
+    stored = searcher.lib.catalog.embeddings(ids, searcher.lib.model)
+    return [float(stored[pid] @ vector) if pid in stored else -1.0 for pid in ids]
 
 
 def highlight_words(query: str) -> list[str]:

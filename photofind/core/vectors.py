@@ -210,7 +210,7 @@ class VectorIndex:
             os.fsync(fh.fileno())
         digest = file_digest(tmp)
         os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
         return digest
 
 
@@ -242,7 +242,8 @@ def file_digest(path: Path, like: str = DIGEST_PREFIX) -> str:
     return DIGEST_PREFIX + digest.hexdigest()
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` survive a power cut (POSIX; elsewhere a no-op)."""
     if os.name != "posix":
         return
     fd = os.open(folder, os.O_RDONLY)
