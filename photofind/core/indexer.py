@@ -18,6 +18,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import asdict, dataclass, field, replace
+from typing import Self
 
 import numpy as np
 
@@ -62,6 +63,14 @@ class Progress:
     total: int
     rate: float  # images per second
     eta_s: float | None
+
+    @classmethod
+    def since(cls, start: float, done: int, total: int, counted: int | None = None) -> Self:
+        """``done`` of ``total`` since ``start`` (perf_counter); the rate is of
+        ``counted`` (default: ``done``), the time left at the pace of ``done``."""
+        elapsed = max(time.perf_counter() - start, 1e-6)
+        eta = (total - done) / (done / elapsed) if done else None
+        return cls(done, total, (done if counted is None else counted) / elapsed, eta)
 
 
 def _reembed_only(job: FileRecord) -> bool:
@@ -279,18 +288,11 @@ def _embed_stream(lib: Library, stream: Iterator[tuple[FileRecord, Decoded | Fai
             done += len(batch) + len(failures)
             batch, failures = [], []
             lib.vectors.save_if_due()
-            yield _progress(done, total, report.embedded, start)
+            yield Progress.since(start, done, total, report.embedded)
     if batch or failures:
         _write(lib, embedder, batch, failures, report)
         done += len(batch) + len(failures)
-        yield _progress(done, total, report.embedded, start)
-
-
-def _progress(done: int, total: int, embedded: int, start: float) -> Progress:
-    elapsed = max(time.perf_counter() - start, 1e-6)
-    rate = embedded / elapsed
-    eta = (total - done) / (done / elapsed) if done else None
-    return Progress(done, total, rate, eta)
+        yield Progress.since(start, done, total, report.embedded)
 
 
 def _write(lib: Library, embedder: Callable[[], Encoder], batch: list[tuple[FileRecord, Decoded]],

@@ -91,10 +91,7 @@ def read_text(lib: Library, threads: int | None = None, scope: textindex.Scope =
             again = [r.photo_id for r in read if r.problem in textindex.RETRY]
             last = min(again) - 1 if again else todo[-1][0]
             done += len(todo)
-            elapsed = max(time.perf_counter() - start, 1e-6)
-            rate = done / elapsed
-            yield ReadingProgress(done, max(total, done), rate,
-                                  max(total - done, 0) / rate if rate else None)
+            yield ReadingProgress.since(start, done, max(total, done))
     return done
 
 
