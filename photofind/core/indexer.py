@@ -244,7 +244,7 @@ def _model_soon(lib: Library) -> tuple[Preprocess, Callable[[], Encoder]]:
     if early is None:
         embedder = lib.embedder()
         return embedder.preprocess, lambda: embedder
-    lib.load_model_soon()
+    lib.load_model_soon(images=True)
 
     def get() -> Encoder:
         embedder = lib.embedder()

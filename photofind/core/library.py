@@ -255,10 +255,11 @@ class Library:
         """The model, loaded on first use (see core/model/loading.py)."""
         return self._model_slot.get()
 
-    def load_model_soon(self, texts: Sequence[str] = ()) -> None:
+    def load_model_soon(self, texts: Sequence[str] = (), images: bool = False) -> None:
         """Start loading the model in a thread (and encoding ``texts`` there, a
-        query's words); ``embedder()`` waits for it."""
-        self._model_slot.load_soon(texts)
+        query's words; with ``images``, loading the image tower there too);
+        ``embedder()`` waits for it."""
+        self._model_slot.load_soon(texts, images)
 
     @property
     def model_loaded(self) -> bool:

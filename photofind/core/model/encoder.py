@@ -55,6 +55,10 @@ class Encoder(ABC):
     def description(self) -> str:
         return describe(self.runtime, self.device)
 
+    def prepare_images(self) -> None:
+        """Load the image tower now (a tower a runtime loads on first use), so
+        that the first ``encode_images`` does not wait for it."""
+
     @abstractmethod
     def encode_images(self, pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
         """(N, S, S, 3) uint8 from imaging.model_pixels -> (N, dim) unit rows."""

@@ -122,12 +122,13 @@ class ModelSlot:
             self._encoder = load_encoder(self.settings)
         return self._encoder
 
-    def load_soon(self, texts: Sequence[str] = ()) -> None:
+    def load_soon(self, texts: Sequence[str] = (), images: bool = False) -> None:
         """Start loading in a thread; ``get()`` waits for it. Work that needs no
         model (decoding, loading the index) overlaps the seconds a runtime
         takes to import and a tower takes to load. ``texts`` are encoded there
         too (a query's words: the text tower loads, and their vectors wait in
-        the encoder's cache)."""
+        the encoder's cache); ``images``: the image tower loads there too
+        (indexing: while the first photos decode)."""
         if self._encoder is not None or self._loading is not None:
             return
 
@@ -136,6 +137,8 @@ class ModelSlot:
                 encoder = load_encoder(self.settings)
                 for text in texts:
                     encoder.text_vector(text)
+                if images:
+                    encoder.prepare_images()
                 self._encoder = encoder
             except BaseException as exc:  # raised again by get() in the caller
                 self._error = exc

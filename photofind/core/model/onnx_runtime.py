@@ -79,6 +79,9 @@ class OnnxEncoder(Encoder):
     def logit_scale(self) -> float:
         return self._logit_scale
 
+    def prepare_images(self) -> None:
+        self._session("visual")
+
     def encode_images(self, pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
         session = self._session("visual")
         meta = session.get_inputs()[0]

@@ -8,6 +8,8 @@ holding the same files), which does not::
 
     config.json                 open_clip's model config (embed_dim, vision_cfg, text_cfg)
     visual/model.onnx           image tower: "image" (N, 3, S, S) -> "embedding"
+                                (photofind's exports keep the weights beside it,
+                                in model.onnx.data; Immich's, inside)
     visual/preprocess_cfg.json  size, mean, std, interpolation, resize_mode
     textual/model.onnx          text tower: "text" (N, L) -> "embedding"
     textual/tokenizer.json      (+ tokenizer_config.json, special_tokens_map.json)

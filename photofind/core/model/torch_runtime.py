@@ -81,11 +81,14 @@ class TorchEncoder(Encoder):
             return self._towers.scalar("logit_scale")
         return float(self._model.logit_scale.detach().exp().item())
 
+    def prepare_images(self) -> None:
+        if self._towers is not None:
+            self._towers.ensure("visual")
+
     def encode_images(self, pixels: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
         import torch
 
-        if self._towers is not None:
-            self._towers.ensure("visual")
+        self.prepare_images()
         x = torch.from_numpy(np.array(pixels, dtype=np.uint8, copy=True))
         if self.device == "cuda":  # uint8 over the bus (4x less than float), from pinned memory
             x = x.pin_memory().to(self.device, non_blocking=True)
