@@ -55,6 +55,7 @@ class Encoder(ABC):
     def description(self) -> str:
         return describe(self.runtime, self.device)
 
+    @abstractmethod
     def prepare_images(self) -> None:
         """Load the image tower now (a tower a runtime loads on first use), so
         that the first ``encode_images`` does not wait for it."""
