@@ -301,7 +301,9 @@ def _plain(mha: Any) -> Any:
             if (q is not k or k is not v or need_weights or kwargs.get("key_padding_mask")
                     is not None or m.in_proj_weight is None or m.bias_k is not None
                     or (attn_mask is not None and attn_mask.dim() != 2)):
-                return m(q, k, v, need_weights=need_weights, attn_mask=attn_mask, **kwargs)
+                whole: tuple[Any, None] = m(q, k, v, need_weights=need_weights,
+                                            attn_mask=attn_mask, **kwargs)
+                return whole
             x = q if m.batch_first else q.transpose(0, 1)
             batch, length, width = x.shape
             heads = m.num_heads
