@@ -71,6 +71,30 @@ def test_the_export_is_laid_out_for_a_quick_start_and_quick_batches(toy_onnx: st
         assert graph.with_name("model.onnx.data").is_file()
 
 
+def test_the_exported_attention_computes_what_torchs_module_does() -> None:
+    """Self-attention with no mask, a causal float mask or a boolean one, batch
+    first or not, and cross-attention (handed to torch's module itself)."""
+    import torch
+
+    from photofind.core.model.export import _plain
+
+    torch.manual_seed(0)
+    causal = torch.full((5, 5), float("-inf")).triu(1)
+    for batch_first in (True, False):
+        mha = torch.nn.MultiheadAttention(32, 4, batch_first=batch_first).eval()
+        plain = _plain(mha)
+        x, y = torch.randn(2, 5, 32), torch.randn(2, 7, 32)
+        if not batch_first:
+            x, y = x.transpose(0, 1), y.transpose(0, 1)
+        with torch.inference_mode():
+            for mask in (None, causal, causal.isinf()):
+                want = mha(x, x, x, need_weights=False, attn_mask=mask)[0]
+                got = plain(x, x, x, need_weights=False, attn_mask=mask)[0]
+                assert torch.allclose(got, want, atol=1e-5), (batch_first, mask)
+            want = mha(x, y, y, need_weights=False)[0]
+            assert torch.allclose(plain(x, y, y, need_weights=False)[0], want, atol=1e-6)
+
+
 def test_an_export_that_does_not_match_is_not_written(toy_model: str, toy_onnx: str,
                                                       tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """The graphs of the real toy, checked against a torch model whose image
