@@ -16,6 +16,7 @@ from photofind.core.imaging import (
     model_pixels,
     open_photo,
 )
+from photofind.core.model.preprocess import normalize
 
 MEAN = (0.48145466, 0.4578275, 0.40821073)
 STD = (0.26862954, 0.26130258, 0.27577711)
@@ -33,10 +34,9 @@ def test_pixels_equal_open_clips_eval_transform(w: int, h: int) -> None:
 
     img = noise_image(w, h)
     reference = open_clip.image_transform(224, is_train=False, mean=MEAN, std=STD)(img).numpy()
-    pixels = model_pixels(img, Preprocess(224, MEAN, STD))
-    ours = (pixels.astype(np.float32) / 255.0 - np.array(MEAN, np.float32)) \
-        / np.array(STD, np.float32)
-    np.testing.assert_allclose(ours.transpose(2, 0, 1), reference, atol=1e-5)
+    pre = Preprocess(224, MEAN, STD)
+    ours = normalize(model_pixels(img, pre)[None], pre)[0]  # what the ONNX runtime feeds
+    np.testing.assert_allclose(ours, reference, atol=1e-5)
 
 
 def test_large_jpeg_decodes_in_draft_mode_but_covers_the_model_and_thumbnail() -> None:

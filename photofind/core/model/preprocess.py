@@ -9,6 +9,7 @@ ONNX folder), never from hard-coded constants.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -55,11 +56,25 @@ def preprocess_from_config(size: object, cfg: Mapping[str, object], what: str) -
 
 def normalize(pixels: npt.NDArray[np.uint8], pre: Preprocess) -> npt.NDArray[np.float32]:
     """(N, H, W, 3) uint8 -> (N, 3, H, W) float32, scaled and standardised as
-    torchvision's ToTensor + Normalize do."""
-    x = np.asarray(pixels, dtype=np.float32) * np.float32(1.0 / 255.0)
-    x -= np.asarray(pre.mean, dtype=np.float32)
-    x /= np.asarray(pre.std, dtype=np.float32)
-    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    torchvision's ToTensor + Normalize do: each channel through a table of its
+    256 values (the same float32 arithmetic, one pass instead of four)."""
+    pixels = np.asarray(pixels, dtype=np.uint8)
+    table = _table(pre.mean, pre.std)
+    n, h, w, _ = pixels.shape
+    out = np.empty((n, 3, h, w), np.float32)
+    for c in range(3):
+        np.take(table[c], pixels[..., c], out=out[:, c])
+    return out
+
+
+@functools.lru_cache(maxsize=8)
+def _table(mean: tuple[float, float, float], std: tuple[float, float, float]
+           ) -> npt.NDArray[np.float32]:
+    """(3, 256): channel value v as (v / 255 - mean) / std, in float32."""
+    v = np.arange(256, dtype=np.float32) * np.float32(1.0 / 255.0)
+    table: npt.NDArray[np.float32] = ((v[None, :] - np.asarray(mean, np.float32)[:, None])
+                                      / np.asarray(std, np.float32)[:, None])
+    return table
 
 
 def unit_rows(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
