@@ -31,7 +31,7 @@ import functools
 import io
 import os
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
@@ -40,7 +40,7 @@ import numpy as np
 from PIL import Image
 
 from photofind.core.catalog import Catalog, PhotoInfo
-from photofind.core.imaging import content_hash
+from photofind.core.imaging import CONTENT_HASH, content_hash, is_current_hash
 from photofind.core.library import Library
 
 TIERS = ("exact", "near", "similar")
@@ -146,19 +146,31 @@ def _exact_groups(rows: dict[int, _Row], infos: dict[int, PhotoInfo],
         if len(same) < 2:
             continue
         by_content: dict[str, list[int]] = defaultdict(list)
-        for row in same:
-            digest = row.content or _hash_now(row, infos[row.id].path, found)
+        for pid, digest in _comparable(same, lambda pid: infos[pid].path, found).items():
             if digest:
-                by_content[digest].append(row.id)
+                by_content[digest].append(pid)
         groups.extend(sorted(ids) for ids in by_content.values() if len(ids) > 1)
     return groups
 
 
-def _hash_now(row: _Row, path: str, found: Found) -> str | None:
-    digest = _digest(path, row.size, row.mtime_ns)
-    if digest:
-        found.content_hashes[row.id] = digest
-    return digest
+def _comparable(same: Sequence[_Row], path_of: Callable[[int], str],
+                found: Found | None = None) -> dict[int, str | None]:
+    """The content digests of photos that share a size and quick hash, all of
+    one algorithm: as stored when every row holds one of the algorithm before
+    (a catalog made before: nothing is read); otherwise today's, hashed now
+    for the rows that lack it (kept in ``found`` for the writer to store)."""
+    stored = {row.id: row.content for row in same}
+    if all(d and not is_current_hash(d) for d in stored.values()):
+        return stored
+    out: dict[int, str | None] = {}
+    for row in same:
+        digest = row.content
+        if not digest or not is_current_hash(digest):
+            digest = _digest(path_of(row.id), row.size, row.mtime_ns)
+            if digest and found is not None:
+                found.content_hashes[row.id] = digest
+        out[row.id] = digest
+    return out
 
 
 @functools.lru_cache(maxsize=4096)
@@ -194,8 +206,7 @@ def collapse_exact(catalog: Catalog, ranked: Sequence[tuple[PhotoInfo, S]]
     copies_of: dict[int, str] = {}  # photo id -> content digest, for photos with a copy
     infos = {info.id: info for info, _ in ranked}
     for same in (s for s in by_quick.values() if len(s) > 1):
-        digests = {pid: rows[pid].content or _digest(infos[pid].path, rows[pid].size,
-                                                     rows[pid].mtime_ns) for pid in same}
+        digests = _comparable([rows[pid] for pid in same], lambda pid: infos[pid].path)
         counts = Counter(digests.values())
         copies_of.update({pid: d for pid, d in digests.items() if d and counts[d] > 1})
     sets: dict[str, list[PhotoInfo]] = defaultdict(list)
@@ -218,13 +229,20 @@ def library_copies(catalog: Catalog) -> dict[int, tuple[PhotoInfo, ...]]:
     candidates come from the size and quick hash index, so this reads the
     photos that share a size and quick hash, not every row)."""
     rows = catalog.db.execute(
-        "SELECT p.id, p.content_hash FROM photos p JOIN (SELECT size, quick_hash FROM photos"
+        "SELECT p.id, p.size, p.quick_hash, p.content_hash, p.mtime_ns, p.path FROM photos p"
+        " JOIN (SELECT size, quick_hash FROM photos"
         " WHERE status = 'ok' GROUP BY size, quick_hash HAVING COUNT(*) > 1) d"
         " ON p.size = d.size AND p.quick_hash = d.quick_hash"
         " WHERE p.status = 'ok' AND p.content_hash IS NOT NULL").fetchall()
+    paths = {r[0]: r[5] for r in rows}
+    by_quick: dict[tuple[int, str], list[_Row]] = defaultdict(list)
+    for r in rows:
+        by_quick[(r[1], r[2])].append(_Row(*r[:5]))
     by_content: dict[str, list[int]] = defaultdict(list)
-    for pid, digest in rows:
-        by_content[digest].append(pid)
+    for same in by_quick.values():
+        for pid, digest in _comparable(same, paths.__getitem__).items():
+            if digest:
+                by_content[digest].append(pid)
     sets = [ids for ids in by_content.values() if len(ids) > 1]
     infos = catalog.photo_info([pid for ids in sets for pid in ids])
     out: dict[int, tuple[PhotoInfo, ...]] = {}
@@ -391,9 +409,11 @@ def _cached(catalog: Catalog, ids: list[int]) -> dict[int, tuple[int, str]]:
 
 def store_hashes(catalog: Catalog, found: Found) -> int:
     """Keep what ``find_duplicates`` computed (the writer only); returns how many.
-    A content hash is stored only while the row still has none."""
+    A content hash is stored only while the row still has none, or one of the
+    algorithm before (indexing writes today's)."""
     with catalog.transaction() as db:
-        db.executemany("UPDATE photos SET content_hash = ? WHERE id = ? AND content_hash IS NULL",
+        db.executemany("UPDATE photos SET content_hash = ? WHERE id = ? AND (content_hash IS NULL"
+                       f" OR content_hash NOT LIKE '{CONTENT_HASH}%')",
                        [(digest, pid) for pid, digest in found.content_hashes.items()])
         db.executemany("INSERT OR REPLACE INTO picture_hashes(photo_id, mtime_ns, hashes)"
                        " SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM photos WHERE id = ?)",

@@ -32,7 +32,7 @@ from pathlib import Path
 from photofind.core import roots as rootrules
 from photofind.core.catalog import Catalog, Root
 from photofind.core.config import PHOTO_EXTENSIONS
-from photofind.core.imaging import content_hash, partial_hash
+from photofind.core.imaging import content_hash, is_current_hash, partial_hash
 from photofind.core.records import RAW_EXTENSIONS, FileRecord
 
 log = logging.getLogger(__name__)
@@ -332,7 +332,7 @@ def _same_content(row: FileRecord, file: FileRecord) -> bool:
     if not row.content_hash:
         return False
     try:
-        return content_hash(file.path) == row.content_hash
+        return content_hash(file.path, like=row.content_hash) == row.content_hash
     except OSError:
         return False
 
@@ -408,15 +408,21 @@ def _match_moves(changes: ChangeSet, missing: list[FileRecord]) -> None:
 
 def _confirmed_move(found: FileRecord, by_key: dict[tuple[int, str], list[FileRecord]]
                     ) -> tuple[FileRecord, FileRecord] | None:
+    """The vanished row ``found`` is, by its whole content (read only for a
+    candidate; once per algorithm: rows from catalogs before hold blake2b
+    digests). The move carries today's digest."""
+    digests: dict[bool, str] = {}  # is today's algorithm -> the file's digest
     try:
-        candidates = by_key.get((found.size, partial_hash(found.path, found.size)))
-        if not candidates:
-            return None
-        digest = content_hash(found.path)  # read once, only for a candidate move
+        candidates = by_key.get((found.size, partial_hash(found.path, found.size))) or []
+        for row in candidates:
+            assert row.content_hash is not None
+            current = is_current_hash(row.content_hash)
+            if current not in digests:
+                digests[current] = content_hash(found.path, like=row.content_hash)
+            if row.content_hash == digests[current]:
+                candidates.remove(row)
+                return row, replace(found, content_hash=digests.get(True)
+                                    or content_hash(found.path))
     except OSError:
-        return None
-    for row in candidates:
-        if row.content_hash == digest:
-            candidates.remove(row)
-            return row, replace(found, content_hash=digest)
+        pass
     return None

@@ -110,6 +110,39 @@ def test_old_rows_without_a_content_hash_are_hashed_only_where_they_collide(
     assert hashed == {p for g in exact for p in members(g)}
 
 
+def test_copies_hashed_the_way_before_still_pair_with_todays_and_are_brought_up(
+        indexed_scenes: tuple[Cli, list[DupFile]]) -> None:
+    """A catalog made before holds blake2b digests; a copy indexed since holds an
+    xxh3 one. The copies still stack in the all-photos grid and group as exact,
+    and the old digests are replaced by today's for the next time."""
+    import hashlib
+
+    from photofind.core.catalog import Catalog
+    from photofind.core.duplicates import library_copies
+
+    cli = indexed_scenes[0]
+    catalog = cli.library / "catalog.sqlite3"
+    exact = groups_of(cli, "--tier", "exact")
+    old = [str(g["keep"]) for g in exact]  # one copy of each pair hashed the old way
+    with sqlite3.connect(catalog) as db:
+        for path in old:
+            with open(path, "rb") as fh:
+                digest = hashlib.file_digest(fh, lambda: hashlib.blake2b(digest_size=20))
+            db.execute("UPDATE photos SET content_hash = ? WHERE path = ?",
+                       (digest.hexdigest(), path))
+    listing = Catalog(catalog)
+    stacks = library_copies(listing)
+    shown = listing.photo_info(list(stacks))
+    listing.close()
+    assert sorted(sorted([shown[k].path, *(o.path for o in v)]) for k, v in stacks.items()) \
+        == sorted(sorted(members(g)) for g in exact)
+    assert groups_of(cli, "--tier", "exact") == exact
+    with sqlite3.connect(catalog) as db:
+        digests = [r[0] for r in db.execute("SELECT content_hash FROM photos WHERE path IN"
+                                            f" ({','.join('?' * len(old))})", old)]
+    assert len(digests) == 3 and all(d.startswith("xxh3-128:") for d in digests)
+
+
 def test_a_library_without_duplicates_says_so(cli: Cli, tmp_path: Path) -> None:
     rng = random.Random(2)
     root = tmp_path / "Pictures"
