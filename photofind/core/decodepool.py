@@ -1,9 +1,9 @@
 """Decode worker processes that a bad file cannot take down with it.
 
-Each worker is a ``spawn``-ed process, at a lower priority than photofind,
-that imports only Pillow, pillow-heif, numpy and (for RAW files) rawpy, runs
-under an address-space cap, and decodes one file at a time (and hashes its
-whole content, which confirms moves and replacements later).
+Each worker is a ``spawn``-ed process that imports only Pillow, pillow-heif,
+numpy and (for RAW files) rawpy, runs under an address-space cap, and
+decodes one file at a time (and hashes its whole content, which confirms
+moves and replacements later).
 A worker never outlives photofind: a watchdog thread in it ends it when its
 parent is gone, and it ends itself when one file takes far past the time
 limit (a SIGALRM the kernel delivers even to a decoder stuck in C).
@@ -50,11 +50,6 @@ T = TypeVar("T")
 DEFAULT_TIMEOUT = 30.0  # seconds per file; PHOTOFIND_DECODE_TIMEOUT overrides
 TIMEOUT_ENV = "PHOTOFIND_DECODE_TIMEOUT"
 HOOK_ENV = "PHOTOFIND_DECODE_HOOK"
-# The workers' priority below photofind's own: the model's threads, waking for
-# each step of a batch, run at once instead of waiting out a decoder's time
-# slice (3% faster indexing on 2 cores, benchmarks/bench_rclip.py), and the
-# window stays quick while a library is read.
-NICENESS = 10
 
 
 def available_memory() -> int:
@@ -124,8 +119,6 @@ def _worker_main(conn: Connection, pre: Preprocess, cap: int, notes: str | None,
     # LibRaw's demosaic (rawfiles.py) runs OpenMP threads: one per worker, as there
     # is a worker per core (read when rawpy first loads).
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    if hasattr(os, "nice"):  # a decoder gives way to the model and to the window
-        os.nice(NICENESS)
     _orphan_watchdog(parent)
     arm = _own_time_limit(timeout)
 
