@@ -158,7 +158,11 @@ def _comparable(same: Sequence[_Row], path_of: Callable[[int], str],
     """The content digests of photos that share a size and quick hash, all of
     one algorithm: as stored when every row holds one of the algorithm before
     (a catalog made before: nothing is read); otherwise today's, hashed now
-    for the rows that lack it (kept in ``found`` for the writer to store)."""
+    for the rows that lack it (kept in ``found`` for the writer to store). A
+    file that cannot be read now keeps its stored digest (an offline copy
+    still pairs with its offline twin). Indexing brings the copies of each new
+    photo to today's algorithm (indexer.py), so a mixed group is rare: a drive
+    that was away, an imported library."""
     stored = {row.id: row.content for row in same}
     if all(d and not is_current_hash(d) for d in stored.values()):
         return stored
@@ -166,9 +170,10 @@ def _comparable(same: Sequence[_Row], path_of: Callable[[int], str],
     for row in same:
         digest = row.content
         if not digest or not is_current_hash(digest):
-            digest = _digest(path_of(row.id), row.size, row.mtime_ns)
-            if digest and found is not None:
-                found.content_hashes[row.id] = digest
+            fresh = _digest(path_of(row.id), row.size, row.mtime_ns)
+            if fresh and found is not None:
+                found.content_hashes[row.id] = fresh
+            digest = fresh or digest
         out[row.id] = digest
     return out
 
@@ -225,9 +230,9 @@ def collapse_exact(catalog: Catalog, ranked: Sequence[tuple[PhotoInfo, S]]
 
 def library_copies(catalog: Catalog) -> dict[int, tuple[PhotoInfo, ...]]:
     """For the all-photos listing: the photo shown for each set of exact copies
-    in the library -> its other copies (from the stored content hashes; the
-    candidates come from the size and quick hash index, so this reads the
-    photos that share a size and quick hash, not every row)."""
+    in the library -> its other copies (from the stored content hashes, read
+    for the photos that share a size and quick hash, not every row; a file is
+    read only in the rare group that mixes algorithms, see ``_comparable``)."""
     rows = catalog.db.execute(
         "SELECT p.id, p.size, p.quick_hash, p.content_hash, p.mtime_ns, p.path FROM photos p"
         " JOIN (SELECT size, quick_hash FROM photos"
@@ -413,8 +418,9 @@ def store_hashes(catalog: Catalog, found: Found) -> int:
     algorithm before (indexing writes today's)."""
     with catalog.transaction() as db:
         db.executemany("UPDATE photos SET content_hash = ? WHERE id = ? AND (content_hash IS NULL"
-                       f" OR content_hash NOT LIKE '{CONTENT_HASH}%')",
-                       [(digest, pid) for pid, digest in found.content_hashes.items()])
+                       " OR substr(content_hash, 1, ?) != ?)",
+                       [(digest, pid, len(CONTENT_HASH), CONTENT_HASH)
+                        for pid, digest in found.content_hashes.items()])
         db.executemany("INSERT OR REPLACE INTO picture_hashes(photo_id, mtime_ns, hashes)"
                        " SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM photos WHERE id = ?)",
                        [(pid, mtime, h, pid) for pid, (mtime, h) in found.perceptual.items()])

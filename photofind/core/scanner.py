@@ -408,9 +408,9 @@ def _match_moves(changes: ChangeSet, missing: list[FileRecord]) -> None:
 
 def _confirmed_move(found: FileRecord, by_key: dict[tuple[int, str], list[FileRecord]]
                     ) -> tuple[FileRecord, FileRecord] | None:
-    """The vanished row ``found`` is, by its whole content (read only for a
-    candidate; once per algorithm: rows from catalogs before hold blake2b
-    digests). The move carries today's digest."""
+    """The vanished row the new file ``found`` is, by its whole content (read
+    only for a candidate; once per algorithm: rows from catalogs before hold
+    blake2b digests). The move carries today's digest."""
     digests: dict[bool, str] = {}  # is today's algorithm -> the file's digest
     try:
         candidates = by_key.get((found.size, partial_hash(found.path, found.size))) or []
@@ -420,9 +420,9 @@ def _confirmed_move(found: FileRecord, by_key: dict[tuple[int, str], list[FileRe
             if current not in digests:
                 digests[current] = content_hash(found.path, like=row.content_hash)
             if row.content_hash == digests[current]:
+                today = digests.get(True) or content_hash(found.path)
                 candidates.remove(row)
-                return row, replace(found, content_hash=digests.get(True)
-                                    or content_hash(found.path))
+                return row, replace(found, content_hash=today)
     except OSError:
         pass
     return None

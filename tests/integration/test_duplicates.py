@@ -143,6 +143,27 @@ def test_copies_hashed_the_way_before_still_pair_with_todays_and_are_brought_up(
     assert len(digests) == 3 and all(d.startswith("xxh3-128:") for d in digests)
 
 
+def test_indexing_a_new_copy_rehashes_the_copy_hashed_the_way_before(cli: Cli,
+                                                                     tmp_path: Path) -> None:
+    import hashlib
+    import shutil
+
+    root = tmp_path / "Pictures"
+    root.mkdir()
+    draw_picture(*CLASSES[0], (320, 240), random.Random(3)).save(root / "a.jpg")
+    cli.index(str(root))
+    catalog = cli.library / "catalog.sqlite3"
+    with open(root / "a.jpg", "rb") as fh:
+        old = hashlib.file_digest(fh, lambda: hashlib.blake2b(digest_size=20)).hexdigest()
+    with sqlite3.connect(catalog) as db:  # as a catalog from before left it
+        db.execute("UPDATE photos SET content_hash = ?", (old,))
+    shutil.copy2(root / "a.jpg", root / "copy of a.jpg")
+    cli.index(str(root))
+    with sqlite3.connect(catalog) as db:
+        digests = {r[0] for r in db.execute("SELECT content_hash FROM photos")}
+    assert len(digests) == 1 and next(iter(digests)).startswith("xxh3-128:")
+
+
 def test_a_library_without_duplicates_says_so(cli: Cli, tmp_path: Path) -> None:
     rng = random.Random(2)
     root = tmp_path / "Pictures"

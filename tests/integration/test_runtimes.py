@@ -86,13 +86,17 @@ def test_the_exported_attention_computes_what_torchs_module_does() -> None:
         x, y = torch.randn(2, 5, 32), torch.randn(2, 7, 32)
         if not batch_first:
             x, y = x.transpose(0, 1), y.transpose(0, 1)
+        calls: list[int] = []
+        mha.register_forward_hook(lambda *_, seen=calls: seen.append(1))
         with torch.inference_mode():
             for mask in (None, causal, causal.isinf()):
                 want = mha(x, x, x, need_weights=False, attn_mask=mask)[0]
                 got = plain(x, x, x, need_weights=False, attn_mask=mask)[0]
                 assert torch.allclose(got, want, atol=1e-5), (batch_first, mask)
+            assert len(calls) == 3  # the written-out path ran, not torch's module
             want = mha(x, y, y, need_weights=False)[0]
             assert torch.allclose(plain(x, y, y, need_weights=False)[0], want, atol=1e-6)
+            assert len(calls) == 5  # cross-attention went to the module
 
 
 def test_an_export_that_does_not_match_is_not_written(toy_model: str, toy_onnx: str,

@@ -6,6 +6,7 @@ import random
 
 from photofind.core.catalog import PhotoInfo
 from photofind.core.duplicates import hash_distance, make_group, picture_hash
+from photofind.core.imaging import content_hash, is_current_hash
 from photofind.testing.dupdata import NEAR
 from photofind.testing.shapes import CLASSES, draw_picture
 
@@ -52,3 +53,32 @@ def test_the_dct_hash_has_the_bits_of_imagehash_phash() -> None:
     for picture in pictures:
         grey = picture.convert("L")
         assert dct_hash(grey) == str(imagehash.phash(grey))
+
+
+def test_copies_that_cannot_be_read_now_keep_the_digests_they_pair_by(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Two copies hashed the way before, on a drive that is away, and a third
+    copy hashed today: the two still pair by their stored digests."""
+    from photofind.core.duplicates import _comparable, _Row
+
+    here = tmp_path / "c.jpg"
+    here.write_bytes(b"the same bytes")
+    st = here.stat()
+    rows = [_Row(1, st.st_size, "q", "ab" * 20, st.st_mtime_ns),
+            _Row(2, st.st_size, "q", "ab" * 20, st.st_mtime_ns),
+            _Row(3, st.st_size, "q", content_hash(str(here)), st.st_mtime_ns)]
+    paths = {1: "/gone/a.jpg", 2: "/gone/b.jpg", 3: str(here)}
+    got = _comparable(rows, paths.__getitem__)
+    assert got == {1: "ab" * 20, 2: "ab" * 20, 3: content_hash(str(here))}
+    assert _comparable(rows[:2], paths.__getitem__) == {1: "ab" * 20, 2: "ab" * 20}
+
+
+def test_a_file_is_hashed_the_way_the_digest_it_meets_was(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import hashlib
+
+    photo = tmp_path / "a.jpg"
+    photo.write_bytes(bytes(range(256)) * 100)
+    today = content_hash(str(photo))
+    before = hashlib.blake2b(photo.read_bytes(), digest_size=20).hexdigest()
+    assert is_current_hash(today) and not is_current_hash(before)
+    assert content_hash(str(photo), like=before) == before
+    assert content_hash(str(photo), like=today) == today

@@ -299,7 +299,8 @@ def _plain(mha: Any) -> Any:
                     attn_mask: Any = None, **kwargs: Any) -> tuple[Any, None]:
             m = self.mha
             if (q is not k or k is not v or need_weights or kwargs.get("key_padding_mask")
-                    is not None or m.in_proj_weight is None or m.bias_k is not None
+                    is not None or kwargs.get("is_causal") or m.in_proj_weight is None
+                    or m.bias_k is not None or m.add_zero_attn or (m.training and m.dropout)
                     or (attn_mask is not None and attn_mask.dim() != 2)):
                 whole: tuple[Any, None] = m(q, k, v, need_weights=need_weights,
                                             attn_mask=attn_mask, **kwargs)
