@@ -63,7 +63,7 @@ def normalize(pixels: npt.NDArray[np.uint8], pre: Preprocess) -> npt.NDArray[np.
     n, h, w, _ = pixels.shape
     out = np.empty((n, 3, h, w), np.float32)
     for c in range(3):
-        np.take(table[c], pixels[..., c], out=out[:, c], mode="clip")
+        np.take(table[c], pixels[..., c], out=out[:, c])
     return out
 
 
