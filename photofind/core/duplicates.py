@@ -42,8 +42,12 @@ from PIL import Image
 from photofind.core.catalog import Catalog, PhotoInfo
 from photofind.core.imaging import CONTENT_HASH, content_hash, is_current_hash
 from photofind.core.library import Library
+from photofind.core.records import FileRecord
 
 TIERS = ("exact", "near", "similar")
+# A stored content digest of the algorithm before (bound to _OLDER_ARGS).
+_OLDER = "substr(content_hash, 1, ?) != ?"
+_OLDER_ARGS = (len(CONTENT_HASH), CONTENT_HASH)
 # Chosen on benchmarks/bench_duplicates.py (transformed copies of drawn and of
 # real photos, with unrelated distractors); see docs/architecture.md.
 NEAR_CLIP = 0.80  # a loose gate: the perceptual hash decides
@@ -176,6 +180,25 @@ def _comparable(same: Sequence[_Row], path_of: Callable[[int], str],
             digest = fresh or digest
         out[row.id] = digest
     return out
+
+
+def rehash_older_copies(catalog: Catalog, photos: Sequence[FileRecord]) -> None:
+    """Copies of these new photos whose digest is of the algorithm before (a
+    catalog made before) are hashed again with today's (the writer only), so
+    that duplicates and the grid's stacks compare like with like. Only rows
+    that share a size and quick hash are looked at; a copy that cannot be read
+    keeps its digest."""
+    stale: list[tuple[str, int]] = []
+    for size, quick in {(p.size, p.quick_hash) for p in photos if p.content_hash}:
+        for pid, path, mtime_ns in catalog.db.execute(
+                "SELECT id, path, mtime_ns FROM photos WHERE size = ? AND quick_hash = ?"
+                f" AND status = 'ok' AND {_OLDER}", (size, quick, *_OLDER_ARGS)).fetchall():
+            digest = _digest(path, size, mtime_ns)
+            if digest:
+                stale.append((digest, pid))
+    if stale:
+        with catalog.transaction() as db:
+            db.executemany("UPDATE photos SET content_hash = ? WHERE id = ?", stale)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -418,8 +441,8 @@ def store_hashes(catalog: Catalog, found: Found) -> int:
     algorithm before (indexing writes today's)."""
     with catalog.transaction() as db:
         db.executemany("UPDATE photos SET content_hash = ? WHERE id = ? AND (content_hash IS NULL"
-                       " OR substr(content_hash, 1, ?) != ?)",
-                       [(digest, pid, len(CONTENT_HASH), CONTENT_HASH)
+                       f" OR {_OLDER})",
+                       [(digest, pid, *_OLDER_ARGS)
                         for pid, digest in found.content_hashes.items()])
         db.executemany("INSERT OR REPLACE INTO picture_hashes(photo_id, mtime_ns, hashes)"
                        " SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM photos WHERE id = ?)",

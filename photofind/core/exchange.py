@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 from photofind.core import parquetio
@@ -156,7 +157,8 @@ def _same_file(target: _Target, record: parquetio.Record) -> bool:
             return row.mtime_ns == record.mtime_ns
         if row.content_hash == record.content_hash:
             return True
-        return _hash_matches(_content_like(record), row.path, record.content_hash)
+        return _hash_matches(partial(content_hash, like=record.content_hash), row.path,
+                             record.content_hash)
     assert target.found is not None
     found = target.found
     if found.size != record.size or not _hash_matches(
@@ -164,12 +166,8 @@ def _same_file(target: _Target, record: parquetio.Record) -> bool:
         return False
     if record.content_hash is None:  # size and quick hash alone: the file time too
         return found.mtime_ns == record.mtime_ns
-    return _hash_matches(_content_like(record), found.path, record.content_hash)
-
-
-def _content_like(record: parquetio.Record) -> Callable[[str], str]:
-    """A file's content hash made as the row's was (another library's may be older)."""
-    return lambda path: content_hash(path, like=record.content_hash)
+    return _hash_matches(partial(content_hash, like=record.content_hash), found.path,
+                         record.content_hash)
 
 
 def _hash_matches(hasher: Callable[[str], str], path: str, expected: str | None) -> bool:

@@ -23,10 +23,11 @@ from typing import Self
 import numpy as np
 
 from photofind.core.attempts import QUARANTINE_AFTER, AttemptLog, Suspect
-from photofind.core.catalog import Catalog, Root
+from photofind.core.catalog import Root
 from photofind.core.decodepool import DecodePool
+from photofind.core.duplicates import rehash_older_copies
 from photofind.core.errors import DiskFullError, PhotofindError, is_disk_full, is_not_writable
-from photofind.core.imaging import CONTENT_HASH, Decoded, Failed, Preprocess, content_hash
+from photofind.core.imaging import Decoded, Failed, Preprocess
 from photofind.core.library import Library
 from photofind.core.model.encoder import Encoder
 from photofind.core.model.sources import peek_preprocess
@@ -315,7 +316,7 @@ def _write(lib: Library, embedder: Callable[[], Encoder], batch: list[tuple[File
     rows += [_failed_photo(job, fail) for job, fail in failures]
     vecs = [vec for _, _, vec in fresh] + [None] * len(failures)
     ids = catalog.write_batch(lib.model, rows, vecs)
-    _rehash_older_copies(catalog, rows[:len(fresh)])
+    rehash_older_copies(catalog, rows[:len(fresh)])
     lib.thumbs.put_many((pid, dec.thumbnail) for pid, (_, dec, _) in zip(ids, fresh,
                                                                           strict=False))
     failed_ids = ids[len(fresh):]
@@ -329,26 +330,6 @@ def _write(lib: Library, embedder: Callable[[], Encoder], batch: list[tuple[File
     report.failed += len(failures)
     report.embedded += len(batch)
     return len(batch)
-
-
-def _rehash_older_copies(catalog: Catalog, photos: list[FileRecord]) -> None:
-    """Copies of these new photos whose digest is of the algorithm before (a
-    catalog made before) are hashed again with today's, so that duplicates and
-    the grid's stacks compare like with like. Only rows that share a size and
-    quick hash are looked at; a copy that cannot be read keeps its digest."""
-    stale: list[tuple[str, int]] = []
-    for size, quick in {(p.size, p.quick_hash) for p in photos if p.content_hash}:
-        for pid, path, mtime_ns in catalog.db.execute(
-                "SELECT id, path, mtime_ns FROM photos WHERE size = ? AND quick_hash = ?"
-                " AND status = 'ok' AND substr(content_hash, 1, ?) != ?",
-                (size, quick, len(CONTENT_HASH), CONTENT_HASH)).fetchall():
-            with contextlib.suppress(OSError):
-                st = os.stat(path)
-                if (st.st_size, st.st_mtime_ns) == (size, mtime_ns):
-                    stale.append((content_hash(path), pid))
-    if stale:
-        with catalog.transaction() as db:
-            db.executemany("UPDATE photos SET content_hash = ? WHERE id = ?", stale)
 
 
 def _new_photo(job: FileRecord, dec: Decoded) -> FileRecord:
