@@ -56,7 +56,8 @@ def test_the_export_is_laid_out_for_a_quick_start_and_quick_batches(toy_onnx: st
     merges the heads back, and no more (torch's own module exports with eight
     transposes a block, and ONNX Runtime runs that image tower about 6% slower,
     benchmarks/bench_rclip.py); the weights lie beside the graph, where ONNX
-    Runtime maps them instead of parsing them (a session starts in half the time)."""
+    Runtime maps them instead of parsing them (a session starts in half the time),
+    and whoever can read the graph can read them."""
     import onnx
 
     for tower in ("visual", "textual"):
@@ -68,7 +69,9 @@ def test_the_export_is_laid_out_for_a_quick_start_and_quick_batches(toy_onnx: st
         assert ops.count("Transpose") <= 3 * blocks + 2, (tower, ops.count("Transpose"), blocks)
         large = [t for t in proto.initializer if np.prod(t.dims) > 1024]
         assert large and all(t.data_location == onnx.TensorProto.EXTERNAL for t in large)
-        assert graph.with_name("model.onnx.data").is_file()
+        data = graph.with_name("model.onnx.data")
+        assert data.is_file()
+        assert data.stat().st_mode == graph.stat().st_mode  # as readable as the graph
 
 
 def test_the_exported_attention_computes_what_torchs_module_does() -> None:
@@ -157,6 +160,29 @@ def test_int8_text_on_onnx_ranks_every_caption_as_fp32_does(toy_model: str, toy_
     ranks_a, ranks_b = np.argsort(-(a @ images.T), axis=1), np.argsort(-(b @ images.T), axis=1)
     assert (ranks_a[:, :2] == ranks_b[:, :2]).all()
 
+
+
+def test_int8_text_is_made_from_a_folder_of_links_as_the_hugging_face_cache_keeps_it(
+        toy_model: str, toy_onnx: str, tmp_path: Path) -> None:
+    """A snapshot in the Hugging Face cache links each file to a blob; the
+    int8 copy is still made, and ranks as the int8 copy of the real files."""
+    source = folder_of(toy_onnx)
+    snapshot = tmp_path / "snapshot"
+    for file in source.rglob("*"):
+        if file.is_file():
+            blob = tmp_path / "blobs" / str(abs(hash(str(file))))
+            blob.parent.mkdir(exist_ok=True)
+            shutil.copyfile(file, blob)
+            (snapshot / file.relative_to(source)).parent.mkdir(parents=True, exist_ok=True)
+            (snapshot / file.relative_to(source)).symlink_to(blob)
+    assert (snapshot / "textual" / "model.onnx.data").is_symlink()
+    linked = OnnxEncoder(snapshot, toy_model)
+    plain = OnnxEncoder(source, toy_model)
+    assert linked.int8_text
+    captions = [caption(c, s) for c, s in CLASSES]
+    a, b = linked.encode_texts(captions), plain.encode_texts(captions)
+    assert (a * b).sum(1).min() >= 0.99999
+    assert all(f.is_symlink() for f in snapshot.rglob("*") if f.is_file())  # left as it was
 
 def immich_layout(source: Path, out: Path) -> Path:
     """The toy export as Immich's exporter writes it: graphs fixed at batch 1

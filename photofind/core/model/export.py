@@ -192,6 +192,9 @@ def _export(module: Any, example: Any, path: Path, name: str, seq: bool) -> None
     # instead of 0.53-1.1 s, 30-200 MB lighter (ViT-B-32's image tower, measured here).
     onnx.save_model(proto, str(path), save_as_external_data=True, size_threshold=1024,
                     location=path.name + ".data")
+    # onnx writes the weights readable by their owner only; a folder exported
+    # to share (or to install for every user) is readable as its graph is.
+    shutil.copymode(path, path.with_name(path.name + ".data"))
 
 
 def _rename(graph: Any, old: str, new: str) -> None:

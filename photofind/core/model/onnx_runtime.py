@@ -183,9 +183,11 @@ def int8_copy(path: Path) -> Path:
     try:
         log.info("making int8 weights for %s", path)
         logging.disable(logging.WARNING)  # its advice on pre-processing, via the root logger
-        quantize_dynamic(str(path), str(tmp / target.name), weight_type=QuantType.QInt8,
+        source = _without_links(path, tmp / "source")
+        quantize_dynamic(str(source), str(tmp / target.name), weight_type=QuantType.QInt8,
                          op_types_to_quantize=["MatMul", "Gemm"],
                          use_external_data_format=True)
+        shutil.rmtree(tmp / "source", ignore_errors=True)
         with contextlib.suppress(OSError):  # another process made it meanwhile
             os.replace(tmp, target.parent)
     finally:
@@ -193,3 +195,17 @@ def int8_copy(path: Path) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
 
+
+
+def _without_links(path: Path, staging: Path) -> Path:
+    """``path`` itself, or, when its folder holds symbolic links (the Hugging
+    Face cache links each file of a snapshot to a blob), a copy of that folder
+    in ``staging``: the onnx package refuses to read external weights through
+    a symbolic link, or a hard link."""
+    files = [f for f in path.parent.iterdir() if f.is_file()]
+    if not any(f.is_symlink() for f in files):
+        return path
+    staging.mkdir()
+    for f in files:
+        shutil.copyfile(f, staging / f.name)
+    return staging / path.name
