@@ -196,14 +196,13 @@ def int8_copy(path: Path) -> Path:
     return target
 
 
-
 def _without_links(path: Path, staging: Path) -> Path:
-    """``path`` itself, or, when its folder holds symbolic links (the Hugging
-    Face cache links each file of a snapshot to a blob), a copy of that folder
-    in ``staging``: the onnx package refuses to read external weights through
-    a symbolic link, or a hard link."""
+    """``path`` itself, or, when its folder holds links (the Hugging Face cache
+    links each file of a snapshot to a blob; backup tools hard-link unchanged
+    files), a copy of that folder in ``staging``: the onnx package refuses to
+    read external weights through a symbolic link or a file with hard links."""
     files = [f for f in path.parent.iterdir() if f.is_file()]
-    if not any(f.is_symlink() for f in files):
+    if not any(f.is_symlink() or f.stat().st_nlink > 1 for f in files):
         return path
     staging.mkdir()
     for f in files:
