@@ -189,6 +189,8 @@ def test_int8_text_is_made_from_a_folder_of_links(toy_model: str, toy_onnx: str,
     captions = [caption(c, s) for c, s in CLASSES]
     a, b = on_links.encode_texts(captions), plain.encode_texts(captions)
     assert (a * b).sum(1).min() >= 0.99999
+    pixels = pictures(plain.preprocess)  # the fp32 image tower reads its weights through links
+    assert (on_links.encode_images(pixels) * plain.encode_images(pixels)).sum(1).min() >= 0.99999
     assert data.is_symlink() or data.stat().st_nlink == 2
 
 def immich_layout(source: Path, out: Path) -> Path:
