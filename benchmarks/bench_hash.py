@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks.common import corpus
+from common import corpus
 
 
 def _median_ms(files: list[Path], fn: Callable[[str], object], repeat: int) -> float:

@@ -21,8 +21,8 @@ from multiprocessing.synchronize import Event
 
 import numpy as np
 import numpy.typing as npt
+from common import CACHE, corpus, encoder, runtime_option, use_runtime
 
-from benchmarks.common import CACHE, corpus, encoder, runtime_option, use_runtime
 from photofind.core.model.encoder import Encoder
 from photofind.core.model.preprocess import Preprocess
 
