@@ -1,20 +1,25 @@
 """What bounds indexing on this machine: the image tower alone, the decode
-workers alone, and both at once, as the indexer runs them (one run).
+workers alone, and both at once (one run).
 
-The tower encodes batches of decoded 12 MP photos with photofind's encoder;
-the decoders run ``decode_file`` (what the decode pool's workers run: decode,
-orientation, the model's pixels, the thumbnail, the quick hash) in their own
-processes. Together on the same cores, each goes slower; the sum of the two
-shares of their rates alone says how much the overlap loses (1.00: nothing),
-and 1 / (1/tower + 1/decode) is the most a pipeline of the two can index.
+The tower encodes batches of decoded 12 MP photos with photofind's encoder
+(its threads keep every core busy); the decoders run ``decode_file`` (what the
+decode pool's workers run: decode, orientation, the model's pixels, the
+thumbnail, the quick hash; the pool also pickles each result to the indexer),
+one process per core as the pool starts them. Each stage alone fills the
+machine, so sharing it, the best the two can do is to lose nothing to each
+other: 1 / (1/tower + 1/decode) photos a second, the ceiling printed. The sum
+of the two shares (each rate at once over its rate alone) says how near the
+overlap comes: 1.00 is as good as taking turns on the whole machine, below
+is lost to contention, above is idle time one stage fills for the other.
 
-    python benchmarks/bench_pipeline.py [--decoders 2] [--seconds 10] [--runtime onnx]
+    python benchmarks/bench_pipeline.py [--decoders N] [--seconds 10] [--runtime onnx]
 """
 
 from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import os
 import time
 from multiprocessing.sharedctypes import Synchronized
 from multiprocessing.synchronize import Event
@@ -75,7 +80,7 @@ def _with_decoders(k: int, files: list[str], seconds: float, enc: Encoder,
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--decoders", type=int, default=2)
+    parser.add_argument("--decoders", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--seconds", type=float, default=10)
     runtime_option(parser)
     args = parser.parse_args()
@@ -97,7 +102,7 @@ def main() -> None:
     print(f"{args.decoders} decoders alone        {decode:6.1f} img/s")
     print(f"both at once: tower      {both_tower:6.1f} img/s, decoders {both_decode:6.1f} img/s")
     print(f"shares of each alone, summed: {both_tower / tower + both_decode / decode:.2f}"
-          " (1.00: running them at once loses nothing)")
+          " (1.00: as good as taking turns; lower: contention)")
     print(f"ceiling for decode + tower: {1 / (1 / tower + 1 / decode):.1f} img/s"
           " (set beside bench_rclip.py's indexing rates)")
 

@@ -51,13 +51,14 @@ def test_the_export_matches_open_clip_on_drawn_pictures_and_captions(toy_model: 
         assert not isinstance(batch, int)
 
 
-def test_the_export_is_laid_out_for_a_quick_start_and_quick_batches(toy_onnx: str) -> None:
+def test_the_export_is_laid_out_for_a_quick_start_and_quick_batches(toy_onnx: str,
+                                                                     tmp_path: Path) -> None:
     """Each attention block splits its heads, turns the keys for the scores and
     merges the heads back, and no more (torch's own module exports with eight
     transposes a block, and ONNX Runtime runs that image tower about 6% slower,
     benchmarks/bench_rclip.py); the weights lie beside the graph, where ONNX
     Runtime maps them instead of parsing them (a session starts in half the time),
-    and whoever can read the graph can read them."""
+    and whoever may read the folder can read them (not its owner only)."""
     import onnx
 
     for tower in ("visual", "textual"):
@@ -72,6 +73,9 @@ def test_the_export_is_laid_out_for_a_quick_start_and_quick_batches(toy_onnx: st
         data = graph.with_name("model.onnx.data")
         assert data.is_file()
         assert data.stat().st_mode == graph.stat().st_mode  # as readable as the graph
+    probe = tmp_path / "new"
+    probe.mkdir()
+    assert folder_of(toy_onnx).stat().st_mode == probe.stat().st_mode  # as any new folder
 
 
 def test_the_exported_attention_computes_what_torchs_module_does() -> None:
@@ -161,14 +165,17 @@ def test_int8_text_on_onnx_ranks_every_caption_as_fp32_does(toy_model: str, toy_
     assert (ranks_a[:, :2] == ranks_b[:, :2]).all()
 
 
-
-@pytest.mark.parametrize("link", ["symbolic", "hard"])
-def test_int8_text_is_made_from_a_folder_of_links(toy_model: str, toy_onnx: str,
-                                                  tmp_path: Path, link: str) -> None:
+@pytest.mark.parametrize("link", ["symbolic", "hard", "none"])
+def test_int8_copies_are_made_from_any_folder_and_write_nothing_into_it(
+        toy_model: str, toy_onnx: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        link: str) -> None:
     """A snapshot in the Hugging Face cache links each file to a blob, and a
     backup tool hard-links unchanged files; the int8 copy is still made (the
-    onnx package refuses both for external weights), and ranks as the int8
-    copy of the real files does. The folder is left as it was."""
+    onnx package refuses both for external weights) and ranks as the int8 copy
+    of the real files does. Nothing is written beside the user's files (a
+    folder installed for every user is read-only), and a new revision of the
+    weights alone gets a new copy."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     source = folder_of(toy_onnx)
     snapshot = tmp_path / "snapshot"
     for i, file in enumerate(f for f in source.rglob("*") if f.is_file()):
@@ -179,10 +186,12 @@ def test_int8_text_is_made_from_a_folder_of_links(toy_model: str, toy_onnx: str,
         linked.parent.mkdir(parents=True, exist_ok=True)
         if link == "symbolic":
             linked.symlink_to(blob)
-        else:
+        elif link == "hard":
             linked.hardlink_to(blob)
-    data = snapshot / "textual" / "model.onnx.data"
-    assert data.is_symlink() or data.stat().st_nlink == 2
+        else:
+            shutil.copyfile(blob, linked)
+    textual = snapshot / "textual"
+    before = textual.stat().st_mtime_ns
     on_links = OnnxEncoder(snapshot, toy_model)
     plain = OnnxEncoder(source, toy_model)
     assert on_links.int8_text
@@ -191,7 +200,18 @@ def test_int8_text_is_made_from_a_folder_of_links(toy_model: str, toy_onnx: str,
     assert (a * b).sum(1).min() >= 0.99999
     pixels = pictures(plain.preprocess)  # the fp32 image tower reads its weights through links
     assert (on_links.encode_images(pixels) * plain.encode_images(pixels)).sum(1).min() >= 0.99999
-    assert data.is_symlink() or data.stat().st_nlink == 2
+    assert textual.stat().st_mtime_ns == before  # no file made (or removed) in the folder
+    made = sorted((tmp_path / "cache" / "photofind" / "onnx-int8").iterdir())
+    # the snapshot's copy and the source's, and no work folders left
+    assert [f.name.split("-")[0] for f in made] == ["textual", "textual"]
+
+    data = textual / "model.onnx.data"  # the weights of a new revision, the graph as it was
+    weights = data.read_bytes()
+    data.unlink()
+    data.write_bytes(weights[:-4] + bytes(4))
+    OnnxEncoder(snapshot, toy_model).encode_texts(captions[:1])
+    assert len(list((tmp_path / "cache" / "photofind" / "onnx-int8").iterdir())) == 3
+
 
 def immich_layout(source: Path, out: Path) -> Path:
     """The toy export as Immich's exporter writes it: graphs fixed at batch 1

@@ -93,6 +93,10 @@ def _written_as(out: Path) -> Iterator[Path]:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
+        probe = tmp / "probe"  # made as any new folder is (the umask), not owner-only
+        probe.mkdir()
+        tmp.chmod(probe.stat().st_mode)
+        probe.rmdir()
         yield tmp
         if out.exists():
             out.rmdir()

@@ -22,6 +22,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -160,51 +161,60 @@ def new_session(path: Path) -> Any:
 
 def int8_copy(path: Path) -> Path:
     """``path`` with int8 weights for its matrix products (onnxruntime's dynamic
-    quantisation), made once into the user cache, keyed by the source file.
+    quantisation), made once into the user cache, keyed by the tower's files.
 
     Its weights are kept beside the graph as external data (``model.onnx.data``),
     which ONNX Runtime maps instead of reading: the text tower's token
     embedding table (a quarter of the ViT-B-32 text tower) then costs memory
     only for the rows a query touches (a cold search's text session: +60 MB
-    instead of +207 MB, measured here)."""
+    instead of +207 MB, measured here).
+
+    The quantiser reads a copy of the tower's folder: it writes beside the graph
+    it reads (a folder installed for every user is read-only), and the onnx
+    package refuses external weights through a symbolic link (each file of a
+    Hugging Face snapshot is one) or a file with hard links (backup tools
+    make them)."""
     import onnxruntime as ort
 
-    stat = path.stat()
-    key = hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{ort.__version__}"
-                         "|external".encode()).hexdigest()[:20]
+    h = hashlib.sha256(f"{path.resolve()}|{ort.__version__}|external".encode())
+    for file in sorted(f for f in path.parent.rglob("*") if f.is_file()):
+        stat = file.stat()  # a new revision of the weights alone is another copy
+        h.update(f"|{file.relative_to(path.parent)}|{stat.st_size}|{stat.st_mtime_ns}".encode())
     cache = Path(user_cache_dir("photofind", False)) / "onnx-int8"
-    target = cache / f"{path.parent.name}-{key}" / "model.onnx"
+    target = cache / f"{path.parent.name}-{h.hexdigest()[:20]}" / "model.onnx"
     if target.is_file():
         return target
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     cache.mkdir(parents=True, exist_ok=True)
+    _sweep(cache)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.parent.name}-", dir=cache))
+    staging = Path(tempfile.mkdtemp(prefix=".source-", dir=cache)) / path.parent.name
     try:
         log.info("making int8 weights for %s", path)
         logging.disable(logging.WARNING)  # its advice on pre-processing, via the root logger
-        source = _without_links(path, tmp / "source")
-        quantize_dynamic(str(source), str(tmp / target.name), weight_type=QuantType.QInt8,
-                         op_types_to_quantize=["MatMul", "Gemm"],
+        shutil.copytree(path.parent, staging)  # links followed: plain files
+        quantize_dynamic(str(staging / path.name), str(tmp / target.name),
+                         weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"],
                          use_external_data_format=True)
-        shutil.rmtree(tmp / "source", ignore_errors=True)
         with contextlib.suppress(OSError):  # another process made it meanwhile
             os.replace(tmp, target.parent)
+    except Exception as exc:  # a full disk, a broken graph: onnx raises its own types
+        fp32 = "PHOTOFIND_TEXT_INT8=0 runs the text tower in fp32" \
+            if path.parent.name == "textual" else "the image tower runs in fp32 without" \
+            " PHOTOFIND_IMAGE_INT8=1"
+        raise PhotofindError(f"Could not make int8 weights for {path} ({exc}); {fp32}.") \
+            from exc
     finally:
         logging.disable(logging.NOTSET)
         shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(staging.parent, ignore_errors=True)
     return target
 
 
-def _without_links(path: Path, staging: Path) -> Path:
-    """``path`` itself, or, when its folder holds links (the Hugging Face cache
-    links each file of a snapshot to a blob; backup tools hard-link unchanged
-    files), a copy of that folder in ``staging``: the onnx package refuses to
-    read external weights through a symbolic link or a file with hard links."""
-    files = [f for f in path.parent.iterdir() if f.is_file()]
-    if not any(f.is_symlink() or f.stat().st_nlink > 1 for f in files):
-        return path
-    staging.mkdir()
-    for f in files:
-        shutil.copyfile(f, staging / f.name)
-    return staging / path.name
+def _sweep(cache: Path, older_than: float = 86_400) -> None:
+    """Remove the work folders of int8 copies that a killed process left."""
+    for folder in cache.glob(".*"):
+        with contextlib.suppress(OSError):
+            if folder.is_dir() and time.time() - folder.stat().st_mtime > older_than:
+                shutil.rmtree(folder, ignore_errors=True)
