@@ -34,7 +34,7 @@ from photofind.core.errors import PhotofindError
 from photofind.core.model.encoder import Encoder
 from photofind.core.model.preprocess import normalize, unit_rows
 from photofind.core.model.runtime import cpu_threads, int8_text_default
-from photofind.core.model.sources import onnx_preprocess
+from photofind.core.model.sources import hash_files, onnx_preprocess
 from photofind.core.model.tokenizer import TextTokenizer
 
 log = logging.getLogger(__name__)
@@ -176,10 +176,8 @@ def int8_copy(path: Path) -> Path:
     make them)."""
     import onnxruntime as ort
 
-    h = hashlib.sha256(f"{path.resolve()}|{ort.__version__}|external".encode())
-    for file in sorted(f for f in path.parent.rglob("*") if f.is_file()):
-        stat = file.stat()  # a new revision of the weights alone is another copy
-        h.update(f"|{file.relative_to(path.parent)}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+    h = hashlib.sha256(f"{path.name}|{ort.__version__}|external|".encode())
+    hash_files(h, path.parent)
     cache = Path(user_cache_dir("photofind", False)) / "onnx-int8"
     target = cache / f"{path.parent.name}-{h.hexdigest()[:20]}" / "model.onnx"
     if target.is_file():
@@ -188,17 +186,18 @@ def int8_copy(path: Path) -> Path:
 
     cache.mkdir(parents=True, exist_ok=True)
     _sweep(cache)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.parent.name}-", dir=cache))
-    staging = Path(tempfile.mkdtemp(prefix=".source-", dir=cache)) / path.parent.name
+    work = Path(tempfile.mkdtemp(prefix=f".{target.parent.name}-", dir=cache))
+    source, made = work / "source", work / "int8"
     try:
         log.info("making int8 weights for %s", path)
         logging.disable(logging.WARNING)  # its advice on pre-processing, via the root logger
-        shutil.copytree(path.parent, staging)  # links followed: plain files
-        quantize_dynamic(str(staging / path.name), str(tmp / target.name),
+        shutil.copytree(path.parent, source)  # links followed: plain files
+        made.mkdir()
+        quantize_dynamic(str(source / path.name), str(made / target.name),
                          weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"],
                          use_external_data_format=True)
         with contextlib.suppress(OSError):  # another process made it meanwhile
-            os.replace(tmp, target.parent)
+            os.replace(made, target.parent)
     except Exception as exc:  # a full disk, a broken graph: onnx raises its own types
         fp32 = "PHOTOFIND_TEXT_INT8=0 runs the text tower in fp32" \
             if path.parent.name == "textual" else "the image tower runs in fp32 without" \
@@ -207,8 +206,7 @@ def int8_copy(path: Path) -> Path:
             from exc
     finally:
         logging.disable(logging.NOTSET)
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(staging.parent, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
     return target
 
 

@@ -174,13 +174,19 @@ def weights_fingerprint(spec_text: str) -> str:
 
 
 def _hash_folder(h: hashlib._Hash, spec: ModelSpec) -> None:
-    """A ``local-dir:`` folder's resolved path and its files' names, sizes, mtimes."""
+    """A ``local-dir:`` folder as ``hash_files`` sees it."""
     if spec.kind == "local-dir":
-        folder = Path(spec.name).resolve()
-        h.update(str(folder).encode())
-        for entry in sorted(folder.iterdir()) if folder.is_dir() else []:
-            stat = entry.stat()
-            h.update(f"{entry.name}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+        hash_files(h, Path(spec.name))
+
+
+def hash_files(h: hashlib._Hash, folder: Path) -> None:
+    """A folder's resolved path and its files' names, sizes and mtimes, links
+    followed (a new revision of any file, the weights alone, is another digest)."""
+    folder = folder.resolve()
+    h.update(str(folder).encode())
+    for file in sorted(f for f in folder.rglob("*") if f.is_file()):
+        stat = file.stat()
+        h.update(f"|{file.relative_to(folder)}|{stat.st_size}|{stat.st_mtime_ns}".encode())
 
 
 def cached_export(spec_text: str) -> Path | None:
