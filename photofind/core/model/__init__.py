@@ -9,6 +9,7 @@
 - onnx_runtime.py ONNX Runtime (the only module that imports onnxruntime)
 - torch_runtime.py torch and open_clip (the only one that imports them to run)
 - export.py       open_clip -> an ONNX folder, parity checked
+- fusion.py       the exported attention blocks as ONNX Runtime's fused operator
 
 Importing this package imports neither torch nor onnxruntime.
 """

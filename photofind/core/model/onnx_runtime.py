@@ -43,6 +43,9 @@ DEFAULT_LOGIT_SCALE = 100.0  # what trained CLIPs reach (open_clip clamps there)
 # Photos per run: a batch of 16 runs as two of 8, whose activations stay in
 # the CPU's caches (the image tower 2-3% faster, 90 MB lighter while indexing).
 RUN_ROWS = 8
+# What the int8 copies quantise: every matrix product, the fused attention's
+# projection among them (fusion.py; it becomes QAttention).
+INT8_OPS = ["MatMul", "Gemm", "Attention"]
 
 
 class OnnxEncoder(Encoder):
@@ -176,7 +179,7 @@ def int8_copy(path: Path) -> Path:
     make them)."""
     import onnxruntime as ort
 
-    h = hashlib.sha256(f"{path.name}|{ort.__version__}|external|".encode())
+    h = hashlib.sha256(f"{path.name}|{ort.__version__}|external|{INT8_OPS}|".encode())
     hash_files(h, path.parent)
     cache = Path(user_cache_dir("photofind", False)) / "onnx-int8"
     target = cache / f"{path.parent.name}-{h.hexdigest()[:20]}" / "model.onnx"
@@ -194,7 +197,7 @@ def int8_copy(path: Path) -> Path:
         shutil.copytree(path.parent, source)  # links followed: plain files
         made.mkdir()
         quantize_dynamic(str(source / path.name), str(made / target.name),
-                         weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"],
+                         weight_type=QuantType.QInt8, op_types_to_quantize=INT8_OPS,
                          use_external_data_format=True)
         with contextlib.suppress(OSError):  # another process made it meanwhile
             os.replace(made, target.parent)

@@ -155,7 +155,7 @@ def export_cache_folder(spec_text: str) -> Path:
     spec = parse_model_spec(spec_text)
     h = hashlib.sha256(spec_text.encode())
     here = Path(__file__).parent
-    for module in ("export.py", "torch_runtime.py", "tokenizer.py"):
+    for module in ("export.py", "fusion.py", "torch_runtime.py", "tokenizer.py"):
         h.update((here / module).read_bytes())
     _hash_folder(h, spec)
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(spec.name).name if spec.kind == "local-dir"
