@@ -1,7 +1,7 @@
 """Decode worker processes that a bad file cannot take down with it.
 
 Each worker is a ``spawn``-ed process that imports only Pillow, pillow-heif,
-numpy and (for RAW files) rawpy, runs under an address-space cap, and
+xxhash and (for RAW and 16-bit files) rawpy and numpy, runs under an address-space cap, and
 decodes one file at a time (and hashes its whole content, which confirms
 moves and replacements later).
 A worker never outlives photofind: a watchdog thread in it ends it when its

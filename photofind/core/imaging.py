@@ -1,7 +1,9 @@
 """Safe image decoding: one file in, model-ready pixels, a thumbnail and metadata out.
 
 This module runs inside decode worker processes, so it imports only Pillow,
-pillow-heif, numpy and (for camera RAW files, rawfiles.py) rawpy, never torch.
+pillow-heif, xxhash and (for camera RAW files, rawfiles.py) rawpy, never torch;
+numpy only where a picture needs it (16-bit greyscale, RAW files, the ``pixels``
+of a result), so a worker starts without it.
 A multi-picture JPEG (.mpo) is read as its first picture. JPEGs decode in draft mode (a DCT-domain
 downscale) at the smallest scale that still covers the model input and the
 thumbnail; EXIF orientation is applied; every mode becomes RGB (alpha over
@@ -18,15 +20,18 @@ import os
 import warnings
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-import numpy as np
-import numpy.typing as npt
 import xxhash
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-# The decode path reads the model's geometry from the model package (numpy only).
-from photofind.core.model.preprocess import Preprocess as Preprocess
+# The decode path reads the model's geometry from the model package (no numpy).
+from photofind.core.model.geometry import Preprocess as Preprocess
 from photofind.core.records import RAW_EXTENSIONS, TakenSource
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 THUMB_SIZE = 256
 PARTIAL_HASH_CHUNK = 64 * 1024
@@ -40,7 +45,8 @@ _formats: tuple[str, ...] = ()
 
 @dataclass(frozen=True)
 class Decoded:
-    pixels: npt.NDArray[np.uint8]  # (size, size, 3), before normalisation
+    rgb: bytes  # the model's pixels, 8-bit RGB rows (model_image), before normalisation
+    rgb_size: tuple[int, int]  # their width and height
     thumbnail: bytes  # JPEG
     width: int
     height: int
@@ -48,6 +54,14 @@ class Decoded:
     taken_source: TakenSource | None
     quick_hash: str  # partial_hash
     content_hash: str = ""  # filled in by the decode worker (content_hash)
+
+    @property
+    def pixels(self) -> npt.NDArray[np.uint8]:
+        """The model's pixels as an (height, width, 3) array."""
+        import numpy as np
+
+        w, h = self.rgb_size
+        return np.frombuffer(self.rgb, np.uint8).reshape(h, w, 3).copy()
 
 
 @dataclass(frozen=True)
@@ -177,6 +191,8 @@ def _heif_thumbnail(img: Image.Image, long_side: int, short_side: int) -> Image.
 def to_rgb(img: Image.Image) -> Image.Image:
     """Any Pillow mode to 8-bit RGB: alpha over white, 16-bit scaled, CMYK converted."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        import numpy as np
+
         arr = np.asarray(img, dtype=np.float64)
         peak = 65535.0 if arr.max(initial=0) > 255 else 255.0
         img = Image.fromarray(np.clip(arr * (255.0 / peak), 0, 255).astype(np.uint8), "L")
@@ -189,6 +205,13 @@ def to_rgb(img: Image.Image) -> Image.Image:
 
 
 def model_pixels(img: Image.Image, pre: Preprocess) -> npt.NDArray[np.uint8]:
+    """``model_image`` as an (height, width, 3) array."""
+    import numpy as np
+
+    return np.asarray(model_image(img, pre), dtype=np.uint8)
+
+
+def model_image(img: Image.Image, pre: Preprocess) -> Image.Image:
     """open_clip's eval geometry: shortest-side resize then centre crop (or squash)."""
     resample = Image.Resampling.BILINEAR if pre.interpolation == "bilinear" \
         else Image.Resampling.BICUBIC
@@ -198,9 +221,9 @@ def model_pixels(img: Image.Image, pre: Preprocess) -> npt.NDArray[np.uint8]:
         if max(w, h) > s:
             img = img.resize((max(1, round(w * s / max(w, h))),
                               max(1, round(h * s / max(w, h)))), resample)
-        return np.asarray(img, dtype=np.uint8)
+        return img
     if pre.resize_mode == "squash":
-        return np.asarray(img.resize((s, s), resample), dtype=np.uint8)
+        return img.resize((s, s), resample)
     if max(w, h) > 16 * min(w, h):
         # A strip (1 x 10,000) would resize to gigabytes before the crop throws
         # most of it away: cut the middle out first (nearly the same pixels).
@@ -220,7 +243,7 @@ def model_pixels(img: Image.Image, pre: Preprocess) -> npt.NDArray[np.uint8]:
         img = img.resize((new_w, new_h), resample)
     left = round((new_w - s) / 2.0)
     top = round((new_h - s) / 2.0)
-    return np.asarray(img.crop((left, top, left + s, top + s)), dtype=np.uint8)
+    return img.crop((left, top, left + s, top + s))
 
 
 def make_thumbnail(img: Image.Image, size: int = THUMB_SIZE) -> bytes:
@@ -282,8 +305,10 @@ def decode_file(path: str, pre: Preprocess, draft: bool = True) -> Decoded | Fai
         quick_hash = partial_hash(path, size)
         opened = open_photo(path, draft_size=max(pre.size, THUMB_SIZE) if draft else None,
                             min_side=pre.size)
+        pixels = model_image(opened.image, pre)
         return Decoded(
-            pixels=model_pixels(opened.image, pre),
+            rgb=pixels.tobytes(),
+            rgb_size=pixels.size,
             thumbnail=make_thumbnail(opened.image),
             width=opened.width,
             height=opened.height,

@@ -97,3 +97,41 @@ def test_a_png_named_jpg_is_still_a_photo(tmp_path: Path) -> None:
     assert isinstance(result, Decoded)
     assert result.pixels.shape == (224, 224, 3)
     assert Image.open(io.BytesIO(result.thumbnail)).size == (256, 192)
+
+
+HEAVY = ("numpy", "torch", "onnxruntime")
+NOTE_HOOK = '''import os, sys
+
+
+def note(path):
+    with open(os.environ["PHOTOFIND_TEST_NOTES"], "a") as notes:
+        notes.write(repr(sorted(m for m in {heavy!r} if m in sys.modules)) + "\\n")
+'''
+
+
+def test_a_decode_worker_starts_with_pillow_alone_and_hands_back_the_same_pixels(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers start on every index run (and for a dropped photo): without numpy
+    each starts in half the time; what they hand back is what decoding here gives,
+    a 16-bit greyscale picture (which needs numpy) included."""
+    from photofind.core.decodepool import DecodePool
+
+    (tmp_path / "notehook.py").write_text(NOTE_HOOK.format(heavy=HEAVY))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PHOTOFIND_DECODE_HOOK", "notehook:note")
+    monkeypatch.setenv("PHOTOFIND_TEST_NOTES", str(tmp_path / "notes"))
+    photo, grey = tmp_path / "photo.jpg", tmp_path / "grey.png"
+    noise_image(640, 480).save(photo, quality=90)
+    Image.fromarray((np.arange(300 * 200, dtype=np.uint16) % 60000).reshape(200, 300)
+                    ).save(grey)
+    pre = Preprocess(224, MEAN, STD)
+    with DecodePool(pre, workers=1) as pool:
+        results = dict(pool.run([str(photo), str(grey)], str))
+    notes = (tmp_path / "notes").read_text().splitlines()
+    assert notes[0] == "[]", notes  # before its first picture: neither numpy nor torch
+    for path in (photo, grey):
+        here = decode_file(str(path), pre)
+        there = results[str(path)]
+        assert isinstance(here, Decoded) and isinstance(there, Decoded)
+        assert there.pixels.shape == (224, 224, 3)
+        assert np.array_equal(there.pixels, here.pixels)

@@ -4,7 +4,8 @@
 - loading.py      settings -> an Encoder on its runtime; the slot that holds it
 - runtime.py      choosing the runtime (auto/onnx/torch), CPU threads
 - sources.py      specs -> files: local folders, the Hugging Face cache, downloads
-- preprocess.py   the input geometry and pixel normalisation, in numpy
+- geometry.py     the input geometry (Preprocess), without numpy: decode workers get it
+- preprocess.py   the geometry from a model's config, and pixel normalisation, in numpy
 - tokenizer.py    CLIP's tokenizer without torch (tokenizer.json)
 - onnx_runtime.py ONNX Runtime (the only module that imports onnxruntime)
 - torch_runtime.py torch and open_clip (the only one that imports them to run)

@@ -1,8 +1,8 @@
-"""The model's input geometry and pixel normalisation, in numpy alone.
+"""The model's input geometry read from its config, and pixel normalisation, in numpy.
 
-``Preprocess`` is what the decode workers need to turn a photo into model-ready
-pixels (imaging.model_pixels); ``normalize`` is the step that follows on the
-embedding side, the same for both runtimes. Settings come from the model's own
+``Preprocess`` (geometry.py) is what the decode workers need to turn a photo into
+model-ready pixels (imaging.model_image); ``normalize`` is the step that follows
+on the embedding side, the same for both runtimes. Settings come from the model's own
 config (open_clip's ``preprocess_cfg``, or the ``preprocess_cfg.json`` of an
 ONNX folder), never from hard-coded constants.
 """
@@ -11,25 +11,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 from photofind.core.errors import PhotofindError
+from photofind.core.model.geometry import RESIZE_MODES, Preprocess
 
-RESIZE_MODES = ("shortest", "squash")
-
-
-@dataclass(frozen=True)
-class Preprocess:
-    """The model's input geometry, taken from open_clip's preprocess config."""
-
-    size: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-    interpolation: str = "bicubic"
-    resize_mode: str = "shortest"  # or "squash"; "fit" keeps the whole picture
+__all__ = ["RESIZE_MODES", "Preprocess", "normalize", "preprocess_from_config", "unit_rows"]
 
 
 def preprocess_from_config(size: object, cfg: Mapping[str, object], what: str) -> Preprocess:
