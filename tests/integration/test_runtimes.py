@@ -217,6 +217,59 @@ def test_int8_text_on_onnx_ranks_every_caption_as_fp32_does(toy_model: str, toy_
     assert (ranks_a[:, :2] == ranks_b[:, :2]).all()
 
 
+def test_int8_copies_quantise_the_fused_attention_and_leave_any_other_in_fp32(
+        toy_model: str, toy_onnx: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The export's fused attention becomes int8 with the rest (and still
+    encodes as fp32 does); an Attention another tool wrote with an attention
+    bias (a causal mask) keeps it: the quantiser would drop the bias."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    from photofind.core.model.onnx_runtime import int8_copy
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    visual = folder_of(toy_onnx) / "visual" / "model.onnx"
+    fused = int8_copy(visual)
+    ops = [n.op_type for n in onnx.load(fused, load_external_data=False).graph.node]
+    assert "QAttention" in ops and "Attention" not in ops
+    fp32, int8 = OnnxEncoder(folder_of(toy_onnx), toy_model), \
+        OnnxEncoder(folder_of(toy_onnx), toy_model, int8_image=True)
+    pixels = pictures(fp32.preprocess)
+    assert (fp32.encode_images(pixels) * int8.encode_images(pixels)).sum(1).min() >= 0.99
+
+    width, heads, length = 32, 4, 5
+    rng = np.random.default_rng(0)
+    weights = [numpy_helper.from_array(a.astype(np.float32), name) for a, name in (
+        (0.3 * rng.standard_normal((width, 3 * width)), "w"),
+        (0.1 * rng.standard_normal(3 * width), "b"),
+        (np.triu(np.full((1, 1, length, length), -10000.0), 1), "causal"))]
+    for bias in (["", "", "causal"], []):
+        node = helper.make_node("Attention", ["x", "w", "b", *bias], ["y"],
+                                domain="com.microsoft", num_heads=heads)
+        graph = helper.make_graph(
+            [node], "other", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                                            [None, length, width])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+            weights if bias else weights[:2])
+        folder = tmp_path / ("masked" if bias else "open")
+        folder.mkdir()
+        onnx.save(helper.make_model(graph, opset_imports=[
+            helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]),
+            folder / "model.onnx")
+    x = rng.standard_normal((2, length, width)).astype(np.float32)
+
+    def run(path: Path) -> np.ndarray:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return np.asarray(session.run(None, {"x": x})[0])
+
+    masked = tmp_path / "masked" / "model.onnx"
+    copy = int8_copy(masked)
+    assert "QAttention" not in [n.op_type for n in onnx.load(copy).graph.node]
+    assert np.abs(run(copy) - run(masked)).max() < 0.1  # int8 weights, the mask kept
+    assert np.abs(run(tmp_path / "open" / "model.onnx") - run(masked)).max() > 1
+
+
 @pytest.mark.parametrize("link", ["symbolic", "hard", "none"])
 def test_int8_copies_are_made_from_any_folder_and_write_nothing_into_it(
         toy_model: str, toy_onnx: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -303,12 +356,18 @@ def test_a_folder_in_immichs_layout_loads_as_local_dir_with_the_same_rankings(
     assert np.array_equal(np.argsort(-(a @ other.T), axis=1), np.argsort(-(b @ images.T), axis=1))
 
 
+@pytest.mark.parametrize("install", ["pip", "installer"])
 def test_an_open_clip_model_without_torch_says_how_to_get_it(toy_model: str, tmp_path: Path,
-                                                            monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from photofind.core.model import loading
+                                                            monkeypatch, install: str  # type: ignore[no-untyped-def]
+                                                            ) -> None:
+    """Installed with pip without the extra, or by an installer (whose app
+    carries photofind's modules as bytecode only)."""
+    from photofind.core.model import loading, sources
 
     monkeypatch.setenv("PHOTOFIND_ONNX_CACHE", str(tmp_path / "no-export-yet"))
     monkeypatch.setattr(loading, "torch_installed", lambda: False)
+    if install == "installer":
+        monkeypatch.setattr(sources, "EXPORTER_CODE", tmp_path / "bytecode-only")
     with pytest.raises(ModelUnavailableError) as info:
         loading.load_encoder(Settings.resolve(str(tmp_path / "lib"), toy_model, "cpu", "onnx"))
     message = str(info.value)

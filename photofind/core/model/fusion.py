@@ -1,12 +1,14 @@
 """Fusing an exported graph's self-attention into ONNX Runtime's ``Attention``.
 
-Each block that ``export._plain`` writes out without a mask (the image tower's)
-is one projection, a head split, the scaled scores, a softmax, the weighted
-sum and a merge: fourteen nodes. ONNX Runtime has one operator for all of it
+Each self-attention block that ``export._plain`` writes out without a mask
+(the image tower's; CLIP's text tower has its causal mask) is one projection, a
+head split, the scaled scores, a softmax, the weighted sum and a merge:
+fourteen nodes. ONNX Runtime has one operator for all of it
 (``com.microsoft.Attention``: the same projection on MLAS, then the heads in
-its own kernel). It computes the same floats; ViT-B-32-256's image tower alone
-runs 4% faster in 46 MB less, and its int8 copy (the quantiser turns the
-operator into ``QAttention``) 8% faster in 30 MB less (benchmarks/bench_fusion.py).
+its own kernel). It computes the same floats (to the last bit on the toy and on
+ViT-B-32-256); ViT-B-32-256's image tower alone runs 4% faster in 46 MB less,
+and its int8 copy (the quantiser turns the operator into ``QAttention``) 8%
+faster in 30 MB less (benchmarks/bench_fusion.py).
 
 A block is fused only when every step is exactly that operator's arithmetic:
 the permutations, the gathered indices, the shapes and the scale are read
@@ -127,8 +129,9 @@ def _block(v: _View, softmax: onnx.NodeProto) -> tuple[list[onnx.NodeProto], onn
         index = v.constant(gather.input[1])
         _expect(gather.input[0] == heads_t.output[0] and index.ndim == 0 and int(index) == i)
     split = v.made(heads_t.input[0], "Reshape")
-    shape = v.constant(split.input[1])
-    _expect(shape.shape == (5,) and int(shape[2]) == 3 and int(shape[3]) > 0)
+    shape = v.constant(split.input[1])  # (batch, tokens, q/k/v, heads, head width)
+    _expect(shape.shape == (5,) and int(shape[0]) == -1 and int(shape[1]) > 0
+            and int(shape[2]) == 3 and int(shape[3]) > 0 and int(shape[4]) > 0)
     heads, width = int(shape[3]), int(shape[3]) * int(shape[4])
     biased = v.made(split.input[0], "Add")
     bias = [name for name in biased.input if v.dims.get(name) == (3 * width,)]
@@ -138,8 +141,9 @@ def _block(v: _View, softmax: onnx.NodeProto) -> tuple[list[onnx.NodeProto], onn
             and v.dims[projected.input[1]][1] == 3 * width)
     merged_t = v.reader(weighted, "Transpose", perm=[0, 2, 1, 3])
     merge = v.reader(merged_t, "Reshape")
-    merge_shape = v.constant(merge.input[1])
-    _expect(merge_shape.shape == (3,) and int(merge_shape[2]) == width)
+    merge_shape = v.constant(merge.input[1])  # (batch, tokens, width), as it came in
+    _expect(merge_shape.shape == (3,) and int(merge_shape[0]) == -1
+            and int(merge_shape[1]) == int(shape[1]) and int(merge_shape[2]) == width)
     attention = onnx.helper.make_node(
         "Attention", [projected.input[0], projected.input[1], bias[0]], [merge.output[0]],
         name=f"{merge.name or merge.output[0]}_attention", domain=DOMAIN,
@@ -149,10 +153,24 @@ def _block(v: _View, softmax: onnx.NodeProto) -> tuple[list[onnx.NodeProto], onn
 
 
 def _drop_unused(graph: onnx.GraphProto) -> None:
-    """Initialisers and value notes that no node reads or makes any more."""
-    used = {value for node in graph.node for value in (*node.input, *node.output)}
-    used |= {value.name for value in (*graph.input, *graph.output)}
+    """Initialisers and value notes that no node (nor a node of a branch or loop
+    body) reads or makes any more."""
+    used = _names(graph) | {value.name for value in (*graph.input, *graph.output)}
     for field in (graph.initializer, graph.value_info):
         keep = [entry for entry in field if entry.name in used]
         del field[:]
         field.extend(keep)
+
+
+def _names(graph: onnx.GraphProto) -> set[str]:
+    """Every value the nodes of ``graph`` and of its subgraphs read or make."""
+    import onnx
+
+    names: set[str] = set()
+    for node in graph.node:
+        names.update(node.input)
+        names.update(node.output)
+        for attr in node.attribute:
+            for sub in (attr.g,) if attr.type == onnx.AttributeProto.GRAPH else attr.graphs:
+                names |= _names(sub) | {value.name for value in sub.output}
+    return names

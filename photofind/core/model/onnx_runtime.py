@@ -44,8 +44,12 @@ DEFAULT_LOGIT_SCALE = 100.0  # what trained CLIPs reach (open_clip clamps there)
 # the CPU's caches (the image tower 2-3% faster, 90 MB lighter while indexing).
 RUN_ROWS = 8
 # What the int8 copies quantise: every matrix product, the fused attention's
-# projection among them (fusion.py; it becomes QAttention).
+# projection among them (fusion.py; it becomes QAttention). The quantiser carries
+# only some of an Attention node's inputs and attributes over to QAttention, so a
+# graph with any other Attention (an attention bias, a mask value: other tools
+# write them) keeps its attention in fp32.
 INT8_OPS = ["MatMul", "Gemm", "Attention"]
+_QATTENTION_KEEPS = {"num_heads", "scale", "unidirectional"}
 
 
 class OnnxEncoder(Encoder):
@@ -179,7 +183,7 @@ def int8_copy(path: Path) -> Path:
     make them)."""
     import onnxruntime as ort
 
-    h = hashlib.sha256(f"{path.name}|{ort.__version__}|external|{INT8_OPS}|".encode())
+    h = hashlib.sha256(f"{path.name}|{ort.__version__}|external|".encode())
     hash_files(h, path.parent)
     cache = Path(user_cache_dir("photofind", False)) / "onnx-int8"
     target = cache / f"{path.parent.name}-{h.hexdigest()[:20]}" / "model.onnx"
@@ -197,7 +201,8 @@ def int8_copy(path: Path) -> Path:
         shutil.copytree(path.parent, source)  # links followed: plain files
         made.mkdir()
         quantize_dynamic(str(source / path.name), str(made / target.name),
-                         weight_type=QuantType.QInt8, op_types_to_quantize=INT8_OPS,
+                         weight_type=QuantType.QInt8,
+                         op_types_to_quantize=_int8_ops(source / path.name),
                          use_external_data_format=True)
         with contextlib.suppress(OSError):  # another process made it meanwhile
             os.replace(made, target.parent)
@@ -211,6 +216,17 @@ def int8_copy(path: Path) -> Path:
         logging.disable(logging.NOTSET)
         shutil.rmtree(work, ignore_errors=True)
     return target
+
+
+def _int8_ops(graph: Path) -> list[str]:
+    """INT8_OPS, less Attention where one of the graph's is not fusion.py's form."""
+    import onnx
+
+    plain = all(len([v for v in node.input if v]) <= 3
+                and {a.name for a in node.attribute} <= _QATTENTION_KEEPS
+                for node in onnx.load(str(graph), load_external_data=False).graph.node
+                if node.op_type == "Attention")
+    return INT8_OPS if plain else [op for op in INT8_OPS if op != "Attention"]
 
 
 def _sweep(cache: Path, older_than: float = 86_400) -> None:

@@ -149,14 +149,19 @@ def fetch_onnx_repo(spec_text: str) -> Path:
     return folder
 
 
+EXPORTER_CODE = Path(__file__).parent  # the modules whose code keys the ONNX exports
+
+
 def export_cache_folder(spec_text: str) -> Path:
     """Where the ONNX runtime keeps its own export of an open_clip model, keyed
     by the spec, the exporter's code and (for a folder) the weights' files."""
     spec = parse_model_spec(spec_text)
     h = hashlib.sha256(spec_text.encode())
-    here = Path(__file__).parent
     for module in ("export.py", "fusion.py", "torch_runtime.py", "tokenizer.py"):
-        h.update((here / module).read_bytes())
+        code = EXPORTER_CODE / module
+        # The installers' app carries bytecode only; without torch it never
+        # exports, so it finds no export of its own.
+        h.update(code.read_bytes() if code.is_file() else b"")
     _hash_folder(h, spec)
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(spec.name).name if spec.kind == "local-dir"
                   else f"{spec.name}-{spec.pretrained or ''}").strip("-")[:60]
