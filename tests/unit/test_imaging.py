@@ -17,6 +17,7 @@ from photofind.core.imaging import (
     open_photo,
 )
 from photofind.core.model.preprocess import normalize
+from tests.conftest import Cli
 
 MEAN = (0.48145466, 0.4578275, 0.40821073)
 STD = (0.26862954, 0.26130258, 0.27577711)
@@ -135,3 +136,26 @@ def test_a_decode_worker_starts_with_pillow_alone_and_hands_back_the_same_pixels
         assert isinstance(here, Decoded) and isinstance(there, Decoded)
         assert there.pixels.shape == (224, 224, 3)
         assert np.array_equal(there.pixels, here.pixels)
+
+
+def test_the_photofind_command_starts_its_decode_workers_without_the_cli(
+        cli: Cli, tmp_path: Path) -> None:
+    """spawn runs the parent's main script again in each worker: for pip's
+    ``photofind`` script that would import the whole CLI (the catalog, numpy)
+    into every worker of every index run."""
+    import subprocess
+    import sys
+
+    command = Path(sys.executable).with_name("photofind")
+    assert command.is_file(), "the photofind command is installed with the package"
+    (tmp_path / "hooks" / "notehook.py").parent.mkdir()
+    (tmp_path / "hooks" / "notehook.py").write_text(NOTE_HOOK.format(
+        heavy=(*HEAVY, "photofind.cli", "photofind.core.catalog")))
+    (tmp_path / "Pictures").mkdir()
+    noise_image(640, 480).save(tmp_path / "Pictures" / "photo.jpg")
+    env = {**cli.env, "PHOTOFIND_DECODE_HOOK": "notehook:note",
+           "PHOTOFIND_TEST_NOTES": str(tmp_path / "notes"), "PYTHONPATH": str(tmp_path / "hooks")}
+    done = subprocess.run([str(command), "index", str(tmp_path / "Pictures"), "--json"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "notes").read_text().splitlines() == ["[]"]
