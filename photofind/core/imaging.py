@@ -57,7 +57,7 @@ class Decoded:
 
     @property
     def pixels(self) -> npt.NDArray[np.uint8]:
-        """The model's pixels as an (height, width, 3) array."""
+        """The model's pixels as a new (height, width, 3) array at each call."""
         import numpy as np
 
         w, h = self.rgb_size
@@ -212,7 +212,8 @@ def model_pixels(img: Image.Image, pre: Preprocess) -> npt.NDArray[np.uint8]:
 
 
 def model_image(img: Image.Image, pre: Preprocess) -> Image.Image:
-    """open_clip's eval geometry: shortest-side resize then centre crop (or squash)."""
+    """open_clip's eval geometry: shortest-side resize then centre crop (or squash;
+    or "fit": the whole picture, its long side at most the model's size)."""
     resample = Image.Resampling.BILINEAR if pre.interpolation == "bilinear" \
         else Image.Resampling.BICUBIC
     s = pre.size

@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 
 from platformdirs import user_cache_dir
 
+from photofind import __version__
 from photofind.core.config import ModelSpec, parse_model_spec
 from photofind.core.errors import ModelUnavailableError, PhotofindError
 from photofind.core.model.preprocess import Preprocess, preprocess_from_config
@@ -159,9 +160,9 @@ def export_cache_folder(spec_text: str) -> Path:
     h = hashlib.sha256(spec_text.encode())
     for module in ("export.py", "fusion.py", "torch_runtime.py", "tokenizer.py"):
         code = EXPORTER_CODE / module
-        # The installers' app carries bytecode only; without torch it never
-        # exports, so it finds no export of its own.
-        h.update(code.read_bytes() if code.is_file() else b"")
+        # An install without the sources (the installers' app carries bytecode
+        # only, and has no torch to export with) keys its exports by version.
+        h.update(code.read_bytes() if code.is_file() else __version__.encode())
     _hash_folder(h, spec)
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(spec.name).name if spec.kind == "local-dir"
                   else f"{spec.name}-{spec.pretrained or ''}").strip("-")[:60]
