@@ -14,7 +14,6 @@ import argparse
 import copy
 import json
 import logging
-import resource
 import statistics
 import subprocess
 import sys
@@ -23,7 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import CACHE
+from common import CACHE, own_peak_rss_mb
 
 BATCH = 8  # the rows photofind runs at once (onnx_runtime.RUN_ROWS)
 
@@ -40,17 +39,8 @@ def _child(path: str, seconds: float) -> None:
         session.run(None, {name: x})
         done += BATCH
     print(json.dumps({"rate": done / (time.perf_counter() - start),
-                      "rss": _peak_rss_mb(),
+                      "rss": own_peak_rss_mb(),
                       "first": first[:4].tolist()}))
-
-
-def _peak_rss_mb() -> float:
-    """This process's peak RSS since it started (ru_maxrss would count the parent's,
-    which it inherits across exec)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _graphs(folder: Path) -> dict[str, Path]:

@@ -30,7 +30,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import CACHE, PHOTOFIND, camera_photo, encoder, model_spec, peak_rss_mb, percentiles
+from common import (
+    CACHE,
+    PHOTOFIND,
+    camera_photo,
+    encoder,
+    model_spec,
+    own_peak_rss_mb,
+    peak_rss_mb,
+    percentiles,
+)
 
 DIM = 512
 CHUNK = 5000
@@ -390,15 +399,6 @@ def _window(folder: Path, spec: str, threads: int) -> None:
           f" (the index loaded), peak RSS {float(rss):,.0f} MB")
 
 
-def _peak_rss_mb() -> float:
-    """This process's peak RSS (VmHWM: ru_maxrss would start from the RSS of the
-    benchmark that started it, which holds a library open)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def window_child(folder: str, spec: str) -> None:
     """Offscreen: the window on the library, its indexing engine left off (this
     measures the browse view), the all-photos grid, then scrolled to the end; then
@@ -430,7 +430,7 @@ def window_child(folder: str, spec: str) -> None:
     window.grid.scrollToBottom()
     window.grid.viewport().repaint()
     end = time.perf_counter() - started - grid
-    rows, browse = window.model.rowCount(), _peak_rss_mb()
+    rows, browse = window.model.rowCount(), own_peak_rss_mb()
     asked, serial = time.perf_counter(), window.serial
     window.search.setText(QUERY)
     window.search.returnPressed.emit()
@@ -439,7 +439,7 @@ def window_child(folder: str, spec: str) -> None:
         time.sleep(0.001)
     query = time.perf_counter() - asked
     print(f"{shown:.3f} {grid:.3f} {end:.3f} {rows} {browse:.0f} {query:.3f}"
-          f" {_peak_rss_mb():.0f}", flush=True)
+          f" {own_peak_rss_mb():.0f}", flush=True)
     window.shutdown()
     os._exit(0)  # the figures are out; PySide's teardown at exit can abort
 

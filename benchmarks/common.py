@@ -127,6 +127,12 @@ def peak_rss_mb(cmd: list[str], env: dict[str, str] | None = None) -> tuple[floa
 
 
 def own_peak_rss_mb() -> float:
+    """This process's peak RSS since it started: VmHWM where there is one
+    (ru_maxrss starts from the RSS of the process that started this one)."""
+    status = Path("/proc/self/status")
+    for line in status.read_text().splitlines() if status.is_file() else []:
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

@@ -110,6 +110,15 @@ def note(path):
 '''
 
 
+def noting_hook(folder: Path, heavy: tuple[str, ...] = HEAVY) -> dict[str, str]:
+    """A decode hook module in ``folder`` that notes which of ``heavy`` a worker
+    has imported before each picture, and the environment that installs it."""
+    folder.mkdir(exist_ok=True)
+    (folder / "notehook.py").write_text(NOTE_HOOK.format(heavy=heavy))
+    return {"PHOTOFIND_DECODE_HOOK": "notehook:note",
+            "PHOTOFIND_TEST_NOTES": str(folder / "notes"), "PYTHONPATH": str(folder)}
+
+
 def test_a_decode_worker_starts_with_pillow_alone_and_hands_back_the_same_pixels(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Workers start on every index run (and for a dropped photo): without numpy
@@ -117,10 +126,9 @@ def test_a_decode_worker_starts_with_pillow_alone_and_hands_back_the_same_pixels
     a 16-bit greyscale picture (which needs numpy) included."""
     from photofind.core.decodepool import DecodePool
 
-    (tmp_path / "notehook.py").write_text(NOTE_HOOK.format(heavy=HEAVY))
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setenv("PHOTOFIND_DECODE_HOOK", "notehook:note")
-    monkeypatch.setenv("PHOTOFIND_TEST_NOTES", str(tmp_path / "notes"))
+    for key, value in noting_hook(tmp_path / "hooks").items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.syspath_prepend(str(tmp_path / "hooks"))
     photo, grey = tmp_path / "photo.jpg", tmp_path / "grey.png"
     noise_image(640, 480).save(photo, quality=90)
     Image.fromarray((np.arange(300 * 200, dtype=np.uint16) % 60000).reshape(200, 300)
@@ -128,7 +136,7 @@ def test_a_decode_worker_starts_with_pillow_alone_and_hands_back_the_same_pixels
     pre = Preprocess(224, MEAN, STD)
     with DecodePool(pre, workers=1) as pool:
         results = dict(pool.run([str(photo), str(grey)], str))
-    notes = (tmp_path / "notes").read_text().splitlines()
+    notes = (tmp_path / "hooks" / "notes").read_text().splitlines()
     assert notes[0] == "[]", notes  # before its first picture: neither numpy nor torch
     for path in (photo, grey):
         here = decode_file(str(path), pre)
@@ -148,14 +156,11 @@ def test_the_photofind_command_starts_its_decode_workers_without_the_cli(
 
     command = Path(sys.executable).with_name("photofind")
     assert command.is_file(), "the photofind command is installed with the package"
-    (tmp_path / "hooks" / "notehook.py").parent.mkdir()
-    (tmp_path / "hooks" / "notehook.py").write_text(NOTE_HOOK.format(
-        heavy=(*HEAVY, "photofind.cli", "photofind.core.catalog")))
     (tmp_path / "Pictures").mkdir()
     noise_image(640, 480).save(tmp_path / "Pictures" / "photo.jpg")
-    env = {**cli.env, "PHOTOFIND_DECODE_HOOK": "notehook:note",
-           "PHOTOFIND_TEST_NOTES": str(tmp_path / "notes"), "PYTHONPATH": str(tmp_path / "hooks")}
+    env = {**cli.env, **noting_hook(tmp_path / "hooks",
+                                    (*HEAVY, "photofind.cli", "photofind.core.catalog"))}
     done = subprocess.run([str(command), "index", str(tmp_path / "Pictures"), "--json"],
                           env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert (tmp_path / "notes").read_text().splitlines() == ["[]"]
+    assert (tmp_path / "hooks" / "notes").read_text().splitlines() == ["[]"]

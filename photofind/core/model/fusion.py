@@ -81,27 +81,33 @@ class _View:
         self.constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer
                           if int(np.prod(t.dims)) <= 8}  # shapes, indices, scales
 
-    def made(self, value: str, op: str, readers: int = 1, **attrs: object) -> onnx.NodeProto:
-        """The ``op`` node (with these attributes) that makes ``value``, which
-        only the block reads (``readers`` nodes, not a graph output)."""
+    def check(self, node: onnx.NodeProto, op: str, **attrs: object) -> None:
+        """``node`` is a standard ``op`` with these attributes."""
         import onnx
 
-        node = self.maker.get(value)
-        _expect(node is not None)
-        assert node is not None
-        _expect(node.op_type == op and node.domain in ("", "ai.onnx"))
         have = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-        _expect(all(have.get(k) == v for k, v in attrs.items()))
-        _expect(len(self.readers.get(node.output[0], [])) == readers
-                and node.output[0] not in self.outputs)
+        _expect(node.op_type == op and node.domain in ("", "ai.onnx")
+                and all(have.get(k) == v for k, v in attrs.items()))
+
+    def private(self, value: str, readers: int = 1) -> bool:
+        """Only the block reads ``value``: ``readers`` nodes, and not the graph."""
+        return len(self.readers.get(value, [])) == readers and value not in self.outputs
+
+    def made(self, value: str, op: str, readers: int = 1, **attrs: object) -> onnx.NodeProto:
+        """The ``op`` node that makes ``value``, which only the block reads."""
+        node = self.maker.get(value)
+        if node is None:
+            raise _Mismatch
+        self.check(node, op, **attrs)
+        _expect(self.private(value, readers))
         return node
 
     def reader(self, node: onnx.NodeProto, op: str, **attrs: object) -> onnx.NodeProto:
-        """The one ``op`` node that reads ``node``'s output (checked as ``made``)."""
-        readers = self.readers.get(node.output[0], [])
-        _expect(len(readers) == 1)
-        return self.made(readers[0].output[0], op, len(self.readers.get(
-            readers[0].output[0], [])), **attrs)
+        """The ``op`` node that alone reads ``node``'s output."""
+        _expect(self.private(node.output[0]))
+        after = self.readers[node.output[0]][0]
+        self.check(after, op, **attrs)
+        return after
 
     def constant(self, value: str) -> npt.NDArray[np.generic]:
         _expect(value in self.constants)
@@ -113,7 +119,7 @@ def _block(v: _View, softmax: onnx.NodeProto) -> tuple[list[onnx.NodeProto], onn
     the one node that computes them."""
     import onnx
 
-    _expect(v.made(softmax.output[0], "Softmax", axis=-1) is softmax)
+    v.check(softmax, "Softmax", axis=-1)
     scores = v.made(softmax.input[0], "MatMul")
     scaled = v.made(scores.input[0], "Mul")
     keys_t = v.made(scores.input[1], "Transpose", perm=[0, 1, 3, 2])
