@@ -3,6 +3,7 @@ copy, and the Duplicates page shows groups with the suggested photo ticked."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import shutil
 from pathlib import Path
@@ -41,17 +42,24 @@ def test_exact_copies_are_one_tile_with_a_badge_and_the_preview_lists_them(  # t
     assert copied.info.path == str(copies[0])  # the shortest path is the one shown
     assert sorted(c.path for c in copied.copies) == sorted(str(p) for p in copies[1:])
     row = hits.index(copied)
-    # The badge: dark pixels in the tile's top-right corner, none on a tile without copies.
-    rect = window.grid.visualRect(window.model.index(row))
-    image = window.grid.viewport().grab().toImage()
-
-    def dark_corner(r: int) -> bool:  # the top strip of the tile's cell
-        cell = window.grid.visualRect(window.model.index(r))
-        return any(image.pixelColor(x, y).lightness() < 90
-                   for x in range(cell.left(), cell.left() + window.grid.gridSize().width())
-                   for y in range(cell.top(), cell.top() + 30))
-    assert rect.isValid() and dark_corner(row)
-    assert not dark_corner(next(r for r in range(6) if r != row))
+    # The badge is what a "× 3" tile has that the same tile without copies lacks: the
+    # window drawn with and without the copies differs in that tile's top-right corner
+    # and nowhere else. Every thumbnail is loaded first, so both grabs show photos.
+    ids = [h.info.id for h in hits]
+    qtbot.waitUntil(lambda: all(window.cache.get(i) is not None for i in ids), timeout=30_000)
+    window.grid.viewport().repaint()
+    with_badge = window.grid.viewport().grab().toImage()
+    window.model.set_hits([dataclasses.replace(h, copies=()) for h in hits])
+    window.grid.viewport().repaint()
+    without = window.grid.viewport().grab().toImage()
+    cell = window.grid.visualRect(window.model.index(row))
+    assert cell.isValid()
+    changed = [(x, y) for y in range(with_badge.height()) for x in range(with_badge.width())
+               if with_badge.pixel(x, y) != without.pixel(x, y)]
+    assert len(changed) > 100  # a visible label, not a stray pixel
+    assert all(cell.center().x() < x <= cell.right() and cell.top() <= y < cell.top() + 40
+               for x, y in changed)
+    window.model.set_hits(hits)
     window.open_viewer(row)
     assert window.viewer is not None
     info = window.viewer.info.text()
