@@ -596,10 +596,10 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_model(settings: Settings, args: argparse.Namespace) -> int:
-    from photofind.core.model.runtime import TORCH_MISSING, torch_installed
+    from photofind.core.model.runtime import torch_installed, torch_missing
 
     if not torch_installed():
-        raise PhotofindError(f"Exporting a model needs torch, but {TORCH_MISSING}.")
+        raise PhotofindError(f"Exporting a model needs torch, but {torch_missing()}.")
     from photofind.core.model.export import export_to
 
     out = Path(args.out).expanduser().resolve()

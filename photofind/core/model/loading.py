@@ -16,7 +16,12 @@ from collections.abc import Sequence
 from photofind.core.config import DEFAULT_MODEL, Settings, parse_model_spec
 from photofind.core.errors import ModelUnavailableError, PhotofindError
 from photofind.core.model.encoder import Encoder, describe
-from photofind.core.model.runtime import TORCH_MISSING, choose_runtime, gpu_present, torch_installed
+from photofind.core.model.runtime import (
+    choose_runtime,
+    gpu_present,
+    torch_installed,
+    torch_missing,
+)
 from photofind.core.model.sources import (
     cached_export,
     cached_onnx_folder,
@@ -85,7 +90,7 @@ def load_encoder(settings: Settings, int8_text: bool | None = None) -> Encoder:
         if not torch_installed():
             raise ModelUnavailableError(
                 f"The model {spec} is an open_clip model, which needs torch once to be"
-                f" converted to ONNX, but {TORCH_MISSING}; or use an ONNX folder, as in"
+                f" converted to ONNX, but {torch_missing()}; or use an ONNX folder, as in"
                 f" --model {_onnx_suggestion(spec)}.")
         from photofind.core.model.export import exported_folder
 

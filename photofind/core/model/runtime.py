@@ -16,8 +16,15 @@ import sys
 from photofind.core.config import RUNTIMES
 from photofind.core.errors import PhotofindError
 
-TORCH_MISSING = ("torch is not installed: install photofind with its torch extra"
-                 " (pip install 'photofind[torch]')")
+
+def torch_missing() -> str:
+    """Why there is no torch, and how to get it, for this kind of install: an
+    installer's app cannot take a pip install, a pip install can."""
+    if getattr(sys, "frozen", False):
+        return ("this installed app carries no torch, only ONNX Runtime (photofind"
+                " installed with pip and its torch extra converts such models)")
+    return "torch is not installed: install photofind with its torch extra" \
+        " (pip install 'photofind[torch]')"
 
 
 def torch_installed() -> bool:
@@ -38,7 +45,7 @@ def choose_runtime(runtime: str, device: str) -> str:
         raise PhotofindError(f"Unknown runtime {runtime!r}: choose one of {', '.join(RUNTIMES)}.")
     if runtime == "torch" or (runtime == "auto" and device in ("cuda", "mps")):
         if not torch_installed():
-            raise PhotofindError(f"The torch runtime was asked for, but {TORCH_MISSING}.")
+            raise PhotofindError(f"The torch runtime was asked for, but {torch_missing()}.")
         return "torch"
     if runtime == "onnx" and device in ("cuda", "mps"):
         raise PhotofindError(f"photofind runs ONNX Runtime on the CPU only; for {device}"

@@ -38,7 +38,7 @@ from photofind import __version__
 from photofind.core.config import ModelSpec, parse_model_spec
 from photofind.core.errors import ModelUnavailableError, PhotofindError
 from photofind.core.model.preprocess import Preprocess, preprocess_from_config
-from photofind.core.model.runtime import TORCH_MISSING, torch_installed
+from photofind.core.model.runtime import torch_installed, torch_missing
 
 if TYPE_CHECKING:
     from photofind.core.model.download import ModelDownload
@@ -229,7 +229,7 @@ def model_problem(spec_text: str) -> str | None:
                     f" ({', '.join(ONNX_FILES)})")
         if not any(n.endswith((".safetensors", ".bin", ".pth")) for n in os.listdir(folder)):
             return f"{folder} has no weights file"
-        return None if torch_installed() else TORCH_MISSING
+        return None if torch_installed() else torch_missing()
     if spec.kind == "pretrained" and not torch_installed():
         return f"weights not downloaded yet (https://huggingface.co/{immich_repo(spec)})"
     repo = open_clip_repo(spec)
