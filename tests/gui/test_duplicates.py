@@ -8,7 +8,11 @@ import random
 import shutil
 from pathlib import Path
 
+from PySide6.QtCore import QRect
+from PySide6.QtGui import QImage, QPainter
+
 from photofind.gui.duplicates import DUPES
+from photofind.gui.views import TileDelegate
 from photofind.testing.shapes import CLASSES, draw_picture
 from tests.conftest import Cli
 from tests.gui.conftest import OpenWindow
@@ -32,7 +36,7 @@ def library_with_copies(cli: Cli, root: Path) -> list[Path]:
 
 
 def test_exact_copies_are_one_tile_with_a_badge_and_the_preview_lists_them(  # type: ignore[no-untyped-def]
-        qtbot, open_window: OpenWindow, cli: Cli, tmp_path: Path) -> None:
+        qtbot, open_window: OpenWindow, cli: Cli, tmp_path: Path, monkeypatch) -> None:
     copies = library_with_copies(cli, tmp_path / "Pictures")
     window = open_window(cli.library)
     ready(qtbot, window)
@@ -42,22 +46,34 @@ def test_exact_copies_are_one_tile_with_a_badge_and_the_preview_lists_them(  # t
     assert copied.info.path == str(copies[0])  # the shortest path is the one shown
     assert sorted(c.path for c in copied.copies) == sorted(str(p) for p in copies[1:])
     row = hits.index(copied)
-    # The badge is what a "× 3" tile has that the same tile without copies lacks: the
-    # window drawn with and without the copies differs in that tile's top-right corner
-    # and nowhere else. Every thumbnail is loaded first, so both grabs show photos.
+    painted: list[tuple[int, str]] = []
+    badge = TileDelegate._badge
+
+    def noting_badge(painter: QPainter, box: QRect, text: str) -> None:
+        painted.append((window.grid.indexAt(box.center()).row(), text))
+        badge(painter, box, text)
+
+    monkeypatch.setattr(TileDelegate, "_badge", staticmethod(noting_badge))
+    # What a person sees: the window drawn with the copies and again without them
+    # differs in the copied tile's top-right corner and nowhere else. Every thumbnail
+    # is loaded first, and the grid laid out before each grab, so both show photos.
     ids = [h.info.id for h in hits]
     qtbot.waitUntil(lambda: all(window.cache.get(i) is not None for i in ids), timeout=30_000)
-    window.grid.viewport().repaint()
-    with_badge = window.grid.viewport().grab().toImage()
+
+    def drawn() -> QImage:
+        window.grid.doItemsLayout()
+        return window.grid.viewport().grab().toImage()
+
+    with_badge = drawn()
+    assert painted and set(painted) == {(row, "× 3")}  # only on the tile with copies
     window.model.set_hits([dataclasses.replace(h, copies=()) for h in hits])
-    window.grid.viewport().repaint()
-    without = window.grid.viewport().grab().toImage()
+    without = drawn()
     cell = window.grid.visualRect(window.model.index(row))
-    assert cell.isValid()
-    changed = [(x, y) for y in range(with_badge.height()) for x in range(with_badge.width())
-               if with_badge.pixel(x, y) != without.pixel(x, y)]
+    ratio = with_badge.devicePixelRatio()
+    changed = [(x / ratio, y / ratio) for y in range(with_badge.height())
+               for x in range(with_badge.width()) if with_badge.pixel(x, y) != without.pixel(x, y)]
     assert len(changed) > 100  # a visible label, not a stray pixel
-    assert all(cell.center().x() < x <= cell.right() and cell.top() <= y < cell.top() + 40
+    assert all(cell.center().x() < x <= cell.right() + 1 and cell.top() <= y < cell.top() + 40
                for x, y in changed)
     window.model.set_hits(hits)
     window.open_viewer(row)

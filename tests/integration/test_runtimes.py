@@ -375,7 +375,7 @@ def test_an_open_clip_model_without_torch_says_how_to_get_it(toy_model: str, tmp
     assert "hf-hub:immich-app/" in message
     # Only a pip install can take a pip install; an installer's app says what it carries.
     assert ("pip install 'photofind[torch]'" in message) == (install == "pip")
-    assert ("installed app carries no torch" in message) == (install == "installer")
+    assert ("installed app carries ONNX Runtime, not torch" in message) == (install == "installer")
     assert "\n" not in message
 
 

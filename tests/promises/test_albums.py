@@ -137,8 +137,8 @@ def test_smart_albums_follow_the_library(tmp_path: Path, make_cli: Callable[[Pat
     photos = make_sample_library(pictures, per_class=2, large=0)
     cli.run("index", str(pictures), extra_env=env)
     counts = _albums(cli, env)
-    # Each toy album holds its own photos (the built-in concepts mean little to the
-    # toy, but a few of its pictures may go to one of them instead).
+    # Each toy album holds its own photos (the toy was trained that its pictures are
+    # none of the built-in concepts; a few may still go to one of them instead).
     right = sum(f"{p.colour} {p.shape}" in counts
                 and str(p.path) in _album(cli, env, f"{p.colour} {p.shape}") for p in photos)
     assert right >= 0.9 * len(photos), right

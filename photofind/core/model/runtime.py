@@ -21,8 +21,8 @@ def torch_missing() -> str:
     """Why there is no torch, and how to get it, for this kind of install: an
     installer's app cannot take a pip install, a pip install can."""
     if getattr(sys, "frozen", False):
-        return ("this installed app carries no torch, only ONNX Runtime (photofind"
-                " installed with pip and its torch extra converts such models)")
+        return ("this installed app carries ONNX Runtime, not torch (a pip install of"
+                " photofind with its torch extra has torch)")
     return "torch is not installed: install photofind with its torch extra" \
         " (pip install 'photofind[torch]')"
 
